@@ -1,0 +1,8 @@
+/* libazfunc — umbrella header: includes every stable-tier header. */
+#ifndef AZFUNC_AZFUNC_H
+#define AZFUNC_AZFUNC_H
+
+#include "azfunc/common.h"
+#include "azfunc/codec.h"
+
+#endif

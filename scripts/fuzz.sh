@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target in build-fuzz/ for N seconds (default 60), starting
+# from its committed seed corpus. New inputs go to a scratch corpus, not the tree.
+#   scripts/fuzz.sh [SECONDS]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+secs="${1:-60}"
+shopt -s nullglob
+targets=("$ROOT"/build-fuzz/tests/fuzz/fuzz_*)
+if [ ${#targets[@]} -eq 0 ]; then
+  echo "fuzz: no targets built (scripts/build.sh fuzz)"; exit 0
+fi
+for t in "${targets[@]}"; do
+  name="$(basename "$t")"
+  [ -x "$t" ] || continue
+  case "$name" in *.*) continue ;; esac
+  seeds="$ROOT/tests/fuzz/corpus/${name#fuzz_}"
+  scratch="$(mktemp -d)"
+  echo "fuzz: $name for ${secs}s"
+  "$t" -max_total_time="$secs" -max_len=65536 -print_final_stats=1 "$scratch" "$seeds" 2>&1 | grep -E '^(stat::number_of_executed_units|stat::new_units_added|==|SUMMARY)' || true
+  rc=${PIPESTATUS[0]}
+  rm -rf "$scratch"
+  if [ "$rc" -ne 0 ]; then echo "fuzz: $name failed"; exit 1; fi
+done

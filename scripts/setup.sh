@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything libazfunc needs on a Debian 12 machine. Idempotent: it
+# installs only what is missing, and recreates nothing that is already there.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+APT_PACKAGES=(
+  build-essential cmake pkg-config git clang clang-format llvm libclang-rt-14-dev
+  protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
+  libnghttp2-dev libssl-dev libcjson-dev libmicrohttpd-dev
+  python3 python3-dev python3-venv libpython3-dev
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The Python environment: Debian's interpreter, because the embedded adapter
+# links the same libpython3.11.
+VENV="$ROOT/.venv"
+if [ ! -x "$VENV/bin/python" ]; then
+  /usr/bin/python3 -m venv "$VENV"
+fi
+stamp="$VENV/.requirements-dev.txt"
+if ! cmp -s "$ROOT/requirements-dev.txt" "$stamp"; then
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -r "$ROOT/requirements-dev.txt"
+  cp "$ROOT/requirements-dev.txt" "$stamp"
+fi

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Sets up everything and runs every test suite:
+#   1. release build (-Werror): ctest (unit, ABI, fuzz-corpus replay) and the pytest suites
+#   2. ASan+UBSan build: the same suites again
+#   3. libFuzzer build (clang): each fuzz target runs for a short time
+#   4. clang-format check
+# Environment: AZF_FUZZ_SECONDS (default 20 per target), AZF_SKIP_FUZZ=1, AZF_SKIP_ASAN=1.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step setup
+scripts/setup.sh
+
+run_suites() {
+  local dir="$1"
+  ctest --test-dir "$dir" --output-on-failure -j "$(nproc)"
+  local rc=0
+  AZF_BUILD_DIR="$dir" .venv/bin/python -m pytest -q -p no:cacheprovider || rc=$?
+  # 5 = no tests collected: only acceptable while no Python suite exists yet.
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then return "$rc"; fi
+}
+
+step "release build"
+scripts/build.sh release
+step "release tests"
+run_suites build
+
+if [ "${AZF_SKIP_ASAN:-0}" != 1 ]; then
+  step "ASan+UBSan build"
+  scripts/build.sh asan
+  step "ASan+UBSan tests"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_suites build-asan
+fi
+
+if [ "${AZF_SKIP_FUZZ:-0}" != 1 ]; then
+  step "libFuzzer build"
+  scripts/build.sh fuzz
+  step "short fuzz runs"
+  scripts/fuzz.sh "${AZF_FUZZ_SECONDS:-20}"
+fi
+
+step "clang-format"
+files=$(git ls-files -- '*.c' '*.h' | grep -v '^bindings/go/.*_cgo' || true)
+if [ -n "$files" ]; then
+  # shellcheck disable=SC2086
+  clang-format --dry-run --Werror $files
+fi
+echo "all test suites passed"

@@ -1,0 +1,49 @@
+/* A minimal test harness: each test file is one ctest program.
+ * CHECK records a failure and goes on; the program exits non-zero if any failed. */
+#ifndef AZF_TEST_H
+#define AZF_TEST_H
+
+#include <stdio.h>
+#include <string.h>
+
+static int azf_test_failures;
+static int azf_test_checks;
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        azf_test_checks++;                                                                         \
+        if (!(cond)) {                                                                             \
+            azf_test_failures++;                                                                   \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_INT(a, b)                                                                            \
+    do {                                                                                           \
+        long long azf_a_ = (long long)(a), azf_b_ = (long long)(b);                                \
+        azf_test_checks++;                                                                         \
+        if (azf_a_ != azf_b_) {                                                                    \
+            azf_test_failures++;                                                                   \
+            fprintf(stderr, "%s:%d: CHECK_INT failed: %s == %lld, expected %s == %lld\n",         \
+                    __FILE__, __LINE__, #a, azf_a_, #b, azf_b_);                                   \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *azf_a_ = (a), *azf_b_ = (b);                                                   \
+        azf_test_checks++;                                                                         \
+        if (!azf_a_ || !azf_b_ || strcmp(azf_a_, azf_b_) != 0) {                                   \
+            azf_test_failures++;                                                                   \
+            fprintf(stderr, "%s:%d: CHECK_STR failed: %s = \"%s\", expected \"%s\"\n", __FILE__,  \
+                    __LINE__, #a, azf_a_ ? azf_a_ : "(null)", azf_b_ ? azf_b_ : "(null)");         \
+        }                                                                                          \
+    } while (0)
+
+#define TEST_MAIN_END()                                                                            \
+    do {                                                                                           \
+        printf("%d checks, %d failed\n", azf_test_checks, azf_test_failures);                     \
+        return azf_test_failures ? 1 : 0;                                                          \
+    } while (0)
+
+#endif
