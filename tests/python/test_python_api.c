@@ -1,0 +1,136 @@
+/* The public azf_python API outside the app corpus: options, plugin
+ * discovery and its errors, lifecycle states, errors before start. */
+#include "azfunc/python.h"
+#include "azf_test.h"
+
+#include <limits.h>
+#include <stdlib.h>
+
+static azf_python *make(const char *version, const char *plugin)
+{
+    azf_python_opts *o;
+    azf_python *py = NULL;
+    CHECK_INT(azf_python_opts_new(&o), 0);
+    if (version)
+        CHECK_INT(azf_python_opts_set_version(o, version), 0);
+    if (plugin)
+        CHECK_INT(azf_python_opts_set_plugin_path(o, plugin), 0);
+    CHECK_INT(azf_python_opts_set_venv(o, getenv("AZF_TEST_VENV")), 0);
+    CHECK_INT(azf_python_new(&py, o), 0);
+    azf_python_opts_free(o);
+    return py;
+}
+
+static void test_options(void)
+{
+    azf_python_opts *o;
+    CHECK_INT(azf_python_opts_new(NULL), AZF_E_INVALID);
+    CHECK_INT(azf_python_opts_new(&o), 0);
+    CHECK_INT(azf_python_opts_set_mode(o, 7), AZF_E_INVALID);
+    CHECK_INT(azf_python_opts_set_mode(o, AZF_PYTHON_EXTENSION), 0);
+    CHECK_INT(azf_python_opts_set_version(o, "3.x/../evil"), AZF_E_INVALID);
+    CHECK_INT(azf_python_opts_set_version(o, ""), AZF_E_INVALID);
+    CHECK_INT(azf_python_opts_set_version(o, "3.12"), 0);
+    CHECK_INT(azf_python_opts_set_version(o, NULL), 0);
+    CHECK_INT(azf_python_opts_set_script_file_name(o, "app.py"), 0);
+    CHECK_INT(azf_python_opts_set_venv(NULL, "x"), AZF_E_INVALID);
+    azf_python_opts_free(o);
+    azf_python_opts_free(NULL);
+    azf_python_free(NULL);
+    CHECK_INT(azf_python_new(NULL, NULL), AZF_E_INVALID);
+}
+
+static void test_not_started(void)
+{
+    azf_python *py = make(NULL, NULL);
+    azf_python_index *idx = NULL;
+    CHECK_INT(azf_python_index_app(py, "/tmp", &idx), AZF_E_STATE);
+    CHECK(idx == NULL);
+    CHECK(strstr(azf_python_errmsg(py), "not started") != NULL);
+    CHECK_INT(azf_python_load(py, "id", "{}"), AZF_E_STATE);
+    CHECK(azf_python_last_error(py) == NULL);
+    CHECK(azf_python_version(py) == NULL);
+    CHECK(azf_python_plugin_path(py) == NULL);
+    CHECK_INT(azf_python_index_app(py, NULL, &idx), AZF_E_INVALID);
+    azf_python_free(py);
+}
+
+static void test_plugin_errors(void)
+{
+    /* No plugin for that version. */
+    azf_python *py = make("2.9", NULL);
+    CHECK_INT(azf_python_start(py), AZF_E_NOTFOUND);
+    CHECK(strstr(azf_python_errmsg(py), "libazfunc-python2.9.so") != NULL);
+    azf_python_free(py);
+
+    /* A path that does not exist. */
+    py = make(NULL, "/nonexistent/libazfunc-python3.99.so");
+    CHECK_INT(azf_python_start(py), AZF_E_NOTFOUND);
+    CHECK(strstr(azf_python_errmsg(py), "/nonexistent/") != NULL);
+    azf_python_free(py);
+
+    /* A shared object without the entry point: libazfunc itself. */
+    char self[PATH_MAX];
+    snprintf(self, sizeof self, "%s/libazfunc.so", getenv("AZF_BINARY_DIR"));
+    py = make(NULL, self);
+    CHECK_INT(azf_python_start(py), AZF_E_LOAD);
+    CHECK(strstr(azf_python_errmsg(py), "not a compatible Python adapter") != NULL);
+    azf_python_free(py);
+
+    /* The environment picks the plugin when no option does. */
+    setenv("AZF_PYTHON_VERSION", "2.8", 1);
+    py = make(NULL, NULL);
+    CHECK_INT(azf_python_start(py), AZF_E_NOTFOUND);
+    CHECK(strstr(azf_python_errmsg(py), "libazfunc-python2.8.so") != NULL);
+    azf_python_free(py);
+    setenv("AZF_PYTHON_PLUGIN", "/nonexistent/plugin.so", 1);
+    py = make(NULL, NULL);
+    CHECK_INT(azf_python_start(py), AZF_E_NOTFOUND);
+    CHECK(strstr(azf_python_errmsg(py), "/nonexistent/plugin.so") != NULL);
+    azf_python_free(py);
+    unsetenv("AZF_PYTHON_PLUGIN");
+    unsetenv("AZF_PYTHON_VERSION");
+}
+
+static void test_lifecycle(void)
+{
+    /* The default plugin, found next to libazfunc.so. */
+    azf_python *py = make(NULL, NULL);
+    CHECK_INT(azf_python_start(py), 0);
+    CHECK(strstr(azf_python_plugin_path(py), "libazfunc-python3.") != NULL);
+    CHECK(azf_python_version(py) != NULL && azf_python_version(py)[0] == '3');
+    CHECK_INT(azf_python_start(py), AZF_E_STATE);
+
+    /* One embedded interpreter per process. */
+    azf_python *other = make(NULL, NULL);
+    CHECK_INT(azf_python_start(other), AZF_E_STATE);
+    CHECK(strstr(azf_python_errmsg(other), "already running") != NULL);
+    azf_python_free(other);
+
+    /* Bad input to load is a Python error, never a crash. */
+    CHECK_INT(azf_python_load(py, "id", "not json"), AZF_E_PYTHON);
+    CHECK(strncmp(azf_python_errmsg(py), "JSONDecodeError: ", 17) == 0);
+    CHECK_INT(azf_python_load(py, "id", "{\"name\": \"f\", \"directory\": \"/nonexistent/f\"}"),
+              AZF_E_PYTHON);
+    CHECK(strstr(azf_python_errmsg(py), "ModuleNotFoundError: No module named '__app__.f'") !=
+          NULL);
+    azf_python_free(py);
+
+    /* Extension mode needs a running interpreter; there is none now. */
+    azf_python_opts *o;
+    CHECK_INT(azf_python_opts_new(&o), 0);
+    CHECK_INT(azf_python_opts_set_mode(o, AZF_PYTHON_EXTENSION), 0);
+    CHECK_INT(azf_python_new(&py, o), 0);
+    azf_python_opts_free(o);
+    CHECK_INT(azf_python_start(py), AZF_E_STATE);
+    azf_python_free(py);
+}
+
+int main(void)
+{
+    test_options();
+    test_not_started();
+    test_plugin_errors();
+    test_lifecycle();
+    TEST_MAIN_END();
+}
