@@ -34,7 +34,11 @@ enum {
      * finalise it in azf_python_free. */
     AZF_PYTHON_EMBEDDED = 0,
     /* Attach to the interpreter that is already running in this process
-     * (the bindings/python extension); never initialise or finalise it. */
+     * (the bindings/python extension); never initialise or finalise it, and
+     * leave its sys.path alone except for the app's own directories. The
+     * extension module is built from the plugin's sources without linking
+     * libpython and exports the same entry point, so it passes its own file
+     * to azf_python_opts_set_plugin_path: a second libpython is never loaded. */
     AZF_PYTHON_EXTENSION = 1
 };
 
@@ -71,7 +75,8 @@ AZF_API int azf_python_start(azf_python *py);
  * NULL is a no-op. */
 AZF_API void azf_python_free(azf_python *py);
 
-/* The last error's text (never NULL; "" if none). Borrowed until the next call on py. */
+/* The last error's text (never NULL; "" if none), cut to 511 bytes; the full
+ * Python texts are in azf_python_last_error. Borrowed until the next call on py. */
 AZF_API const char *azf_python_errmsg(const azf_python *py);
 
 /* The last Python error (exception raised while indexing or loading), or NULL

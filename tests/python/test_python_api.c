@@ -126,8 +126,25 @@ static void test_lifecycle(void)
     azf_python_free(py);
 }
 
-int main(void)
+/* --version X.Y: the plugin built for another Python (AZF_PYTHON_EXTRA). */
+static void test_version(const char *version)
 {
+    azf_python *py = make(version, NULL);
+    CHECK_INT(azf_python_start(py), 0);
+    CHECK(azf_python_version(py) && strncmp(azf_python_version(py), version, strlen(version)) == 0);
+    azf_python_index *idx = NULL;
+    CHECK_INT(azf_python_index_app(py, "/nonexistent-app", &idx), 0);
+    CHECK_INT(azf_python_index_use_default(idx), 1);
+    azf_python_index_free(idx);
+    azf_python_free(py);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--version") == 0) {
+        test_version(argv[2]);
+        TEST_MAIN_END();
+    }
     test_options();
     test_not_started();
     test_plugin_errors();
