@@ -15,6 +15,7 @@
 
 #include "adapter_py.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -129,6 +130,19 @@ done:
     return out;
 }
 
+/* Signals belong to the host. install_signal_handlers = 0 is not enough:
+ * CPython still installs its SIGINT handler when _signal is first imported in
+ * the main interpreter, and resets SIGINT to SIG_DFL when it finalises. So
+ * SIGINT's disposition is saved before, and put back after, both. */
+static void keep_sigint(int restore)
+{
+    static struct sigaction saved;
+    if (restore)
+        sigaction(SIGINT, &saved, NULL);
+    else
+        sigaction(SIGINT, NULL, &saved);
+}
+
 static int load_adapter(azf__py_runtime *rt, const azf__py_config *cfg, azf__py_result *res)
 {
     PyObject *code = Py_CompileString(azf__adapter_py, ADAPTER_FILE, Py_file_input);
@@ -204,6 +218,7 @@ static int plugin_open(azf__py_runtime **out, const azf__py_config *cfg, azf__py
         config.install_signal_handlers = 0;
         config.site_import = 0; /* no system dist-packages; the venv is added explicitly */
         config.parse_argv = 0;
+        keep_sigint(0);
         PyStatus st = Py_InitializeFromConfig(&config);
         PyConfig_Clear(&config);
         if (PyStatus_Exception(st)) {
@@ -212,6 +227,10 @@ static int plugin_open(azf__py_runtime **out, const azf__py_config *cfg, azf__py
                         st.err_msg ? st.err_msg : "unknown error");
         }
         embedded_running = 1;
+        PyObject *sig = PyImport_ImportModule("_signal"); /* its handler goes in now... */
+        Py_XDECREF(sig);
+        PyErr_Clear();
+        keep_sigint(1); /* ...and out again */
     } else {
         if (!Py_IsInitialized()) {
             release(rt);
@@ -225,7 +244,9 @@ static int plugin_open(azf__py_runtime **out, const azf__py_config *cfg, azf__py
     if (cfg->mode == AZF_PYTHON_EMBEDDED) {
         if (rc < 0) {
             Py_CLEAR(rt->adapter);
+            keep_sigint(0);
             Py_FinalizeEx();
+            keep_sigint(1);
             embedded_running = 0;
             release(rt);
             return rc;
@@ -251,7 +272,9 @@ static void plugin_close(azf__py_runtime *rt)
     if (rt->mode == AZF_PYTHON_EMBEDDED) {
         PyEval_RestoreThread(rt->main_tstate);
         Py_CLEAR(rt->adapter);
+        keep_sigint(0);
         Py_FinalizeEx();
+        keep_sigint(1);
         embedded_running = 0;
     } else {
         PyGILState_STATE gil = PyGILState_Ensure();

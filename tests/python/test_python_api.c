@@ -4,6 +4,7 @@
 #include "azf_test.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 
 static azf_python *make(const char *version, const char *plugin)
@@ -92,11 +93,23 @@ static void test_plugin_errors(void)
     unsetenv("AZF_PYTHON_VERSION");
 }
 
+static int sigint_is_default(void)
+{
+    struct sigaction now;
+    sigaction(SIGINT, NULL, &now);
+    return now.sa_handler == SIG_DFL;
+}
+
 static void test_lifecycle(void)
 {
+    /* Python must not take SIGINT (Ctrl-C would stop killing the host), and
+     * must not reset it when it finalises. */
+    signal(SIGINT, SIG_DFL);
+
     /* The default plugin, found next to libazfunc.so. */
     azf_python *py = make(NULL, NULL);
     CHECK_INT(azf_python_start(py), 0);
+    CHECK(sigint_is_default());
     CHECK(strstr(azf_python_plugin_path(py), "libazfunc-python3.") != NULL);
     CHECK(azf_python_version(py) != NULL && azf_python_version(py)[0] == '3');
     CHECK_INT(azf_python_start(py), AZF_E_STATE);
@@ -115,6 +128,7 @@ static void test_lifecycle(void)
     CHECK(strstr(azf_python_errmsg(py), "ModuleNotFoundError: No module named '__app__.f'") !=
           NULL);
     azf_python_free(py);
+    CHECK(sigint_is_default());
 
     /* Extension mode needs a running interpreter; there is none now. */
     azf_python_opts *o;
