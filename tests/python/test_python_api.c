@@ -4,6 +4,7 @@
 #include "azf_test.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 
@@ -140,6 +141,37 @@ static void test_lifecycle(void)
     azf_python_free(py);
 }
 
+/* Index and load on another thread than the one that started the runtime:
+ * the GIL is taken per call (pool threads will invoke functions later). */
+static void *other_thread(void *arg)
+{
+    azf_python *py = arg;
+    char app[PATH_MAX], meta[PATH_MAX * 2];
+    snprintf(app, sizeof app, "%s/tests/apps/v1_app", getenv("AZF_SOURCE_DIR"));
+    azf_python_index *idx = NULL;
+    CHECK_INT(azf_python_index_app(py, app, &idx), 0);
+    CHECK_INT(azf_python_index_use_default(idx), 1);
+    azf_python_index_free(idx);
+    snprintf(meta, sizeof meta,
+             "{\"name\": \"Untyped\", \"directory\": \"%s/Untyped\", \"bindings\": "
+             "[{\"name\": \"req\", \"type\": \"httpTrigger\", \"direction\": \"in\"}, "
+             "{\"name\": \"row\", \"type\": \"table\", \"direction\": \"in\"}]}",
+             app);
+    CHECK_INT(azf_python_load(py, "untyped-id", meta), 0);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    azf_python *py = make(NULL, NULL);
+    CHECK_INT(azf_python_start(py), 0);
+    pthread_t t;
+    CHECK_INT(pthread_create(&t, NULL, other_thread, py), 0);
+    pthread_join(t, NULL);
+    CHECK_INT(azf_python_load(py, "untyped-id", "{}"), 0); /* known id: done at once */
+    azf_python_free(py);
+}
+
 /* --version X.Y: the plugin built for another Python (AZF_PYTHON_EXTRA). */
 static void test_version(const char *version)
 {
@@ -163,5 +195,6 @@ int main(int argc, char **argv)
     test_not_started();
     test_plugin_errors();
     test_lifecycle();
+    test_threads();
     TEST_MAIN_END();
 }
