@@ -172,6 +172,27 @@ static void test_threads(void)
     azf_python_free(py);
 }
 
+/* A worker that was never asked for metadata indexes on the first load of a
+ * worker-indexed function; an indexing error fails every such load, wrapped
+ * in Exception as the official worker does (host-protocol.md §3.5). */
+static void test_worker_indexed_failure(void)
+{
+    char meta[PATH_MAX * 2];
+    snprintf(meta, sizeof meta,
+             "{\"name\": \"one\", \"directory\": \"%s/tests/apps/v2_two_apps\", "
+             "\"properties\": {\"worker_indexed\": \"True\"}}",
+             getenv("AZF_SOURCE_DIR"));
+    const char *want = "Exception: More than one FunctionApp or other top level function app "
+                       "instances are defined.";
+    azf_python *py = make(NULL, NULL);
+    CHECK_INT(azf_python_start(py), 0);
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(azf_python_load(py, i ? "id-2" : "id-1", meta), AZF_E_PYTHON);
+        CHECK_STR(azf_python_error_message(azf_python_last_error(py)), want);
+    }
+    azf_python_free(py);
+}
+
 /* --version X.Y: the plugin built for another Python (AZF_PYTHON_EXTRA). */
 static void test_version(const char *version)
 {
@@ -196,5 +217,6 @@ int main(int argc, char **argv)
     test_plugin_errors();
     test_lifecycle();
     test_threads();
+    test_worker_indexed_failure();
     TEST_MAIN_END();
 }
