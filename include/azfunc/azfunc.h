@@ -4,5 +4,6 @@
 
 #include "azfunc/common.h"
 #include "azfunc/codec.h"
+#include "azfunc/python.h"
 
 #endif

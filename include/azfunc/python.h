@@ -1,0 +1,133 @@
+/* libazfunc — the Python adapter: one CPython interpreter that indexes and
+ * loads Azure Functions Python apps (v2 function_app.py and v1 function.json).
+ *
+ * The core library does not link libpython. azf_python_start loads the plugin
+ * libazfunc-python3.X.so with dlopen, chosen in this order:
+ *   1. azf_python_opts_set_plugin_path, else azf_python_opts_set_version;
+ *   2. the environment: AZF_PYTHON_PLUGIN (a path), else AZF_PYTHON_VERSION ("3.11");
+ *   3. the Python version found when libazfunc was built.
+ * A version is looked up as libazfunc-python<version>.so next to libazfunc.so,
+ * then in the install libdir.
+ *
+ * Thread safety: an azf_python is used by one thread at a time. Exception:
+ * azf_python_start and azf_python_free must run on the same thread in
+ * embedded mode (CPython finalises on the thread that initialised it).
+ * Only one embedded runtime may be started per process at a time.
+ */
+#ifndef AZFUNC_PYTHON_H
+#define AZFUNC_PYTHON_H
+
+#include "azfunc/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct azf_python_opts azf_python_opts;
+typedef struct azf_python azf_python;
+typedef struct azf_python_index azf_python_index;
+typedef struct azf_python_error azf_python_error;
+
+/* Runtime modes. */
+enum {
+    /* Start an interpreter (isolated PyConfig, no signal handlers) and
+     * finalise it in azf_python_free. */
+    AZF_PYTHON_EMBEDDED = 0,
+    /* Attach to the interpreter that is already running in this process
+     * (the bindings/python extension); never initialise or finalise it, and
+     * leave its sys.path alone except for the app's own directories. The
+     * extension module is built from the plugin's sources without linking
+     * libpython and exports the same entry point, so it passes its own file
+     * to azf_python_opts_set_plugin_path: a second libpython is never loaded. */
+    AZF_PYTHON_EXTENSION = 1
+};
+
+/* Options. All strings are copied. Setters return 0, AZF_E_INVALID or AZF_E_NOMEM. */
+AZF_API int azf_python_opts_new(azf_python_opts **out);
+AZF_API void azf_python_opts_free(azf_python_opts *opts);
+AZF_API int azf_python_opts_set_mode(azf_python_opts *opts, int mode);
+/* "3.11": load libazfunc-python3.11.so. NULL restores the default. */
+AZF_API int azf_python_opts_set_version(azf_python_opts *opts, const char *version);
+/* An explicit plugin file; wins over the version. NULL restores the default. */
+AZF_API int azf_python_opts_set_plugin_path(azf_python_opts *opts, const char *path);
+/* A virtual environment directory: its lib/python3.X/site-packages goes on
+ * sys.path after the app's own directories and before the standard library.
+ * Default: the VIRTUAL_ENV environment variable, if set. */
+AZF_API int azf_python_opts_set_venv(azf_python_opts *opts, const char *venv_dir);
+/* The v2 script file name. Default: PYTHON_SCRIPT_FILE_NAME as seen by
+ * Python's os.environ at index time, else "function_app.py". */
+AZF_API int azf_python_opts_set_script_file_name(azf_python_opts *opts, const char *name);
+
+/* Creates a runtime handle (no interpreter yet). opts: copied; NULL = defaults.
+ * Returns 0, AZF_E_INVALID or AZF_E_NOMEM. */
+AZF_API int azf_python_new(azf_python **out, const azf_python_opts *opts);
+
+/* Loads the plugin and starts (or attaches to) the interpreter.
+ * sys.path becomes: the venv's site-packages, then the standard library; each
+ * app indexed or loaded later puts its root and its
+ * .python_packages/lib/site-packages in front.
+ * Returns 0, AZF_E_NOTFOUND (no plugin), AZF_E_LOAD (dlopen or ABI mismatch),
+ * AZF_E_STATE (already started; or an embedded runtime is already running;
+ * or extension mode without a running interpreter), AZF_E_PYTHON, AZF_E_NOMEM. */
+AZF_API int azf_python_start(azf_python *py);
+
+/* Stops the runtime (finalises an embedded interpreter) and frees the handle.
+ * NULL is a no-op. */
+AZF_API void azf_python_free(azf_python *py);
+
+/* The last error's text (never NULL; "" if none), cut to 511 bytes; the full
+ * Python texts are in azf_python_last_error. Borrowed until the next call on py. */
+AZF_API const char *azf_python_errmsg(const azf_python *py);
+
+/* The last Python error (exception raised while indexing or loading), or NULL
+ * when the last call did not fail in Python. Borrowed until the next call on py. */
+AZF_API const azf_python_error *azf_python_last_error(const azf_python *py);
+/* "<Type>: <message>", exactly as the official worker's RpcException.message. */
+AZF_API const char *azf_python_error_message(const azf_python_error *err);
+/* Frames only, no header line (the worker's RpcException.stack_trace). */
+AZF_API const char *azf_python_error_stack_trace(const azf_python_error *err);
+
+/* The plugin file in use and the interpreter's sys.version; NULL before start. */
+AZF_API const char *azf_python_plugin_path(const azf_python *py);
+AZF_API const char *azf_python_version(const azf_python *py);
+
+/* Indexes the app in app_dir (borrowed) the way the worker answers a
+ * FunctionsMetadataRequest: imports the v2 script, finds the one
+ * FunctionRegister, validates every function. The result is cached: a runtime
+ * serves one app, and later calls return the same outcome.
+ * *out (owned, free with azf_python_index_free) on success.
+ * Returns 0, AZF_E_PYTHON (indexing raised: see azf_python_last_error; the
+ * host gets a Failure and no functions), AZF_E_STATE (not started),
+ * AZF_E_INVALID, AZF_E_NOMEM. */
+AZF_API int azf_python_index_app(azf_python *py, const char *app_dir, azf_python_index **out);
+AZF_API void azf_python_index_free(azf_python_index *idx);
+/* 1 when the app has no v2 script or no functions: use function.json
+ * (FunctionMetadataResponse.use_default_metadata_indexing). */
+AZF_API int azf_python_index_use_default(const azf_python_index *idx);
+AZF_API size_t azf_python_index_count(const azf_python_index *idx);
+/* Function i's metadata, a JSON object (borrowed until the index is freed):
+ *   {"name", "functionId", "directory", "scriptFile", "entryPoint",
+ *    "bindings": [function.json binding objects],
+ *    "rawBindings": [the library's get_raw_bindings() strings, verbatim],
+ *    "retry": {"strategy", "maxRetryCount", "delayInterval" |
+ *              "minimumInterval" and "maximumInterval"}   (only if set),
+ *    "properties": {"worker_indexed": "True"}}
+ * NULL when i is out of range. */
+AZF_API const char *azf_python_index_metadata(const azf_python_index *idx, size_t i);
+
+/* Loads one function, as the worker answers a FunctionLoadRequest.
+ * function_id: borrowed. metadata_json: borrowed, a JSON object with "name",
+ * "directory" (the function folder for v1), "scriptFile" (absolute, or
+ * relative to directory; default __init__.py), "entryPoint" (default main),
+ * "bindings" (a function.json list, or a map name -> {type, direction,
+ * dataType}) and optionally "properties". A function already indexed under
+ * function_id succeeds at once; "properties": {"worker_indexed": ...} indexes
+ * the app in "directory" first (a worker that was never asked for metadata).
+ * Returns 0, AZF_E_PYTHON (see azf_python_last_error), AZF_E_STATE,
+ * AZF_E_INVALID, AZF_E_NOMEM. */
+AZF_API int azf_python_load(azf_python *py, const char *function_id, const char *metadata_json);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AZFUNC_PYTHON_H */

@@ -1,0 +1,349 @@
+/* The Python adapter plugin: libazfunc-python3.X.so, one build per Python.
+ *
+ * It owns (embedded mode) or borrows (extension mode) the interpreter and
+ * drives adapter.py, which is compiled in as a C string (adapter_py.h is
+ * generated from it by CMake), so the plugin is one self-contained file that
+ * cannot get out of step with its Python half and that user code on sys.path
+ * cannot shadow. The core reaches it only through the table of plugin_abi.h.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "azfunc/common.h"
+#include "azfunc/python.h"
+#include "python/plugin_abi.h"
+
+#include "adapter_py.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define ADAPTER_MODULE "_azfunc_adapter"
+#define ADAPTER_FILE "<azfunc-adapter>" /* adapter.py's ADAPTER_FILE */
+
+static const azf__py_host *host;
+static int embedded_running; /* guarded by the caller: one start per process */
+
+struct azf__py_runtime {
+    int mode;
+    PyThreadState *main_tstate; /* embedded: the initialising thread, GIL released */
+    PyObject *adapter;          /* the adapter module */
+    char *script_file_name;
+};
+
+static char *dup_mem(const char *s, size_t n)
+{
+    char *p = host->malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+static char *dup_str(const char *s)
+{
+    return dup_mem(s, strlen(s));
+}
+
+static int fail(azf__py_result *res, int code, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    host->free(res->error_message);
+    res->error_message = dup_str(text);
+    return code;
+}
+
+/* A Python str as a freshly allocated UTF-8 string (lone surrogates escaped). */
+static char *to_utf8(PyObject *s)
+{
+    if (!s || !PyUnicode_Check(s))
+        return NULL;
+    PyObject *b = PyUnicode_AsEncodedString(s, "utf-8", "backslashreplace");
+    if (!b) {
+        PyErr_Clear();
+        return NULL;
+    }
+    char *out = dup_mem(PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b));
+    Py_DECREF(b);
+    return out;
+}
+
+/* Runs adapter.<entry>(*args) through adapter.run, which never raises.
+ * Returns the result (new reference) or NULL with res filled and *rc set. */
+static PyObject *call_adapter(azf__py_runtime *rt, const char *entry, PyObject *args,
+                              azf__py_result *res, int *rc)
+{
+    PyObject *out = NULL, *ret = NULL, *full = NULL;
+    PyObject *run = PyObject_GetAttrString(rt->adapter, "run");
+    PyObject *fn = PyObject_GetAttrString(rt->adapter, entry);
+    if (!run || !fn || !args)
+        goto internal;
+    full = PyTuple_New(PyTuple_GET_SIZE(args) + 1);
+    if (!full)
+        goto internal;
+    Py_INCREF(fn);
+    PyTuple_SET_ITEM(full, 0, fn);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
+        PyObject *a = PyTuple_GET_ITEM(args, i);
+        Py_INCREF(a);
+        PyTuple_SET_ITEM(full, i + 1, a);
+    }
+    ret = PyObject_Call(run, full, NULL);
+    if (!ret || !PyTuple_Check(ret) || PyTuple_GET_SIZE(ret) != 2)
+        goto internal;
+    PyObject *payload = PyTuple_GET_ITEM(ret, 1);
+    if (PyLong_AsLong(PyTuple_GET_ITEM(ret, 0)) == 0) {
+        Py_INCREF(payload);
+        out = payload;
+        *rc = 0;
+    } else {
+        char *msg = NULL, *stack = NULL;
+        if (PyTuple_Check(payload) && PyTuple_GET_SIZE(payload) == 2) {
+            msg = to_utf8(PyTuple_GET_ITEM(payload, 0));
+            stack = to_utf8(PyTuple_GET_ITEM(payload, 1));
+        }
+        host->free(res->error_message);
+        host->free(res->error_stack);
+        res->error_message = msg ? msg
+                                 : dup_str("Unhandled exception in function. "
+                                           "Could not serialize original exception message.");
+        res->error_stack = stack ? stack : dup_str("");
+        *rc = AZF_E_PYTHON;
+    }
+    goto done;
+internal:
+    PyErr_Clear();
+    *rc = fail(res, AZF_E_INTERNAL, "the Python adapter failed to run %s", entry);
+done:
+    Py_XDECREF(ret);
+    Py_XDECREF(full);
+    Py_XDECREF(fn);
+    Py_XDECREF(run);
+    Py_XDECREF(args);
+    return out;
+}
+
+/* Signals belong to the host. install_signal_handlers = 0 is not enough:
+ * CPython still installs its SIGINT handler when _signal is first imported in
+ * the main interpreter, and resets SIGINT to SIG_DFL when it finalises. So
+ * SIGINT's disposition is saved before, and put back after, both. */
+static void keep_sigint(int restore)
+{
+    static struct sigaction saved;
+    if (restore)
+        sigaction(SIGINT, &saved, NULL);
+    else
+        sigaction(SIGINT, NULL, &saved);
+}
+
+static int load_adapter(azf__py_runtime *rt, const azf__py_config *cfg, azf__py_result *res)
+{
+    PyObject *code = Py_CompileString(azf__adapter_py, ADAPTER_FILE, Py_file_input);
+    if (!code) {
+        PyErr_Clear();
+        return fail(res, AZF_E_INTERNAL, "the Python adapter does not compile");
+    }
+    rt->adapter = PyImport_ExecCodeModuleEx(ADAPTER_MODULE, code, ADAPTER_FILE);
+    Py_DECREF(code);
+    if (!rt->adapter) {
+        PyErr_Clear();
+        return fail(res, AZF_E_PYTHON,
+                    "the Python adapter failed to import "
+                    "(is the standard library reachable?)");
+    }
+    if (rt->mode != AZF_PYTHON_EMBEDDED)
+        return 0; /* the host interpreter keeps its own sys.path */
+
+    /* sys.path = venv site-packages, then the stdlib (apps go first later). */
+    PyObject *dirs = PyList_New(0);
+    if (!dirs)
+        return fail(res, AZF_E_NOMEM, "out of memory");
+    if (cfg->venv && *cfg->venv) {
+        PyObject *d = PyUnicode_FromFormat("%s/lib/python%d.%d/site-packages", cfg->venv,
+                                           PY_MAJOR_VERSION, PY_MINOR_VERSION);
+        if (!d || PyList_Append(dirs, d) < 0) {
+            Py_XDECREF(d);
+            Py_DECREF(dirs);
+            PyErr_Clear();
+            return fail(res, AZF_E_NOMEM, "out of memory");
+        }
+        Py_DECREF(d);
+    }
+    int rc;
+    PyObject *r = call_adapter(rt, "set_up_paths", Py_BuildValue("(N)", dirs), res, &rc);
+    Py_XDECREF(r);
+    return rc;
+}
+
+static void release(azf__py_runtime *rt)
+{
+    if (!rt)
+        return;
+    host->free(rt->script_file_name);
+    host->free(rt);
+}
+
+static int plugin_open(azf__py_runtime **out, const azf__py_config *cfg, azf__py_result *res)
+{
+    azf__py_runtime *rt = host->malloc(sizeof *rt);
+    if (!rt)
+        return fail(res, AZF_E_NOMEM, "out of memory");
+    memset(rt, 0, sizeof *rt);
+    rt->mode = cfg->mode;
+    if (cfg->script_file_name && !(rt->script_file_name = dup_str(cfg->script_file_name))) {
+        release(rt);
+        return fail(res, AZF_E_NOMEM, "out of memory");
+    }
+
+    int rc;
+    PyGILState_STATE gil = PyGILState_UNLOCKED;
+    if (cfg->mode == AZF_PYTHON_EMBEDDED) {
+        if (embedded_running || Py_IsInitialized()) {
+            release(rt);
+            return fail(res, AZF_E_STATE,
+                        "a Python interpreter is already running in this "
+                        "process (use extension mode)");
+        }
+        PyConfig config;
+        /* Isolated: no PYTHON* variables, no user site, no cwd on sys.path,
+         * and no signal handlers: signals belong to the host process. */
+        PyConfig_InitIsolatedConfig(&config);
+        config.install_signal_handlers = 0;
+        config.site_import = 0; /* no system dist-packages; the venv is added explicitly */
+        config.parse_argv = 0;
+        keep_sigint(0);
+        PyStatus st = Py_InitializeFromConfig(&config);
+        PyConfig_Clear(&config);
+        if (PyStatus_Exception(st)) {
+            release(rt);
+            return fail(res, AZF_E_PYTHON, "Python failed to start: %s",
+                        st.err_msg ? st.err_msg : "unknown error");
+        }
+        embedded_running = 1;
+        PyObject *sig = PyImport_ImportModule("_signal"); /* its handler goes in now... */
+        Py_XDECREF(sig);
+        PyErr_Clear();
+        keep_sigint(1); /* ...and out again */
+    } else {
+        if (!Py_IsInitialized()) {
+            release(rt);
+            return fail(res, AZF_E_STATE, "extension mode needs a running Python interpreter");
+        }
+        gil = PyGILState_Ensure();
+    }
+
+    rc = load_adapter(rt, cfg, res);
+
+    if (cfg->mode == AZF_PYTHON_EMBEDDED) {
+        if (rc < 0) {
+            Py_CLEAR(rt->adapter);
+            keep_sigint(0);
+            Py_FinalizeEx();
+            keep_sigint(1);
+            embedded_running = 0;
+            release(rt);
+            return rc;
+        }
+        rt->main_tstate = PyEval_SaveThread(); /* other threads may take the GIL now */
+    } else {
+        if (rc < 0)
+            Py_CLEAR(rt->adapter);
+        PyGILState_Release(gil);
+        if (rc < 0) {
+            release(rt);
+            return rc;
+        }
+    }
+    *out = rt;
+    return 0;
+}
+
+static void plugin_close(azf__py_runtime *rt)
+{
+    if (!rt)
+        return;
+    if (rt->mode == AZF_PYTHON_EMBEDDED) {
+        PyEval_RestoreThread(rt->main_tstate);
+        Py_CLEAR(rt->adapter);
+        keep_sigint(0);
+        Py_FinalizeEx();
+        keep_sigint(1);
+        embedded_running = 0;
+    } else {
+        PyGILState_STATE gil = PyGILState_Ensure();
+        Py_CLEAR(rt->adapter);
+        PyGILState_Release(gil);
+    }
+    release(rt);
+}
+
+static const char *plugin_runtime_version(azf__py_runtime *rt)
+{
+    (void)rt;
+    return Py_GetVersion();
+}
+
+static int plugin_index(azf__py_runtime *rt, const char *app_dir, azf__py_result *res)
+{
+    int rc;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *list =
+        call_adapter(rt, "index", Py_BuildValue("(sz)", app_dir, rt->script_file_name), res, &rc);
+    if (list == Py_None) {
+        res->use_default = 1;
+    } else if (list && PyList_Check(list)) {
+        Py_ssize_t n = PyList_GET_SIZE(list);
+        res->metadata = host->malloc(sizeof(char *) * (size_t)(n ? n : 1));
+        if (!res->metadata) {
+            rc = fail(res, AZF_E_NOMEM, "out of memory");
+        } else {
+            for (Py_ssize_t i = 0; i < n; i++) {
+                char *s = to_utf8(PyList_GET_ITEM(list, i));
+                if (!s) {
+                    rc = fail(res, AZF_E_NOMEM, "out of memory");
+                    break;
+                }
+                res->metadata[res->count++] = s;
+            }
+        }
+    } else if (list) {
+        rc = fail(res, AZF_E_INTERNAL, "the Python adapter returned a bad index");
+    }
+    Py_XDECREF(list);
+    PyGILState_Release(gil);
+    return rc;
+}
+
+static int plugin_load(azf__py_runtime *rt, const char *function_id, const char *metadata_json,
+                       azf__py_result *res)
+{
+    int rc;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *r =
+        call_adapter(rt, "load", Py_BuildValue("(ss)", function_id, metadata_json), res, &rc);
+    Py_XDECREF(r);
+    PyGILState_Release(gil);
+    return rc;
+}
+
+static const azf__py_plugin table = {
+    AZF__PY_ABI_VERSION, sizeof(azf__py_plugin), PY_VERSION,   plugin_open,
+    plugin_close,        plugin_runtime_version, plugin_index, plugin_load,
+};
+
+/* The one exported symbol. NULL when the core speaks another ABI. */
+__attribute__((visibility("default"))) const azf__py_plugin *
+azf__python_plugin_v1(const azf__py_host *h)
+{
+    if (!h || h->abi_version != AZF__PY_ABI_VERSION || h->size < sizeof(azf__py_host))
+        return NULL;
+    host = h;
+    return &table;
+}

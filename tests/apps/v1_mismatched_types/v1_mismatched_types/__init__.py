@@ -1,0 +1,5 @@
+import azure.functions as func
+
+
+def main(timer: func.HttpRequest) -> None:
+    pass

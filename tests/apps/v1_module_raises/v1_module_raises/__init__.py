@@ -1,0 +1,8 @@
+import azure.functions as func
+
+SETTINGS = {}
+TIMEOUT = SETTINGS["timeout"]
+
+
+def main(req: func.HttpRequest) -> str:
+    return "never"

@@ -1,0 +1,35 @@
+"""Checks, at import time, the interpreter the adapter prepared for the app."""
+import os
+import signal
+import sys
+
+import azure.functions as func
+import vendored_probe
+
+here = os.path.dirname(os.path.abspath(__file__))
+packages = os.path.join(here, ".python_packages", "lib", "site-packages")
+
+# sys.path: app root, its .python_packages, the venv, then the stdlib only.
+assert sys.path[0] == here, sys.path
+assert sys.path[1] == packages, sys.path
+assert sys.path[2].endswith(".venv/lib/python%d.%d/site-packages" % sys.version_info[:2]), sys.path
+assert all(p.startswith(sys.base_prefix) for p in sys.path[3:]), sys.path
+assert not any("dist-packages" in p for p in sys.path), sys.path
+assert vendored_probe.WHERE == "python_packages"
+assert func.__file__.startswith(sys.path[2]), func.__file__
+
+# An isolated configuration, and no signal handlers installed by Python: the
+# process-level dispositions of SIGINT and SIGPIPE stay the host's (default).
+assert sys.flags.isolated == 1 and sys.flags.ignore_environment == 1
+with open("/proc/self/status") as status:
+    masks = dict(line.split(":\t", 1) for line in status if line.startswith("Sig"))
+for name in ("SigCgt", "SigIgn"):
+    for sig in (signal.SIGINT, signal.SIGPIPE):
+        assert not int(masks[name], 16) & (1 << (sig - 1)), (name, sig, masks[name])
+
+app = func.FunctionApp()
+
+
+@app.timer_trigger(schedule="*/30 * * * * *", arg_name="timer")
+def probe(timer: func.TimerRequest) -> None:
+    pass
