@@ -158,9 +158,11 @@ static void stream_free(azf_session *s, stream *st)
 
 static stream *find(azf_session *s, uint64_t id)
 {
-    if (id == 0 || id > INT32_MAX)
-        return NULL;
-    return nghttp2_session_get_stream_user_data(s->ng, (int32_t)id);
+    /* Our own list: a client stream is unknown to nghttp2 until its HEADERS are sent. */
+    for (stream *st = s->streams; st; st = st->next)
+        if ((uint64_t)st->id == id)
+            return st;
+    return NULL;
 }
 
 #define NV(n, v)                                                                                   \
@@ -651,7 +653,7 @@ int azf_session_recv(azf_session *s, const uint8_t *data, size_t len)
     if (!s || (!data && len))
         return AZF_E_INVALID;
     if (s->failed)
-        return AZF_E_STATE;
+        return s->failed;
     ssize_t rv = nghttp2_session_mem_recv(s->ng, data, len);
     if (rv < 0) {
         if (s->user_abort) {
