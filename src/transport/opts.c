@@ -69,6 +69,16 @@ int azf__transport_opts_copy(azf_transport_opts *dst, const azf_transport_opts *
     return 0;
 }
 
+int azf__transport_opts_copy_into(azf_transport_opts *dst, const azf_transport_opts *src)
+{
+    azf_transport_opts tmp;
+    if (azf__transport_opts_copy(&tmp, src))
+        return AZF_E_NOMEM;
+    azf__transport_opts_clear(dst);
+    *dst = tmp;
+    return 0;
+}
+
 int azf_transport_opts_set_max_message_length(azf_transport_opts *o, size_t len)
 {
     if (!o)

@@ -21,6 +21,8 @@ struct azf_transport_callbacks {
 /* Deep copy of options (dst is zeroed first); NULL src gives the defaults. */
 int azf__transport_opts_copy(azf_transport_opts *dst, const azf_transport_opts *src);
 void azf__transport_opts_clear(azf_transport_opts *o);
+/* Replaces dst's settings with a deep copy of src's (NULL: defaults). */
+int azf__transport_opts_copy_into(azf_transport_opts *dst, const azf_transport_opts *src);
 
 /* Session helpers for the driver. busy: queued data or a pending end of stream.
  * abort: reports every open stream closed with the status, and forgets them. */
