@@ -177,15 +177,15 @@ int azf_worker_run(azf_worker *w)
         return azf__err(&w->err, 0, "the host sent WorkerTerminate: work drained, exiting");
     if (atomic_load(&w->terminating) == 2)
         return azf__err(&w->err, 0, "the worker was stopped");
+    if (rc)
+        return azf__err(&w->err, rc, "the connection to the host was lost: %s",
+                        azf_driver_errmsg(w->driver));
     if (w->stream_closed && w->close_status == 0)
         return azf__err(&w->err, 0, "the host ended the stream (grpc-status 0%s%s)",
                         w->close_msg[0] ? ": " : "", w->close_msg);
     if (w->stream_closed)
         return azf__err(&w->err, AZF_E_CLOSED, "the host ended the stream with grpc-status %d: %s",
                         w->close_status, w->close_msg[0] ? w->close_msg : "(no message)");
-    if (rc)
-        return azf__err(&w->err, rc == AZF_E_CLOSED ? AZF_E_CLOSED : rc,
-                        "the connection to the host was lost: %s", azf_driver_errmsg(w->driver));
     return azf__err(&w->err, AZF_E_CLOSED, "the connection to the host ended unexpectedly");
 }
 
