@@ -20,6 +20,9 @@
  * Stream handles (uint64_t): a session uses the HTTP/2 stream id; a driver puts a
  * connection number in the high 32 bits, so a server driver can tell its clients apart.
  *
+ * Signals: the driver writes to sockets with MSG_NOSIGNAL, but OpenSSL writes TLS
+ * records with write(2): a process using TLS should ignore SIGPIPE (azfunc-worker does).
+ *
  * Thread safety: the default (one thread at a time) holds for azf_session and
  * azf_transport_opts / azf_transport_callbacks. The azf_driver functions marked
  * "any thread" may be called concurrently with azf_driver_run.
@@ -157,9 +160,11 @@ AZF_API int azf_session_reset_stream(azf_session *s, uint64_t stream, uint32_t h
 AZF_API int azf_session_goaway(azf_session *s, uint32_t h2_error);
 
 /* Feeds bytes received from the peer (copied as needed). Callbacks run from here.
- * Returns 0, or AZF_E_PROTOCOL (bad bytes or HTTP/2 violation; the session sends
- * GOAWAY and is over), AZF_E_USER (a callback aborted), AZF_E_NOMEM, AZF_E_STATE
- * (the session already failed). azf_session_errmsg tells what happened. */
+ * Returns 0, or AZF_E_PROTOCOL (bad bytes or an HTTP/2 violation: the session is
+ * over), AZF_E_USER (a callback aborted), AZF_E_NOMEM; once the session has failed,
+ * every call returns that same code. azf_session_errmsg tells what happened.
+ * Some violations are answered by nghttp2 with a GOAWAY first: then on_error
+ * fires, and the failure shows, when that GOAWAY is taken with azf_session_output. */
 AZF_API int azf_session_recv(azf_session *s, const uint8_t *data, size_t len);
 
 /* The next bytes to write to the peer: *data is borrowed until the next call on
