@@ -195,6 +195,51 @@ static void test_h2c(void)
     stop_server(&srv);
 }
 
+typedef struct sender {
+    azf_driver *d;
+    uint64_t stream;
+} sender;
+
+static void *send_many(void *arg)
+{
+    sender *s = arg;
+    for (int i = 0; i < 1000; i++) {
+        azf_buf b = AZF_BUF_INIT;
+        azf_buf_set(&b, "many", 4);
+        if (azf_driver_send(s->d, s->stream, &b))
+            azf_buf_dispose(&b);
+    }
+    return NULL;
+}
+
+/* Several threads queue at once; every message arrives and is echoed. */
+static void test_many_senders(void)
+{
+    side srv, cli;
+    int port = start_server(&srv, NULL);
+    char uri[64];
+    snprintf(uri, sizeof uri, "http://127.0.0.1:%d/", port);
+    CHECK_INT(side_new(&cli, AZF_ROLE_CLIENT, NULL), 0);
+    uint64_t stream;
+    CHECK_INT(azf_driver_connect(cli.d, uri, &stream), 0);
+    pthread_create(&cli.th, NULL, run_thread, &cli);
+    sender s = {cli.d, stream};
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, send_many, &s);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    WAIT_FOR(&cli, cli.nmsg == 4000);
+    CHECK_INT(srv.nmsg, 4000);
+    /* A graceful shutdown from another thread ends the client's run. */
+    CHECK_INT(azf_driver_shutdown(cli.d, 2000), 0);
+    pthread_join(cli.th, NULL);
+    CHECK_INT(cli.rc, 0);
+    side_free(&cli);
+    WAIT_FOR(&srv, srv.closes == 1);
+    stop_server(&srv);
+}
+
 static void test_connect_errors(void)
 {
     /* A port nobody listens on: refused until the (short) deadline. */
@@ -334,6 +379,7 @@ static void test_tls(void)
 int main(void)
 {
     test_h2c();
+    test_many_senders();
     test_connect_errors();
     test_tls();
     TEST_MAIN_END();
