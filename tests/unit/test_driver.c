@@ -298,6 +298,10 @@ static int make_certs(void)
            "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
            "-out srv.pem -days 2 -extfile ext"))
         return -1;
+    snprintf(cmd, sizeof cmd, "openssl req %s -keyout cli.key -out cli.csr -subj /CN=worker", ec);
+    if (sh(cmd) || sh("openssl x509 -req -in cli.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                      "-out cli.pem -days 2"))
+        return -1;
     return 0;
 }
 
@@ -369,6 +373,24 @@ static void test_tls(void)
     side_free(&cli);
 
     stop_server(&srv);
+
+    /* Mutual TLS: a server with a CA requires a client certificate. */
+    azf_transport_opts_set_tls_ca_file(so, path("ca.pem"));
+    port = start_server(&srv, so);
+    snprintf(uri, sizeof uri, "https://127.0.0.1:%d/", port);
+    azf_transport_opts_set_tls_verify(co, 1);
+    azf_transport_opts_set_tls_ca_file(co, path("ca.pem"));
+    CHECK_INT(side_new(&cli, AZF_ROLE_CLIENT, co), 0);
+    int rc = azf_driver_connect(cli.d, uri, &stream);
+    if (rc == 0) /* TLS 1.3: the server refuses after the client's handshake is done */
+        rc = azf_driver_run(cli.d);
+    CHECK(rc < 0);
+    side_free(&cli);
+    azf_transport_opts_set_tls_cert_file(co, path("cli.pem"));
+    azf_transport_opts_set_tls_key_file(co, path("cli.key"));
+    conversation(uri, co, &srv);
+    stop_server(&srv);
+
     azf_transport_opts_free(so);
     azf_transport_opts_free(co);
     char cmd[128];
