@@ -4,5 +4,7 @@
 
 #include "azfunc/common.h"
 #include "azfunc/codec.h"
+#include "azfunc/value.h"
+#include "azfunc/registry.h"
 
 #endif
