@@ -2,6 +2,7 @@
  * JSON contract and validated like any registration. */
 #include "registry/registry_internal.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -48,6 +49,157 @@ static int read_file(const char *path, char **text, size_t *len, azf__errmsg *er
     return 0;
 }
 
+/* ---- locating JSON syntax errors ----------------------------------------------------
+ * cJSON's error pointer is sometimes one past the offending character; this small
+ * grammar walk finds the exact offset of the first character that cannot continue a
+ * JSON text. Used only after cJSON has refused the text. */
+
+typedef struct {
+    const char *p, *end;
+    int depth;
+} scan;
+
+static void ws(scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static int lit(scan *s, const char *word)
+{
+    for (; *word; word++, s->p++)
+        if (s->p >= s->end || *s->p != *word)
+            return -1;
+    return 0;
+}
+
+static int str(scan *s)
+{
+    s->p++; /* the opening quote */
+    while (s->p < s->end && *s->p != '"') {
+        unsigned char c = (unsigned char)*s->p;
+        if (c < 0x20)
+            return -1;
+        if (c == '\\') {
+            s->p++;
+            if (s->p >= s->end || !strchr("\"\\/bfnrtu", *s->p))
+                return -1;
+            if (*s->p == 'u') {
+                for (int i = 0; i < 4; i++) {
+                    s->p++;
+                    if (s->p >= s->end || !isxdigit((unsigned char)*s->p))
+                        return -1;
+                }
+            }
+        }
+        s->p++;
+    }
+    if (s->p >= s->end)
+        return -1;
+    s->p++;
+    return 0;
+}
+
+static int num(scan *s)
+{
+    if (*s->p == '-')
+        s->p++;
+    if (s->p >= s->end || !isdigit((unsigned char)*s->p))
+        return -1;
+    if (*s->p == '0')
+        s->p++;
+    else
+        while (s->p < s->end && isdigit((unsigned char)*s->p))
+            s->p++;
+    if (s->p < s->end && *s->p == '.') {
+        s->p++;
+        if (s->p >= s->end || !isdigit((unsigned char)*s->p))
+            return -1;
+        while (s->p < s->end && isdigit((unsigned char)*s->p))
+            s->p++;
+    }
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+        s->p++;
+        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+            s->p++;
+        if (s->p >= s->end || !isdigit((unsigned char)*s->p))
+            return -1;
+        while (s->p < s->end && isdigit((unsigned char)*s->p))
+            s->p++;
+    }
+    return 0;
+}
+
+static int value(scan *s)
+{
+    ws(s);
+    if (s->p >= s->end)
+        return -1;
+    switch (*s->p) {
+    case '"':
+        return str(s);
+    case 't':
+        return lit(s, "true");
+    case 'f':
+        return lit(s, "false");
+    case 'n':
+        return lit(s, "null");
+    case '{':
+    case '[': {
+        char close = *s->p == '{' ? '}' : ']';
+        int obj = close == '}';
+        if (++s->depth > 1000)
+            return -1;
+        s->p++;
+        ws(s);
+        if (s->p < s->end && *s->p == close) {
+            s->p++;
+            s->depth--;
+            return 0;
+        }
+        for (;;) {
+            if (obj) {
+                ws(s);
+                if (s->p >= s->end || *s->p != '"' || str(s))
+                    return -1;
+                ws(s);
+                if (s->p >= s->end || *s->p != ':')
+                    return -1;
+                s->p++;
+            }
+            if (value(s))
+                return -1;
+            ws(s);
+            if (s->p < s->end && *s->p == ',') {
+                s->p++;
+                continue;
+            }
+            if (s->p < s->end && *s->p == close) {
+                s->p++;
+                s->depth--;
+                return 0;
+            }
+            return -1;
+        }
+    }
+    default:
+        return num(s);
+    }
+}
+
+/* Offset of the first syntax error (len when the text ends too early), or -1 when the
+ * grammar walk finds none. */
+static long error_offset(const char *text, size_t len)
+{
+    scan s = {text, text + len, 0};
+    if (value(&s) == 0) {
+        ws(&s);
+        if (s.p == s.end)
+            return -1;
+    }
+    return (long)(s.p - text);
+}
+
 /* Parses function.json text into its root object, with line and column on errors. */
 static int parse_root(const char *text, size_t len, const char *file, cJSON **root,
                       azf__errmsg *err)
@@ -55,8 +207,13 @@ static int parse_root(const char *text, size_t len, const char *file, cJSON **ro
     size_t skip = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0; /* BOM */
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(text + skip, len - skip, &end, 0);
+    if (j && error_offset(text + skip, len - skip) >= 0) {
+        cJSON_Delete(j); /* trailing text after the value */
+        j = NULL;
+    }
     if (!j) {
-        const char *at = end ? end : text + len;
+        long off = error_offset(text + skip, len - skip);
+        const char *at = off >= 0 ? text + skip + off : end ? end : text + len;
         if (at < text + skip || at > text + len)
             at = text + len;
         size_t line = 1, col = 1;
@@ -67,22 +224,6 @@ static int parse_root(const char *text, size_t len, const char *file, cJSON **ro
                 col++;
         }
         return azf__err(err, AZF_E_PARSE, "%s:%zu:%zu: invalid JSON", file, line, col);
-    }
-    /* Only whitespace may follow the value. */
-    if (end) {
-        for (const char *q = end; q < text + len; q++) {
-            if (*q != ' ' && *q != '\t' && *q != '\r' && *q != '\n' && *q != '\0') {
-                size_t line = 1, col = 1;
-                for (const char *p = text + skip; p < q; p++) {
-                    if (*p == '\n')
-                        line++, col = 1;
-                    else
-                        col++;
-                }
-                cJSON_Delete(j);
-                return azf__err(err, AZF_E_PARSE, "%s:%zu:%zu: invalid JSON", file, line, col);
-            }
-        }
     }
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
