@@ -108,9 +108,9 @@ enum { AZF_RETRY_NONE = -1, AZF_RETRY_EXPONENTIAL_BACKOFF = 0, AZF_RETRY_FIXED_D
  * cancel: optional; called by azf_invocation_cancel while the invocation runs, on the
  *   canceller's thread. It asks the handler to finish early; the handler still completes
  *   the invocation (usually with azf_invocation_complete_cancelled).
- * Callbacks receive the user_data given to azf_registry_add for that function, must not
- * free the invocation and must not call azf_registry_* on a lock-sensitive path
- * (lookups are fine). */
+ * Callbacks receive the user_data given to azf_registry_add for that function. They run
+ * without any library lock held, so they may call any azf_ function, but they must not
+ * free the invocation (the starter owns it) nor start it again. */
 typedef int (*azf_invoke_fn)(azf_invocation *inv, void *user_data);
 typedef void (*azf_cancel_fn)(azf_invocation *inv, void *user_data);
 /* Called when the function's registry is freed, with the function's user_data. */
@@ -172,8 +172,9 @@ AZF_API const azf_function *azf_registry_find_id(const azf_registry *reg, const 
  * On success *fn is set and, if route_values is not NULL, *route_values receives a new
  * map (owned by the caller) of string values by parameter name (optional parameters
  * without a value and without a default are absent).
- * Returns 0, AZF_E_NOTFOUND (no route matches; or, with azf_registry_errmsg saying so,
- * a route matches but not the method), AZF_E_INVALID, AZF_E_NOMEM. */
+ * Returns 0, AZF_E_NOTFOUND (no route matches: HTTP 404), AZF_E_UNSUPPORTED (a route
+ * matches but none of its functions accepts the method: HTTP 405), AZF_E_INVALID,
+ * AZF_E_NOMEM. */
 AZF_API int azf_registry_match_route(const azf_registry *reg, const char *method, const char *path,
                                      const azf_function **fn, azf_value_map **route_values);
 

@@ -357,8 +357,7 @@ static int resolve_script(const char *root, const char *dir, const cJSON *sf, co
                                 "%s: Invalid script file name configuration. The 'scriptFile' "
                                 "property is set to a file that does not exist.",
                                 file);
-            snprintf(out, PATH_MAX, "%s", real);
-            return 0;
+            return join(out, PATH_MAX, real, "", "") ? AZF_E_INVALID : 0;
         }
         if (strlen(joined) >= PATH_MAX)
             return azf__err(err, AZF_E_PARSE, "%s: the scriptFile path is too long.", file);
@@ -389,14 +388,12 @@ static int resolve_script(const char *root, const char *dir, const cJSON *sf, co
     }
     closedir(d);
     if (count == 1) {
-        snprintf(out, PATH_MAX, "%s", only);
-        return 0;
+        return join(out, PATH_MAX, only, "", "") ? AZF_E_INVALID : 0;
     }
     static const char *const names[] = {"__init__.py", "run.py"};
     for (int i = 0; i < 2; i++) {
         if (!join(joined, sizeof joined, dir, "/", names[i]) && is_file(joined)) {
-            snprintf(out, PATH_MAX, "%s", joined);
-            return 0;
+            return join(out, PATH_MAX, joined, "", "") ? AZF_E_INVALID : 0;
         }
     }
     return azf__err(err, AZF_E_NOTFOUND,

@@ -249,20 +249,17 @@ int azf_invocation_start(azf_invocation *inv)
     inv->refs++; /* held until completion */
     pthread_mutex_unlock(&inv->lock);
     const azf_function *fn = inv->fn;
-    char msg[600];
+    char *msg = NULL;
     if (fn->load_error) {
-        snprintf(msg, sizeof msg, "%s", fn->load_error);
-        finish(inv, AZF_INVOCATION_FAILED, msg, "");
+        finish(inv, AZF_INVOCATION_FAILED, fn->load_error, "");
         return 0;
     }
-    if (fn->disabled) {
-        snprintf(msg, sizeof msg, "FunctionDisabledError: the function '%s' is disabled", fn->name);
-        finish(inv, AZF_INVOCATION_FAILED, msg, "");
-        return 0;
-    }
-    if (!fn->handler.invoke) {
-        snprintf(msg, sizeof msg, "FunctionLoadError: the function '%s' has no handler", fn->name);
-        finish(inv, AZF_INVOCATION_FAILED, msg, "");
+    if (fn->disabled || !fn->handler.invoke) {
+        msg = azf__asprintf(fn->disabled ? "FunctionDisabledError: the function '%s' is disabled"
+                                         : "FunctionLoadError: the function '%s' has no handler",
+                            fn->name);
+        finish(inv, AZF_INVOCATION_FAILED, msg ? msg : "FunctionLoadError", "");
+        azf__free(msg);
         return 0;
     }
     /* Our own reference keeps inv alive if the handler completes and the starter frees
@@ -272,8 +269,10 @@ int azf_invocation_start(azf_invocation *inv)
     pthread_mutex_unlock(&inv->lock);
     int rc = fn->handler.invoke(inv, fn->user_data);
     if (rc) {
-        snprintf(msg, sizeof msg, "the handler refused the invocation: %s", azf_strerror(rc));
-        finish(inv, AZF_INVOCATION_FAILED, msg, ""); /* AZF_E_STATE if it completed anyway */
+        msg = azf__asprintf("the handler refused the invocation: %s", azf_strerror(rc));
+        /* AZF_E_STATE if the handler completed it anyway. */
+        finish(inv, AZF_INVOCATION_FAILED, msg ? msg : "the handler refused the invocation", "");
+        azf__free(msg);
     }
     unref(inv);
     return 0;
