@@ -13,8 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON *meta = NULL;
     azf__errmsg err;
     azf__err_clear(&err);
-    int rc = azf__function_json_parse((const char *)data, size, "function.json", "Fuzz", &meta,
-                                      &err);
+    int rc =
+        azf__function_json_parse((const char *)data, size, "function.json", "Fuzz", &meta, &err);
     if (rc) {
         if (err.text[0] == '\0' && rc != AZF_E_NOMEM)
             abort();
