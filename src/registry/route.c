@@ -110,6 +110,64 @@ static int parse_int64(const char *s, size_t len, int64_t *out)
     return 0;
 }
 
+/* "Simple" regexes only: glibc compiles bounded repetition by copying the tree, so
+ * stacked quantifiers (also .NET's lazy "*?") and large {n,m} bounds are refused
+ * instead of costing gigabytes. */
+static int regex_is_simple(const char *pat, size_t len)
+{
+    if (len > 256)
+        return 0;
+    int prev_quant = 0;
+    long brace_weight = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = pat[i];
+        if (c == '\\') {
+            i++;
+            prev_quant = 0;
+            continue;
+        }
+        if (c == '[') { /* a bracket expression is one atom */
+            size_t j = i + 1;
+            if (j < len && pat[j] == '^')
+                j++;
+            if (j < len && pat[j] == ']')
+                j++;
+            while (j < len && pat[j] != ']')
+                j++;
+            i = j;
+            prev_quant = 0;
+            continue;
+        }
+        int quant = c == '*' || c == '+' || c == '?' || c == '{';
+        if (quant && prev_quant)
+            return 0;
+        if (c == '{') {
+            long bound = 0;
+            size_t j = i + 1;
+            for (; j < len && pat[j] != '}'; j++) {
+                if (pat[j] >= '0' && pat[j] <= '9') {
+                    long d = pat[j] - '0';
+                    bound = bound * 10 + d;
+                    if (bound > 64)
+                        return 0;
+                } else if (pat[j] == ',') {
+                    bound = 0;
+                } else {
+                    return 0;
+                }
+            }
+            if (j >= len)
+                return 0;
+            brace_weight += bound ? bound : 1;
+            if (brace_weight > 64)
+                return 0;
+            i = j;
+        }
+        prev_quant = quant;
+    }
+    return 1;
+}
+
 /* .NET regex shorthands that POSIX ERE lacks. */
 static char *translate_regex(const char *pat, size_t len)
 {
@@ -192,6 +250,11 @@ static int parse_constraint(pctx *p, const char *name, size_t nlen, const char *
         if (!has_arg)
             return bad(p, "the constraint '%s' needs an argument", cname);
         if (nargs == -1) {
+            if (!regex_is_simple(arg, alen)) {
+                char shown[128];
+                snprintf(shown, sizeof shown, "%.*s", (int)(alen < 100 ? alen : 100), arg);
+                return bad(p, "the regex constraint pattern '%s' is not supported", shown);
+            }
             char *pat = translate_regex(arg, alen);
             if (!pat)
                 return AZF_E_NOMEM;

@@ -329,6 +329,14 @@ static void test_routes(void)
                               "parameter 'a' has an unbalanced '('.");
     route_bad("{a:regex([)}", "The route template '{a:regex([)}' is invalid: the regex "
                               "constraint pattern '[' is not supported.");
+    route_bad("{a:regex(a+++)}", "The route template '{a:regex(a+++)}' is invalid: the regex "
+                                 "constraint pattern 'a+++' is not supported.");
+    route_bad("{a:regex(.*?x)}", "The route template '{a:regex(.*?x)}' is invalid: the regex "
+                                 "constraint pattern '.*?x' is not supported.");
+    route_bad("{a:regex((a{{50}}){{50}})}",
+              "The route template '{a:regex((a{{50}}){{50}})}' is invalid: the regex constraint "
+              "pattern '(a{50}){50}' is not supported.");
+    route_ok("n/{v:regex([+*]{{2,3}}x)}", "n/+*x", "v=+*x");
     route_bad("~x", "The route template '~x' is invalid: a template starting with '~' must "
                     "continue with '/'.");
 }
@@ -410,8 +418,12 @@ static int on_invoke(azf_invocation *inv, void *ud)
         return AZF_E_USER;
     if (p->mode == 1) {
         azf_value *v;
-        azf_value_new_string(&v, "done");
-        azf_invocation_set_return(inv, v);
+        if (azf_value_new_string(&v, "done"))
+            return azf_invocation_fail(inv, "MemoryError: ", "");
+        if (azf_invocation_set_return(inv, v)) {
+            azf_value_free(v);
+            return azf_invocation_fail(inv, "MemoryError: ", "");
+        }
         return azf_invocation_complete(inv);
     }
     p->pending = inv;
@@ -768,6 +780,122 @@ static void test_metadata_pb(void)
     azf_registry_free(reg);
 }
 
+/* ---- allocation failures ------------------------------------------------------------ */
+
+static long g_live, g_count, g_fail_at;
+
+static void *t_malloc(size_t n, void *ud)
+{
+    (void)ud;
+    if (g_fail_at && ++g_count >= g_fail_at)
+        return NULL;
+    void *p = malloc(n);
+    g_live += p != NULL;
+    return p;
+}
+static void t_free(void *p, void *ud)
+{
+    (void)ud;
+    g_live -= p != NULL;
+    free(p);
+}
+static void *t_calloc(size_t n, size_t sz, void *ud)
+{
+    (void)ud;
+    if (g_fail_at && ++g_count >= g_fail_at)
+        return NULL;
+    void *p = calloc(n, sz);
+    g_live += p != NULL;
+    return p;
+}
+static void *t_realloc(void *p, size_t sz, void *ud)
+{
+    (void)ud;
+    if (g_fail_at && ++g_count >= g_fail_at)
+        return NULL;
+    void *q = realloc(p, sz);
+    g_live += q && !p;
+    return q;
+}
+
+/* Registration, lookup, metadata conversion and one invocation with the Nth allocation
+ * failing: each step works or says AZF_E_NOMEM, and nothing leaks. */
+static int registry_flow(void)
+{
+    azf_registry *reg = NULL;
+    azf_handler *h = NULL;
+    azf_invocation *inv = NULL;
+    azf_value *v = NULL;
+    azf_value_map *vals = NULL;
+    azf__pb_function_metadata md = AZURE_FUNCTIONS_RPC_MESSAGES__RPC_FUNCTION_METADATA__INIT;
+    AzureFunctionsRpcMessages__InvocationResponse resp =
+        AZURE_FUNCTIONS_RPC_MESSAGES__INVOCATION_RESPONSE__INIT;
+    probe p;
+    memset(&p, 0, sizeof p);
+    p.mode = 1;
+    const azf_function *fn;
+    int rc;
+    if ((rc = azf_registry_new(&reg)) || (rc = azf_handler_new(&h)) ||
+        (rc = azf_handler_set_invoke(h, on_invoke)) || (rc = azf_registry_add(reg, HTTP_FN, h, &p)))
+        goto out;
+    fn = azf_registry_find(reg, "Products");
+    if ((rc = azf_registry_match_route(reg, "GET", "products/a/1", &fn, &vals)) ||
+        (rc = azf__function_to_pb(fn, &md)))
+        goto out;
+    if ((rc = azf_invocation_new(&inv, fn, "id")) || (rc = azf_value_new_http(&v)) ||
+        (rc = azf_invocation_set_input(inv, "req", v)))
+        goto out;
+    v = NULL;
+    if ((rc = azf_invocation_start(inv)))
+        goto out;
+    /* The handler's own allocations may fail too: then the invocation failed. */
+    if (azf_invocation_status(inv) == AZF_INVOCATION_SUCCEEDED &&
+        !azf_invocation_return_value(inv)) {
+        rc = -1000;
+        goto out;
+    }
+    rc = azf__invocation_to_pb(inv, &resp);
+out:
+    azf__invocation_response_clear(&resp);
+    azf__function_metadata_clear(&md);
+    azf_value_free(v);
+    azf_value_map_free(vals);
+    azf_invocation_free(inv);
+    azf_handler_free(h);
+    azf_registry_free(reg);
+    return rc;
+}
+
+static void test_allocation_failures(void)
+{
+    azf_mem m = {NULL, t_malloc, t_free, t_calloc, t_realloc};
+    CHECK_INT(azf_set_allocator(&m), 0);
+    g_fail_at = 0;
+    g_live = 0;
+    CHECK_INT(registry_flow(), 0);
+    CHECK_INT(g_live, 0);
+    int nomem = 0, ok = 0, other = 0;
+    for (long n = 1; n < 300; n++) {
+        g_count = 0;
+        g_fail_at = n;
+        g_live = 0;
+        int rc = registry_flow();
+        nomem += rc == AZF_E_NOMEM;
+        ok += rc == 0;
+        other += rc != 0 && rc != AZF_E_NOMEM;
+        if (rc != 0 && rc != AZF_E_NOMEM)
+            fprintf(stderr, "allocation %ld failing gave %d\n", n, rc);
+        if (g_live != 0)
+            fprintf(stderr, "leak with allocation %ld failing: %ld live\n", n, g_live);
+        CHECK_INT(g_live, 0);
+    }
+    g_fail_at = 0;
+    CHECK(nomem > 20);
+    CHECK(ok > 0);
+    CHECK_INT(other, 0);
+    CHECK_INT(azf_set_allocator(NULL), 0);
+}
+
 int main(void)
 {
     test_contract();
@@ -777,5 +905,6 @@ int main(void)
     test_invocations();
     test_exactly_once_under_races();
     test_metadata_pb();
+    test_allocation_failures();
     TEST_MAIN_END();
 }
