@@ -132,8 +132,13 @@ static int regex_is_simple(const char *pat, size_t len)
                 j++;
             if (j < len && pat[j] == ']')
                 j++;
-            while (j < len && pat[j] != ']')
+            while (j < len && pat[j] != ']') {
+                if (pat[j] == '\\') /* POSIX brackets take '\\' literally: refuse */
+                    return 0;
                 j++;
+            }
+            if (j >= len)
+                return 0;
             i = j;
             prev_quant = 0;
             continue;

@@ -337,6 +337,8 @@ static void test_routes(void)
               "The route template '{a:regex((a{{50}}){{50}})}' is invalid: the regex constraint "
               "pattern '(a{50}){50}' is not supported.");
     route_ok("n/{v:regex([+*]{{2,3}}x)}", "n/+*x", "v=+*x");
+    route_bad("{a:regex([\\d]+)}", "The route template '{a:regex([\\d]+)}' is invalid: the regex "
+                                   "constraint pattern '[\\d]+' is not supported.");
     route_bad("~x", "The route template '~x' is invalid: a template starting with '~' must "
                     "continue with '/'.");
 }
