@@ -533,3 +533,76 @@ int azf_registry_load_v1(azf_registry *reg, const char *app_root, const azf_hand
     azf__free(names);
     return rc ? rc : added;
 }
+
+int azf__registry_add_load_request(azf_registry *reg, const AZF__PB(FunctionLoadRequest) * req,
+                                   const azf_handler *h, void *user_data, const azf_function **out)
+{
+    if (!reg || !req || !req->metadata || !req->function_id || !*req->function_id)
+        return AZF_E_INVALID;
+    const AZF__PB(RpcFunctionMetadata) *md = req->metadata;
+    const char *name = md->name && *md->name ? md->name : NULL;
+    const azf_function *existing = name ? azf_registry_find(reg, name) : NULL;
+    int rc;
+    if (existing) {
+        rc = azf_registry_bind_id(reg, name, req->function_id);
+        if (!rc && out)
+            *out = existing;
+        return rc;
+    }
+    char dir[PATH_MAX];
+    if (!md->directory || join(dir, sizeof dir, md->directory, "", ""))
+        return AZF_E_INVALID;
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        dir[--n] = '\0';
+    char *slash = strrchr(dir, '/');
+    if (!slash || !slash[1])
+        return AZF_E_INVALID;
+    *slash = '\0';
+    const char *folder = slash + 1, *root = dir[0] ? dir : "/";
+    azf__errmsg err;
+    azf__err_clear(&err);
+    cJSON *meta = NULL;
+    azf_function *fn = NULL;
+    rc = azf__function_json_load(root, folder, &meta, &err);
+    if (!rc) {
+        /* The host's id and properties; the host's name wins over the folder's. */
+        cJSON *props = cJSON_CreateObject();
+        int ok = props && cJSON_AddStringToObject(meta, "functionId", req->function_id);
+        if (ok && name) {
+            cJSON_DeleteItemFromObjectCaseSensitive(meta, "name");
+            ok = cJSON_AddStringToObject(meta, "name", name) != NULL;
+        }
+        for (size_t i = 0; ok && i < md->n_properties; i++)
+            ok = cJSON_AddStringToObject(
+                     props, md->properties[i]->key ? md->properties[i]->key : "",
+                     md->properties[i]->value ? md->properties[i]->value : "") != NULL;
+        if (ok && cJSON_AddItemToObject(meta, "properties", props))
+            props = NULL;
+        else
+            ok = 0;
+        cJSON_Delete(props);
+        rc = ok ? azf__function_build(meta, &fn, &err) : AZF_E_NOMEM;
+        cJSON_Delete(meta);
+    }
+    if (rc == AZF_E_NOMEM)
+        return rc;
+    if (rc) {
+        if ((rc = azf__function_failed(name ? name : folder, md->directory, err.text, &fn)))
+            return rc;
+        char *id = azf__strdup(req->function_id);
+        if (!id) {
+            azf__function_free(fn);
+            return AZF_E_NOMEM;
+        }
+        azf__free(fn->id);
+        fn->id = id;
+    }
+    if ((rc = azf__registry_insert(reg, fn, h, user_data))) {
+        azf__function_free(fn);
+        return rc;
+    }
+    if (out)
+        *out = fn;
+    return 0;
+}

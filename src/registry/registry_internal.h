@@ -92,6 +92,15 @@ typedef AZF__PB(RpcFunctionMetadata) azf__pb_function_metadata;
 int azf__function_to_pb(const azf_function *fn, azf__pb_function_metadata *md);
 void azf__function_metadata_clear(azf__pb_function_metadata *md);
 
+/* The v1 FunctionLoadRequest path: reads <metadata.directory>/function.json (the host
+ * sends the absolute function folder; its parent is the app root), takes the request's
+ * function_id and properties, and adds the function. A broken function.json still adds
+ * a function carrying the error (so invocations fail with it), as azf_registry_load_v1
+ * does; an existing function of that name is given the id instead (azf_registry_bind_id).
+ * Returns 0 or the azf_registry_add errors; *fn (may be NULL) receives the function. */
+int azf__registry_add_load_request(azf_registry *reg, const AZF__PB(FunctionLoadRequest) * req,
+                                   const azf_handler *h, void *user_data, const azf_function **fn);
+
 /* An invocation from an InvocationRequest: inputs by binding name (as the host names
  * them), trigger metadata, trace and retry context. flags as for azf__value_from_pb;
  * with AZF__MARSHAL_BORROW the request must outlive the invocation. */
