@@ -113,7 +113,8 @@ enum { AZF_RETRY_NONE = -1, AZF_RETRY_EXPONENTIAL_BACKOFF = 0, AZF_RETRY_FIXED_D
  * free the invocation (the starter owns it) nor start it again. */
 typedef int (*azf_invoke_fn)(azf_invocation *inv, void *user_data);
 typedef void (*azf_cancel_fn)(azf_invocation *inv, void *user_data);
-/* Called when the function's registry is freed, with the function's user_data. */
+/* Called when the registry is freed, once per successful azf_registry_add (or
+ * azf_registry_load_v1 that added functions), with that call's user_data. */
 typedef void (*azf_release_user_data_fn)(void *user_data);
 
 AZF_API int azf_handler_new(azf_handler **out);
@@ -145,7 +146,8 @@ AZF_API int azf_registry_add(azf_registry *reg, const char *metadata_json,
  * (see azf_function_json_read). A folder whose function.json is broken still gives a
  * function (named after the folder) that carries the error (azf_function_load_error)
  * and fails every invocation, as the host does. handler and user_data as for
- * azf_registry_add, shared by every function.
+ * azf_registry_add, shared by every function; the release callback runs once for the
+ * whole load (when the registry is freed), not once per function.
  * Returns the number of functions added (>= 0), or AZF_E_IO (app_root unreadable),
  * AZF_E_EXISTS (a name is taken), AZF_E_NOMEM, AZF_E_INVALID. */
 AZF_API int azf_registry_load_v1(azf_registry *reg, const char *app_root,

@@ -64,6 +64,7 @@ struct azf_value {
             size_t len;
             azf_release_fn release;
             void *release_ud;
+            void *release_ptr; /* the pointer given to azf_value_adopt_data */
         } data;
         struct {
             azf_value **items;

@@ -143,6 +143,7 @@ int azf_value_adopt_data(azf_value **out, int kind, const void *data, size_t len
     v->u.data.len = len;
     v->u.data.release = release;
     v->u.data.release_ud = user_data;
+    v->u.data.release_ptr = (void *)data;
     *out = v;
     return 0;
 }
@@ -267,7 +268,7 @@ void azf_value_free(azf_value *v)
         return;
     if (is_data_kind(v->kind)) {
         if (v->u.data.release)
-            v->u.data.release((void *)v->u.data.ptr, v->u.data.release_ud);
+            v->u.data.release(v->u.data.release_ptr, v->u.data.release_ud);
     } else if (is_collection_kind(v->kind)) {
         for (size_t i = 0; i < v->u.coll.n; i++)
             azf_value_free(v->u.coll.items[i]);

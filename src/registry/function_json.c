@@ -522,7 +522,13 @@ int azf_registry_load_v1(azf_registry *reg, const char *app_root, const azf_hand
                                            &fn)))
                 break;
         }
-        if ((rc = azf__registry_insert(reg, fn, handler, user_data))) {
+        /* The user_data is shared: only the first function releases it. */
+        azf_handler later;
+        if (handler && added) {
+            later = *handler;
+            later.release = NULL;
+        }
+        if ((rc = azf__registry_insert(reg, fn, handler && added ? &later : handler, user_data))) {
             azf__function_free(fn);
             break;
         }

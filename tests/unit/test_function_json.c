@@ -26,11 +26,21 @@ static const char *path_in(const char *app, const char *rest)
     return buf[k];
 }
 
+static void count_release(void *ud)
+{
+    (*(int *)ud)++;
+}
+
 static void test_good_app(void)
 {
     azf_registry *reg;
     azf_registry_new(&reg);
-    CHECK_INT(azf_registry_load_v1(reg, g_good, NULL, NULL), 5);
+    azf_handler *h;
+    azf_handler_new(&h);
+    azf_handler_set_release(h, count_release);
+    int releases = 0;
+    CHECK_INT(azf_registry_load_v1(reg, g_good, h, &releases), 5);
+    azf_handler_free(h);
     CHECK_INT(azf_registry_count(reg), 5);
     /* Folders are loaded in name order; shared_code has no function.json. */
     CHECK_STR(azf_function_name(azf_registry_at(reg, 0)), "CustomScript");
@@ -88,6 +98,7 @@ static void test_good_app(void)
     CHECK_INT(azf_registry_load_v1(reg, g_good, NULL, NULL), AZF_E_EXISTS);
     CHECK_STR(azf_registry_errmsg(reg), "A function named 'CustomScript' already exists.");
     azf_registry_free(reg);
+    CHECK_INT(releases, 1); /* shared user_data released once */
 
     /* The public reader gives the metadata JSON contract. */
     azf_buf json = AZF_BUF_INIT, err = AZF_BUF_INIT;

@@ -202,6 +202,12 @@ static void release_cb(void *data, void *ud)
     g_released += *(int *)ud;
 }
 
+static void release_null(void *data, void *ud)
+{
+    if (data == NULL)
+        g_released += *(int *)ud;
+}
+
 static void test_scalars(void)
 {
     azf_value *v;
@@ -255,6 +261,13 @@ static void test_scalars(void)
     CHECK_INT(g_released, 1);
     CHECK_INT(azf_value_adopt_data(&v, AZF_VALUE_BYTES, text, 3, NULL, NULL), 0);
     azf_value_free(v);
+    /* Empty adopted bytes: release still gets the caller's own pointer (NULL here). */
+    g_released = 0;
+    CHECK_INT(azf_value_adopt_data(&v, AZF_VALUE_BYTES, NULL, 0, release_null, &one), 0);
+    CHECK_INT(azf_value_data(v, &len) != NULL, 1);
+    CHECK_INT(len, 0);
+    azf_value_free(v);
+    CHECK_INT(g_released, 1);
     CHECK_INT(azf_value_new_data(&v, AZF_VALUE_INT, "x", 1), AZF_E_INVALID);
     CHECK_INT(azf_value_new_data(NULL, AZF_VALUE_STRING, "x", 1), AZF_E_INVALID);
 
