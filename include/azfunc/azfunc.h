@@ -7,5 +7,7 @@
 #include "azfunc/python.h"
 #include "azfunc/transport.h"
 #include "azfunc/worker.h"
+#include "azfunc/value.h"
+#include "azfunc/registry.h"
 
 #endif

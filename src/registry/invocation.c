@@ -1,0 +1,585 @@
+/* Invocations: the object a starter hands to a function's handler, completed exactly once. */
+#include "registry/registry_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct azf_invocation {
+    pthread_mutex_t lock;
+    int refs;
+    int state;
+    int cancel_requested, cancel_called;
+    const azf_function *fn;
+    char *id;
+    azf_value_map *inputs, *trigger_metadata, *trace_attributes, *outputs;
+    azf_value *return_value;
+    char *trace_parent, *trace_state;
+    int has_retry;
+    int32_t retry_count, max_retry_count;
+    char *retry_message, *retry_stack;
+    char *error_message, *error_stack;
+    azf_complete_fn on_complete;
+    void *on_complete_ud;
+};
+
+static void destroy(azf_invocation *inv)
+{
+    pthread_mutex_destroy(&inv->lock);
+    azf__free(inv->id);
+    azf_value_map_free(inv->inputs);
+    azf_value_map_free(inv->trigger_metadata);
+    azf_value_map_free(inv->trace_attributes);
+    azf_value_map_free(inv->outputs);
+    azf_value_free(inv->return_value);
+    azf__free(inv->trace_parent);
+    azf__free(inv->trace_state);
+    azf__free(inv->retry_message);
+    azf__free(inv->retry_stack);
+    azf__free(inv->error_message);
+    azf__free(inv->error_stack);
+    azf__free(inv);
+}
+
+static void unref(azf_invocation *inv)
+{
+    pthread_mutex_lock(&inv->lock);
+    int left = --inv->refs;
+    pthread_mutex_unlock(&inv->lock);
+    if (left == 0)
+        destroy(inv);
+}
+
+int azf_invocation_new(azf_invocation **out, const azf_function *fn, const char *invocation_id)
+{
+    if (!out || !fn || !invocation_id)
+        return AZF_E_INVALID;
+    azf_invocation *inv = azf__calloc(1, sizeof *inv);
+    if (!inv)
+        return AZF_E_NOMEM;
+    if (pthread_mutex_init(&inv->lock, NULL)) {
+        azf__free(inv);
+        return AZF_E_NOMEM;
+    }
+    inv->refs = 1;
+    inv->fn = fn;
+    if (!(inv->id = azf__strdup(invocation_id)) || azf_value_map_new(&inv->inputs) ||
+        azf_value_map_new(&inv->outputs) || !(inv->trace_parent = azf__strdup("")) ||
+        !(inv->trace_state = azf__strdup("")) || !(inv->error_message = azf__strdup("")) ||
+        !(inv->error_stack = azf__strdup(""))) {
+        destroy(inv);
+        return AZF_E_NOMEM;
+    }
+    *out = inv;
+    return 0;
+}
+
+void azf_invocation_free(azf_invocation *inv)
+{
+    if (inv)
+        unref(inv);
+}
+
+static int starter_check(const azf_invocation *inv)
+{
+    if (!inv)
+        return AZF_E_INVALID;
+    return inv->state == AZF_INVOCATION_NEW ? 0 : AZF_E_STATE;
+}
+
+int azf_invocation_set_input(azf_invocation *inv, const char *name, azf_value *v)
+{
+    int rc = starter_check(inv);
+    if (rc)
+        return rc;
+    if (!name || !v)
+        return AZF_E_INVALID;
+    const azf_binding *b = azf_function_find_binding(inv->fn, name);
+    if (!b || b->direction == AZF_DIRECTION_OUT)
+        return AZF_E_NOTFOUND;
+    return azf_value_map_set(inv->inputs, b->name, v);
+}
+
+int azf_invocation_set_trigger_metadata(azf_invocation *inv, azf_value_map *m)
+{
+    int rc = starter_check(inv);
+    if (rc)
+        return rc;
+    if (!m)
+        return AZF_E_INVALID;
+    azf_value_map_free(inv->trigger_metadata);
+    inv->trigger_metadata = m;
+    return 0;
+}
+
+static int replace(char **dst, const char *s)
+{
+    char *c = azf__strdup(s ? s : "");
+    if (!c)
+        return AZF_E_NOMEM;
+    azf__free(*dst);
+    *dst = c;
+    return 0;
+}
+
+int azf_invocation_set_trace_context(azf_invocation *inv, const char *trace_parent,
+                                     const char *trace_state, azf_value_map *attributes)
+{
+    int rc = starter_check(inv);
+    if (rc)
+        return rc;
+    char *tp = azf__strdup(trace_parent ? trace_parent : "");
+    char *ts = azf__strdup(trace_state ? trace_state : "");
+    if (!tp || !ts) {
+        azf__free(tp);
+        azf__free(ts);
+        return AZF_E_NOMEM;
+    }
+    azf__free(inv->trace_parent);
+    azf__free(inv->trace_state);
+    inv->trace_parent = tp;
+    inv->trace_state = ts;
+    if (attributes) {
+        azf_value_map_free(inv->trace_attributes);
+        inv->trace_attributes = attributes;
+    }
+    return 0;
+}
+
+int azf_invocation_set_retry_context(azf_invocation *inv, int32_t retry_count,
+                                     int32_t max_retry_count, const char *exception_message,
+                                     const char *exception_stack_trace)
+{
+    int rc = starter_check(inv);
+    if (rc)
+        return rc;
+    if ((rc = replace(&inv->retry_message, exception_message)) ||
+        (rc = replace(&inv->retry_stack, exception_stack_trace)))
+        return rc;
+    inv->has_retry = 1;
+    inv->retry_count = retry_count;
+    inv->max_retry_count = max_retry_count;
+    return 0;
+}
+
+int azf_invocation_set_on_complete(azf_invocation *inv, azf_complete_fn fn, void *user_data)
+{
+    int rc = starter_check(inv);
+    if (rc)
+        return rc;
+    inv->on_complete = fn;
+    inv->on_complete_ud = user_data;
+    return 0;
+}
+
+/* Moves RUNNING -> final state once; the completion callback runs outside the lock, then
+ * the running reference is dropped. */
+static int finish(azf_invocation *inv, int state, const char *message, const char *stack)
+{
+    if (!inv)
+        return AZF_E_INVALID;
+    char *m = NULL, *s = NULL;
+    if (state == AZF_INVOCATION_FAILED) {
+        m = azf__strdup(message ? message : "");
+        s = azf__strdup(stack ? stack : "");
+        if (!m || !s) {
+            /* Keep the exactly-once promise even without memory: fail with no text. */
+            azf__free(m);
+            azf__free(s);
+            m = s = NULL;
+        }
+    }
+    pthread_mutex_lock(&inv->lock);
+    if (inv->state != AZF_INVOCATION_RUNNING) {
+        pthread_mutex_unlock(&inv->lock);
+        azf__free(m);
+        azf__free(s);
+        return AZF_E_STATE;
+    }
+    inv->state = state;
+    if (state == AZF_INVOCATION_FAILED) {
+        if (m) {
+            azf__free(inv->error_message);
+            azf__free(inv->error_stack);
+            inv->error_message = m;
+            inv->error_stack = s;
+        }
+    }
+    if (state != AZF_INVOCATION_SUCCEEDED) {
+        /* Outputs of a failed or cancelled invocation are not sent. */
+        for (size_t i = 0; i < inv->outputs->n; i++) {
+            azf__free(inv->outputs->e[i].key);
+            azf_value_free(inv->outputs->e[i].value);
+        }
+        inv->outputs->n = 0;
+        azf_value_free(inv->return_value);
+        inv->return_value = NULL;
+    }
+    pthread_mutex_unlock(&inv->lock);
+    if (inv->on_complete)
+        inv->on_complete(inv, inv->on_complete_ud);
+    unref(inv);
+    return 0;
+}
+
+int azf_invocation_complete(azf_invocation *inv)
+{
+    return finish(inv, AZF_INVOCATION_SUCCEEDED, NULL, NULL);
+}
+
+int azf_invocation_fail(azf_invocation *inv, const char *message, const char *stack_trace)
+{
+    return finish(inv, AZF_INVOCATION_FAILED, message, stack_trace);
+}
+
+int azf_invocation_complete_cancelled(azf_invocation *inv)
+{
+    return finish(inv, AZF_INVOCATION_CANCELLED, NULL, NULL);
+}
+
+int azf_invocation_start(azf_invocation *inv)
+{
+    if (!inv)
+        return AZF_E_INVALID;
+    pthread_mutex_lock(&inv->lock);
+    if (inv->state != AZF_INVOCATION_NEW) {
+        pthread_mutex_unlock(&inv->lock);
+        return AZF_E_STATE;
+    }
+    inv->state = AZF_INVOCATION_RUNNING;
+    inv->refs++; /* held until completion */
+    pthread_mutex_unlock(&inv->lock);
+    const azf_function *fn = inv->fn;
+    char *msg = NULL;
+    if (fn->load_error) {
+        finish(inv, AZF_INVOCATION_FAILED, fn->load_error, "");
+        return 0;
+    }
+    if (fn->disabled || !fn->handler.invoke) {
+        msg = azf__asprintf(fn->disabled ? "FunctionDisabledError: the function '%s' is disabled"
+                                         : "FunctionLoadError: the function '%s' has no handler",
+                            fn->name);
+        finish(inv, AZF_INVOCATION_FAILED, msg ? msg : "FunctionLoadError", "");
+        azf__free(msg);
+        return 0;
+    }
+    /* Our own reference keeps inv alive if the handler completes and the starter frees
+     * it before invoke returns. */
+    pthread_mutex_lock(&inv->lock);
+    inv->refs++;
+    pthread_mutex_unlock(&inv->lock);
+    int rc = fn->handler.invoke(inv, fn->user_data);
+    if (rc) {
+        msg = azf__asprintf("the handler refused the invocation: %s", azf_strerror(rc));
+        /* AZF_E_STATE if the handler completed it anyway. */
+        finish(inv, AZF_INVOCATION_FAILED, msg ? msg : "the handler refused the invocation", "");
+        azf__free(msg);
+    }
+    unref(inv);
+    return 0;
+}
+
+int azf_invocation_cancel(azf_invocation *inv)
+{
+    if (!inv)
+        return AZF_E_INVALID;
+    pthread_mutex_lock(&inv->lock);
+    if (inv->state != AZF_INVOCATION_RUNNING) {
+        pthread_mutex_unlock(&inv->lock);
+        return AZF_E_STATE;
+    }
+    inv->cancel_requested = 1;
+    int call = !inv->cancel_called && inv->fn->handler.cancel;
+    inv->cancel_called = 1;
+    if (call)
+        inv->refs++;
+    pthread_mutex_unlock(&inv->lock);
+    if (call) {
+        inv->fn->handler.cancel(inv, inv->fn->user_data);
+        unref(inv);
+    }
+    return 0;
+}
+
+int azf_invocation_cancel_requested(const azf_invocation *inv)
+{
+    if (!inv)
+        return 0;
+    pthread_mutex_lock((pthread_mutex_t *)&inv->lock);
+    int r = inv->cancel_requested;
+    pthread_mutex_unlock((pthread_mutex_t *)&inv->lock);
+    return r;
+}
+
+const azf_function *azf_invocation_function(const azf_invocation *inv)
+{
+    return inv ? inv->fn : NULL;
+}
+const char *azf_invocation_id(const azf_invocation *inv)
+{
+    return inv ? inv->id : NULL;
+}
+const azf_value *azf_invocation_input(const azf_invocation *inv, const char *name)
+{
+    if (!inv || !name)
+        return NULL;
+    const azf_binding *b = azf_function_find_binding(inv->fn, name);
+    return azf_value_map_get(inv->inputs, b ? b->name : name);
+}
+const azf_value_map *azf_invocation_inputs(const azf_invocation *inv)
+{
+    return inv ? inv->inputs : NULL;
+}
+const azf_value_map *azf_invocation_trigger_metadata(const azf_invocation *inv)
+{
+    return inv ? inv->trigger_metadata : NULL;
+}
+const char *azf_invocation_trace_parent(const azf_invocation *inv)
+{
+    return inv ? inv->trace_parent : NULL;
+}
+const char *azf_invocation_trace_state(const azf_invocation *inv)
+{
+    return inv ? inv->trace_state : NULL;
+}
+const azf_value_map *azf_invocation_trace_attributes(const azf_invocation *inv)
+{
+    return inv ? inv->trace_attributes : NULL;
+}
+int azf_invocation_retry_context(const azf_invocation *inv, int32_t *retry_count,
+                                 int32_t *max_retry_count, const char **exception_message,
+                                 const char **exception_stack_trace)
+{
+    if (!inv || !inv->has_retry)
+        return 0;
+    if (retry_count)
+        *retry_count = inv->retry_count;
+    if (max_retry_count)
+        *max_retry_count = inv->max_retry_count;
+    if (exception_message)
+        *exception_message = inv->retry_message;
+    if (exception_stack_trace)
+        *exception_stack_trace = inv->retry_stack;
+    return 1;
+}
+
+static int running(azf_invocation *inv)
+{
+    pthread_mutex_lock(&inv->lock);
+    int r = inv->state == AZF_INVOCATION_RUNNING;
+    pthread_mutex_unlock(&inv->lock);
+    return r;
+}
+
+int azf_invocation_set_output(azf_invocation *inv, const char *name, azf_value *v)
+{
+    if (!inv || !name || !v)
+        return AZF_E_INVALID;
+    if (!running(inv))
+        return AZF_E_STATE;
+    const azf_binding *b = azf_function_find_binding(inv->fn, name);
+    if (!b || b->direction == AZF_DIRECTION_IN || strcmp(b->name, "$return") == 0)
+        return AZF_E_NOTFOUND;
+    if (!azf_value_kind_is_output(azf_value_kind(v)))
+        return AZF_E_UNSUPPORTED;
+    return azf_value_map_set(inv->outputs, b->name, v);
+}
+
+int azf_invocation_set_return(azf_invocation *inv, azf_value *v)
+{
+    if (!inv || !v)
+        return AZF_E_INVALID;
+    if (!running(inv))
+        return AZF_E_STATE;
+    if (!azf_value_kind_is_output(azf_value_kind(v)))
+        return AZF_E_UNSUPPORTED;
+    azf_value_free(inv->return_value);
+    inv->return_value = v;
+    return 0;
+}
+
+int azf_invocation_status(const azf_invocation *inv)
+{
+    if (!inv)
+        return AZF_E_INVALID;
+    pthread_mutex_lock((pthread_mutex_t *)&inv->lock);
+    int s = inv->state;
+    pthread_mutex_unlock((pthread_mutex_t *)&inv->lock);
+    return s;
+}
+const azf_value_map *azf_invocation_outputs(const azf_invocation *inv)
+{
+    return inv ? inv->outputs : NULL;
+}
+const azf_value *azf_invocation_return_value(const azf_invocation *inv)
+{
+    return inv ? inv->return_value : NULL;
+}
+const char *azf_invocation_error_message(const azf_invocation *inv)
+{
+    return inv ? inv->error_message : NULL;
+}
+const char *azf_invocation_error_stack(const azf_invocation *inv)
+{
+    return inv ? inv->error_stack : NULL;
+}
+
+/* ---- protobuf-c conversions for the worker ------------------------------------------ */
+
+#define PFX(x) AZURE_FUNCTIONS_RPC_MESSAGES__##x
+
+int azf__invocation_from_pb(azf_invocation **out, const azf_function *fn,
+                            const AZF__PB(InvocationRequest) * req, int flags, azf__errmsg *err)
+{
+    azf_invocation *inv;
+    int rc = azf_invocation_new(&inv, fn, req->invocation_id ? req->invocation_id : "");
+    if (rc)
+        return rc;
+    for (size_t i = 0; !rc && i < req->n_input_data; i++) {
+        const azf__pb_binding *pb = req->input_data[i];
+        azf_value *v;
+        if ((rc = azf__value_from_pb_binding(&v, pb, flags, err)))
+            break;
+        if ((rc = azf_value_map_set(inv->inputs, pb->name ? pb->name : "", v)))
+            azf_value_free(v);
+    }
+    if (!rc)
+        rc = azf__value_map_from_pb(&inv->trigger_metadata, req->n_trigger_metadata,
+                                    req->trigger_metadata, flags, err);
+    const AZF__PB(RpcTraceContext) *tc = req->trace_context;
+    if (!rc && tc) {
+        azf_value_map *attrs = NULL;
+        rc = azf_value_map_new(&attrs);
+        for (size_t i = 0; !rc && i < tc->n_attributes; i++) {
+            azf_value *v;
+            if (!(rc = azf_value_new_string(&v, tc->attributes[i]->value ? tc->attributes[i]->value
+                                                                         : "")) &&
+                (rc = azf_value_map_set(attrs, tc->attributes[i]->key ? tc->attributes[i]->key : "",
+                                        v)))
+                azf_value_free(v);
+        }
+        if (!rc)
+            rc = azf_invocation_set_trace_context(inv, tc->trace_parent, tc->trace_state, attrs);
+        if (rc)
+            azf_value_map_free(attrs);
+    }
+    const AZF__PB(RetryContext) *rcx = req->retry_context;
+    if (!rc && rcx)
+        rc = azf_invocation_set_retry_context(inv, rcx->retry_count, rcx->max_retry_count,
+                                              rcx->exception ? rcx->exception->message : "",
+                                              rcx->exception ? rcx->exception->stack_trace : "");
+    if (rc) {
+        destroy(inv);
+        return rc;
+    }
+    *out = inv;
+    return 0;
+}
+
+static void clear_outputs(AZF__PB(InvocationResponse) * resp)
+{
+    for (size_t i = 0; i < resp->n_output_data; i++) {
+        azf__pb_typed_data_free(resp->output_data[i]->data);
+        azf__free(resp->output_data[i]);
+    }
+    azf__free(resp->output_data);
+    resp->output_data = NULL;
+    resp->n_output_data = 0;
+    azf__pb_typed_data_free(resp->return_value);
+    resp->return_value = NULL;
+}
+
+void azf__invocation_response_clear(AZF__PB(InvocationResponse) * resp)
+{
+    clear_outputs(resp);
+    if (resp->result) {
+        azf__free(resp->result->exception);
+        azf__free(resp->result);
+        resp->result = NULL;
+    }
+}
+
+static int encode_outputs(const azf_invocation *inv, AZF__PB(InvocationResponse) * resp,
+                          azf__errmsg *err, const char **failed)
+{
+    const azf_value_map *m = inv->outputs;
+    if (m->n && !(resp->output_data = azf__calloc(m->n, sizeof *resp->output_data)))
+        return AZF_E_NOMEM;
+    for (size_t i = 0; i < m->n; i++) {
+        if (azf_value_kind(m->e[i].value) == AZF_VALUE_NULL)
+            continue; /* outputs left at None are not sent */
+        azf__pb_binding *pb = azf__malloc(sizeof *pb);
+        if (!pb)
+            return AZF_E_NOMEM;
+        *pb = (azf__pb_binding)PFX(PARAMETER_BINDING__INIT);
+        resp->output_data[resp->n_output_data++] = pb;
+        pb->name = m->e[i].key;
+        pb->rpc_data_case = PFX(PARAMETER_BINDING__RPC_DATA_DATA);
+        int rc = azf__value_to_pb_new(m->e[i].value, &pb->data, AZF__MARSHAL_OUTPUT, err);
+        if (rc) {
+            *failed = m->e[i].key;
+            return rc;
+        }
+    }
+    if (azf_value_kind(inv->return_value) != AZF_VALUE_NULL) {
+        int rc =
+            azf__value_to_pb_new(inv->return_value, &resp->return_value, AZF__MARSHAL_OUTPUT, err);
+        if (rc) {
+            *failed = "$return";
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int azf__invocation_to_pb(const azf_invocation *inv, AZF__PB(InvocationResponse) * resp)
+{
+    int state = azf_invocation_status(inv);
+    if (state < AZF_INVOCATION_SUCCEEDED)
+        return AZF_E_STATE;
+    resp->invocation_id = inv->id;
+    AZF__PB(StatusResult) *st = azf__malloc(sizeof *st);
+    if (!st)
+        return AZF_E_NOMEM;
+    *st = (AZF__PB(StatusResult))PFX(STATUS_RESULT__INIT);
+    resp->result = st;
+    const char *message = inv->error_message, *stack = inv->error_stack;
+    char text[AZF__ERRMSG_SIZE + 64];
+    if (state == AZF_INVOCATION_SUCCEEDED) {
+        azf__errmsg err;
+        azf__err_clear(&err);
+        const char *failed = NULL;
+        int rc = encode_outputs(inv, resp, &err, &failed);
+        if (rc == AZF_E_NOMEM) {
+            azf__invocation_response_clear(resp);
+            return rc;
+        }
+        if (!rc) {
+            st->status = PFX(STATUS_RESULT__STATUS__Success);
+            return 0;
+        }
+        clear_outputs(resp);
+        snprintf(text, sizeof text, "TypeError: unable to send the output '%s': %s",
+                 failed ? failed : "", err.text);
+        message = text;
+        stack = "";
+        state = AZF_INVOCATION_FAILED;
+    }
+    if (state == AZF_INVOCATION_CANCELLED) {
+        st->status = PFX(STATUS_RESULT__STATUS__Cancelled);
+        return 0;
+    }
+    st->status = PFX(STATUS_RESULT__STATUS__Failure);
+    /* The message is copied behind the exception (one allocation), since it may be the
+     * local `text`. */
+    size_t mlen = strlen(message);
+    AZF__PB(RpcException) *ex = azf__malloc(sizeof *ex + mlen + 1);
+    if (!ex) {
+        azf__invocation_response_clear(resp);
+        return AZF_E_NOMEM;
+    }
+    *ex = (AZF__PB(RpcException))PFX(RPC_EXCEPTION__INIT);
+    st->exception = ex;
+    ex->message = memcpy((char *)(ex + 1), message, mlen + 1);
+    ex->stack_trace = (char *)stack;
+    return 0;
+}

@@ -1,0 +1,2 @@
+def handler(msg, outblob):
+    outblob.set(msg)

@@ -1,0 +1,1 @@
+# shared helpers (no function.json: not a function)
