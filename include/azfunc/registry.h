@@ -284,6 +284,23 @@ AZF_API int azf_invocation_set_retry_context(azf_invocation *inv, int32_t retry_
 AZF_API int azf_invocation_set_on_complete(azf_invocation *inv, azf_complete_fn fn,
                                            void *user_data);
 
+/* The user's log records of a running invocation, delivered to the starter (the worker
+ * turns them into RpcLog with log_category User). level is AZF_LOG_*; category is the
+ * logger name; both strings are borrowed for the call. Runs on the logging thread; it
+ * must not call azf_invocation_log or a completion function of the same invocation
+ * (the accessors are fine). Every record it receives precedes the completion callback. */
+typedef void (*azf_invocation_log_fn)(azf_invocation *inv, int level, const char *category,
+                                      const char *message, void *user_data);
+AZF_API int azf_invocation_set_on_log(azf_invocation *inv, azf_invocation_log_fn fn,
+                                      void *user_data);
+
+/* Handler side, any thread, while the invocation runs: passes one log record to the
+ * starter's log callback (strings copied or consumed before it returns). Returns 0,
+ * AZF_E_STATE once the invocation has completed (the record is dropped, as the host
+ * drops logs that arrive after the response), AZF_E_INVALID. */
+AZF_API int azf_invocation_log(azf_invocation *inv, int level, const char *category,
+                               const char *message);
+
 /* Hands the invocation to the function's handler (see azf_handler). A function
  * without a handler, disabled, or with a load error is failed at once (the completion
  * callback runs before this returns). Returns 0, AZF_E_STATE (already started),

@@ -20,11 +20,17 @@ struct azf_invocation {
     char *error_message, *error_stack;
     azf_complete_fn on_complete;
     void *on_complete_ud;
+    /* Held while a log record is delivered, and while the state leaves RUNNING, so
+     * every accepted log reaches the starter before the completion callback runs. */
+    pthread_mutex_t log_lock;
+    azf_invocation_log_fn on_log;
+    void *on_log_ud;
 };
 
 static void destroy(azf_invocation *inv)
 {
     pthread_mutex_destroy(&inv->lock);
+    pthread_mutex_destroy(&inv->log_lock);
     azf__free(inv->id);
     azf_value_map_free(inv->inputs);
     azf_value_map_free(inv->trigger_metadata);
@@ -57,6 +63,11 @@ int azf_invocation_new(azf_invocation **out, const azf_function *fn, const char 
     if (!inv)
         return AZF_E_NOMEM;
     if (pthread_mutex_init(&inv->lock, NULL)) {
+        azf__free(inv);
+        return AZF_E_NOMEM;
+    }
+    if (pthread_mutex_init(&inv->log_lock, NULL)) {
+        pthread_mutex_destroy(&inv->lock);
         azf__free(inv);
         return AZF_E_NOMEM;
     }
@@ -188,14 +199,17 @@ static int finish(azf_invocation *inv, int state, const char *message, const cha
             m = s = NULL;
         }
     }
+    pthread_mutex_lock(&inv->log_lock);
     pthread_mutex_lock(&inv->lock);
     if (inv->state != AZF_INVOCATION_RUNNING) {
         pthread_mutex_unlock(&inv->lock);
+        pthread_mutex_unlock(&inv->log_lock);
         azf__free(m);
         azf__free(s);
         return AZF_E_STATE;
     }
     inv->state = state;
+    pthread_mutex_unlock(&inv->log_lock);
     if (state == AZF_INVOCATION_FAILED) {
         if (m) {
             azf__free(inv->error_message);
@@ -218,6 +232,34 @@ static int finish(azf_invocation *inv, int state, const char *message, const cha
     if (inv->on_complete)
         inv->on_complete(inv, inv->on_complete_ud);
     unref(inv);
+    return 0;
+}
+
+int azf_invocation_set_on_log(azf_invocation *inv, azf_invocation_log_fn fn, void *user_data)
+{
+    int rc = starter_check(inv);
+    if (rc)
+        return rc;
+    inv->on_log = fn;
+    inv->on_log_ud = user_data;
+    return 0;
+}
+
+int azf_invocation_log(azf_invocation *inv, int level, const char *category, const char *message)
+{
+    if (!inv || !message)
+        return AZF_E_INVALID;
+    pthread_mutex_lock(&inv->log_lock);
+    pthread_mutex_lock(&inv->lock);
+    int state = inv->state;
+    pthread_mutex_unlock(&inv->lock);
+    if (state != AZF_INVOCATION_RUNNING) {
+        pthread_mutex_unlock(&inv->log_lock);
+        return AZF_E_STATE;
+    }
+    if (inv->on_log)
+        inv->on_log(inv, level, category ? category : "", message, inv->on_log_ud);
+    pthread_mutex_unlock(&inv->log_lock);
     return 0;
 }
 

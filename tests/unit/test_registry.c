@@ -675,6 +675,106 @@ static void test_exactly_once_under_races(void)
     azf_registry_free(reg);
 }
 
+/* ---- invocation logs: every accepted record reaches the starter before completion ---- */
+
+typedef struct log_probe {
+    pthread_mutex_t lock;
+    int delivered;           /* records seen by the starter's log callback */
+    int delivered_at_finish; /* the same count when the completion callback ran */
+    int accepted;            /* records azf_invocation_log returned 0 for */
+    int completed;
+    char last_category[32];
+} log_probe;
+
+static void on_inv_log(azf_invocation *inv, int level, const char *category, const char *message,
+                       void *ud)
+{
+    log_probe *lp = ud;
+    (void)inv;
+    (void)message;
+    if (level != AZF_LOG_WARNING)
+        return;
+    pthread_mutex_lock(&lp->lock);
+    lp->delivered++;
+    snprintf(lp->last_category, sizeof lp->last_category, "%s", category);
+    pthread_mutex_unlock(&lp->lock);
+}
+
+static void on_log_complete(azf_invocation *inv, void *ud)
+{
+    log_probe *lp = ud;
+    (void)inv;
+    pthread_mutex_lock(&lp->lock);
+    lp->delivered_at_finish = lp->delivered;
+    lp->completed++;
+    pthread_mutex_unlock(&lp->lock);
+}
+
+typedef struct log_racer {
+    azf_invocation *inv;
+    log_probe *lp;
+} log_racer;
+
+static void *log_until_refused(void *arg)
+{
+    log_racer *r = arg;
+    for (;;) {
+        int rc = azf_invocation_log(r->inv, AZF_LOG_WARNING, "user.logger", "hello");
+        if (rc != 0)
+            break;
+        pthread_mutex_lock(&r->lp->lock);
+        r->lp->accepted++;
+        pthread_mutex_unlock(&r->lp->lock);
+    }
+    return NULL;
+}
+
+static void test_invocation_logs(void)
+{
+    azf_registry *reg;
+    azf_registry_new(&reg);
+    azf_handler *h;
+    azf_handler_new(&h);
+    azf_handler_set_invoke(h, on_invoke);
+    probe p;
+    memset(&p, 0, sizeof p);
+    azf_registry_add(reg, HTTP_FN, h, &p);
+    azf_handler_free(h);
+    const azf_function *fn = azf_registry_find(reg, "Products");
+    for (int round = 0; round < 20; round++) {
+        log_probe lp;
+        memset(&lp, 0, sizeof lp);
+        pthread_mutex_init(&lp.lock, NULL);
+        azf_invocation *inv;
+        azf_invocation_new(&inv, fn, "logs");
+        CHECK_INT(azf_invocation_set_on_log(inv, on_inv_log, &lp), 0);
+        azf_invocation_set_on_complete(inv, on_log_complete, &lp);
+        CHECK_INT(azf_invocation_log(inv, AZF_LOG_WARNING, "x", "before start"), AZF_E_STATE);
+        azf_invocation_start(inv);
+        CHECK_INT(azf_invocation_set_on_log(inv, on_inv_log, &lp), AZF_E_STATE);
+        log_racer r[3] = {{inv, &lp}, {inv, &lp}, {inv, &lp}};
+        pthread_t t[3];
+        for (int i = 0; i < 3; i++)
+            pthread_create(&t[i], NULL, log_until_refused, &r[i]);
+        CHECK_INT(azf_invocation_log(inv, AZF_LOG_WARNING, "user.logger", "one"), 0);
+        pthread_mutex_lock(&lp.lock);
+        lp.accepted++;
+        pthread_mutex_unlock(&lp.lock);
+        azf_invocation_complete(inv);
+        for (int i = 0; i < 3; i++)
+            pthread_join(t[i], NULL);
+        CHECK_INT(lp.completed, 1);
+        CHECK_INT(lp.delivered_at_finish, lp.accepted);
+        CHECK_INT(lp.delivered, lp.accepted);
+        CHECK_STR(lp.last_category, "user.logger");
+        CHECK_INT(azf_invocation_log(inv, AZF_LOG_WARNING, "x", "after"), AZF_E_STATE);
+        CHECK_INT(azf_invocation_log(NULL, AZF_LOG_WARNING, "x", "y"), AZF_E_INVALID);
+        azf_invocation_free(inv);
+        pthread_mutex_destroy(&lp.lock);
+    }
+    azf_registry_free(reg);
+}
+
 /* ---- RpcFunctionMetadata and InvocationRequest -------------------------------------- */
 
 static void test_metadata_pb(void)
@@ -906,6 +1006,7 @@ int main(void)
     test_route_lookup();
     test_invocations();
     test_exactly_once_under_races();
+    test_invocation_logs();
     test_metadata_pb();
     test_allocation_failures();
     TEST_MAIN_END();
