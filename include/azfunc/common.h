@@ -75,7 +75,10 @@ typedef struct azf_buf {
     size_t reserved; /* allocated bytes; 0 when ptr is not owned */
 } azf_buf;
 
-#define AZF_BUF_INIT {NULL, 0, 0}
+#define AZF_BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Frees the buffer's memory and resets it to AZF_BUF_INIT. NULL is a no-op. */
 AZF_API void azf_buf_dispose(azf_buf *buf);

@@ -472,13 +472,15 @@ static int read_int(reader *r, const cJSON *v, int64_t min, int64_t max, uint64_
             return field_err(r, "integer out of range", NULL);
     } else if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
-        if (!isfinite(d) || d != floor(d))
-            return field_err(r, "expected an integer, got a number with a fraction", NULL);
+        if (!isfinite(d))
+            return field_err(r, "expected an integer", v);
         if (fabs(d) > 9007199254740992.0)
             return field_err(r,
                              "integer too large for an exact JSON number (write it as a "
                              "string)",
                              NULL);
+        if ((double)(int64_t)d != d)
+            return field_err(r, "expected an integer, got a number with a fraction", NULL);
         if (is_unsigned) {
             if (d < 0)
                 return field_err(r, "integer out of range", NULL);

@@ -24,7 +24,7 @@ static int azf_test_checks;
         azf_test_checks++;                                                                         \
         if (azf_a_ != azf_b_) {                                                                    \
             azf_test_failures++;                                                                   \
-            fprintf(stderr, "%s:%d: CHECK_INT failed: %s == %lld, expected %s == %lld\n",         \
+            fprintf(stderr, "%s:%d: CHECK_INT failed: %s == %lld, expected %s == %lld\n",          \
                     __FILE__, __LINE__, #a, azf_a_, #b, azf_b_);                                   \
         }                                                                                          \
     } while (0)
@@ -35,14 +35,14 @@ static int azf_test_checks;
         azf_test_checks++;                                                                         \
         if (!azf_a_ || !azf_b_ || strcmp(azf_a_, azf_b_) != 0) {                                   \
             azf_test_failures++;                                                                   \
-            fprintf(stderr, "%s:%d: CHECK_STR failed: %s = \"%s\", expected \"%s\"\n", __FILE__,  \
+            fprintf(stderr, "%s:%d: CHECK_STR failed: %s = \"%s\", expected \"%s\"\n", __FILE__,   \
                     __LINE__, #a, azf_a_ ? azf_a_ : "(null)", azf_b_ ? azf_b_ : "(null)");         \
         }                                                                                          \
     } while (0)
 
 #define TEST_MAIN_END()                                                                            \
     do {                                                                                           \
-        printf("%d checks, %d failed\n", azf_test_checks, azf_test_failures);                     \
+        printf("%d checks, %d failed\n", azf_test_checks, azf_test_failures);                      \
         return azf_test_failures ? 1 : 0;                                                          \
     } while (0)
 
