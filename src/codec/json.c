@@ -183,6 +183,9 @@ static void put_string(writer *w, const char *str, size_t n)
             if (!len) {
                 esc = "\xef\xbf\xbd";
                 len = 1;
+            } else if (len == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] & 0xfe) == 0xa8) {
+                /* U+2028 and U+2029 are line breaks to many readers: keep one message a line. */
+                esc = s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029";
             }
         }
         if (esc) {
