@@ -729,7 +729,9 @@ static int read_map(reader *r, const ProtobufCFieldDescriptor *f, const cJSON *v
         arr[(*n)++] = e; /* owned by msg from here on, even if filling it fails */
         int rc = read_map_key(r, &ed->fields[0], it->string, MEMBER(e, ed->fields[0].offset, char));
         if (!rc)
-            rc = read_value(r, &ed->fields[1], it, MEMBER(e, ed->fields[1].offset, char), depth);
+            /* The entry is a message level on the wire: count it, as the decoder does. */
+            rc =
+                read_value(r, &ed->fields[1], it, MEMBER(e, ed->fields[1].offset, char), depth + 1);
         if (rc)
             return rc;
     }
