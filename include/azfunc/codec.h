@@ -90,17 +90,17 @@ AZF_API int azf_message_decode(azf_message *m, const uint8_t *data, size_t len);
 
 /* Appends the serialized message to `out`.
  * Returns 0, AZF_E_NOMEM or AZF_E_INVALID. */
-AZF_API int azf_message_encode(azf_message *m, azf_buf *out);
+AZF_API int azf_message_encode(const azf_message *m, azf_buf *out);
 
 /* Appends the message as one uncompressed gRPC frame (header + message) to `out`.
  * Returns 0, AZF_E_TOOBIG, AZF_E_NOMEM or AZF_E_INVALID. */
-AZF_API int azf_message_encode_frame(azf_message *m, azf_buf *out);
+AZF_API int azf_message_encode_frame(const azf_message *m, azf_buf *out);
 
 /* Appends the proto3 canonical JSON of the message to `out`, on one line, as
  * Google's json_format prints it: lowerCamelCase names, 64-bit integers as
  * strings, bytes in base64, enums by name, default values omitted except for
  * set oneof members. Returns 0, AZF_E_NOMEM or AZF_E_INVALID. */
-AZF_API int azf_message_to_json(azf_message *m, azf_buf *out);
+AZF_API int azf_message_to_json(const azf_message *m, azf_buf *out);
 
 /* Replaces the content of `m` with the message described by the proto3 JSON
  * text json[0..len) (copied; no NUL needed). Field names may be lowerCamelCase

@@ -4,6 +4,9 @@
 
 #include <string.h>
 
+/* A body buffer larger than this is released once its message has been read. */
+#define AZF__FRAME_KEEP_BUFFER (1u << 20)
+
 struct azf_frame_reader {
     size_t max_len;
     uint8_t header[AZF_FRAME_HEADER_SIZE];
@@ -69,6 +72,8 @@ int azf_frame_reader_feed(azf_frame_reader *r, const uint8_t *data, size_t len, 
         r->ready = 0;
         r->header_have = 0;
         r->body.size = 0;
+        if (r->body.reserved > AZF__FRAME_KEEP_BUFFER)
+            azf_buf_dispose(&r->body); /* do not hold on to one large message forever */
     }
     size_t used = 0;
     while (r->header_have < AZF_FRAME_HEADER_SIZE) {
@@ -98,7 +103,11 @@ int azf_frame_reader_feed(azf_frame_reader *r, const uint8_t *data, size_t len, 
     }
     size_t take = avail < need ? avail : need;
     if (take) {
-        int rc = azf_buf_append(&r->body, data + used, take);
+        /* The length was checked against the limit: reserve it all at once, as
+         * gRPC implementations do, instead of growing by doubling. */
+        int rc = r->body.size == 0 ? azf_buf_grow(&r->body, r->msg_len) : 0;
+        if (!rc)
+            rc = azf_buf_append(&r->body, data + used, take);
         if (rc) {
             r->failed = 1;
             *consumed = used;

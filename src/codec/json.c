@@ -668,8 +668,14 @@ static int read_value(reader *r, const ProtobufCFieldDescriptor *f, const cJSON 
     }
     case PROTOBUF_C_TYPE_BYTES:
         return read_bytes(r, v, dst);
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return read_message(r, f->descriptor, v, dst, depth + 1);
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        /* Keep this field as the context of later errors at this level. */
+        reader saved = *r;
+        rc = read_message(r, f->descriptor, v, dst, depth + 1);
+        r->msg = saved.msg;
+        r->field = saved.field;
+        return rc;
+    }
     default:
         return field_err(r, "unsupported field type", NULL);
     }
@@ -678,8 +684,6 @@ static int read_value(reader *r, const ProtobufCFieldDescriptor *f, const cJSON 
 /* A map key (always a JSON string) into the entry's key field. */
 static int read_map_key(reader *r, const ProtobufCFieldDescriptor *kf, const char *key, void *dst)
 {
-    int64_t sv = 0;
-    uint64_t uv = 0;
     switch (kf->type) {
     case PROTOBUF_C_TYPE_STRING: {
         char *s = azf__strdup(key);
@@ -693,13 +697,11 @@ static int read_map_key(reader *r, const ProtobufCFieldDescriptor *kf, const cha
             return field_err(r, "map key is not \"true\" or \"false\"", NULL);
         *(protobuf_c_boolean *)dst = key[0] == 't';
         return 0;
-    default: {
+    default: { /* integer keys: parsed like integers written as strings */
         cJSON tmp;
         memset(&tmp, 0, sizeof tmp);
         tmp.type = cJSON_String;
         tmp.valuestring = (char *)key;
-        (void)sv;
-        (void)uv;
         return read_value(r, kf, &tmp, dst, 0);
     }
     }

@@ -271,7 +271,7 @@ int azf_message_from_json(azf_message *m, const char *json, size_t len)
     return replace(m, rc, (azf__pb_streaming_message *)pb);
 }
 
-int azf_message_encode(azf_message *m, azf_buf *out)
+int azf_message_encode(const azf_message *m, azf_buf *out)
 {
     if (!m || !out)
         return AZF_E_INVALID;
@@ -286,14 +286,14 @@ int azf_message_encode(azf_message *m, azf_buf *out)
     return 0;
 }
 
-int azf_message_encode_frame(azf_message *m, azf_buf *out)
+int azf_message_encode_frame(const azf_message *m, azf_buf *out)
 {
     if (!m || !out)
         return AZF_E_INVALID;
     return azf__codec_append_frame(out, &content(m)->base);
 }
 
-int azf_message_to_json(azf_message *m, azf_buf *out)
+int azf_message_to_json(const azf_message *m, azf_buf *out)
 {
     if (!m || !out)
         return AZF_E_INVALID;

@@ -332,6 +332,13 @@ static void test_json(void)
              "out of range");
     json_err("{\"rpcLog\":{\"propertiesMap\":{\"b\":null}}}", "map value is null");
     json_err("{\"closeSharedMemoryResourcesRequest\":{\"mapNames\":\"a\"}}", "expected an array");
+    /* Errors after a nested message still name the right field. */
+    json_err("{\"rpcLog\":{\"propertiesMap\":{\"a\":{\"string\":\"x\"},\"b\":7}}}",
+             "field \"propertiesMap\" of message AzureFunctionsRpcMessages.RpcLog: expected an "
+             "object, got a number");
+    json_err("{\"workerInitRequest\":{\"capabilities\":{\"a\":1}}}",
+             "field \"capabilities\" of message AzureFunctionsRpcMessages.WorkerInitRequest: "
+             "expected a string");
     json_err("{\"requestId\":\"a\"", "invalid JSON at byte");
     json_err("{} x", "unexpected data after the JSON value at byte 3");
     json_err("[1]", "expected a JSON object");
