@@ -183,6 +183,57 @@ static void test_bad_flags(void)
     azf_frame_reader_free(r);
 }
 
+static int g_allocs;
+static void *count_malloc(size_t n, void *ud)
+{
+    (void)ud;
+    g_allocs++;
+    return malloc(n);
+}
+static void count_free(void *p, void *ud)
+{
+    (void)ud;
+    free(p);
+}
+static void *count_calloc(size_t n, size_t s, void *ud)
+{
+    (void)ud;
+    g_allocs++;
+    return calloc(n, s);
+}
+static void *count_realloc(void *p, size_t s, void *ud)
+{
+    (void)ud;
+    g_allocs++;
+    return realloc(p, s);
+}
+
+/* A message split over many feeds is buffered with one allocation of its exact size. */
+static void test_one_allocation_per_buffered_message(void)
+{
+    azf_mem mem = {NULL, count_malloc, count_free, count_calloc, count_realloc};
+    CHECK_INT(azf_set_allocator(&mem), 0);
+    enum { N = 100000 };
+    uint8_t *data = calloc(1, N + 5);
+    azf_frame_write_header(data, N);
+    azf_frame_reader *r;
+    CHECK_INT(azf_frame_reader_new(&r, 0), 0);
+    g_allocs = 0;
+    size_t used;
+    int rc = 0;
+    for (size_t pos = 0; pos < N + 5; pos += 1000)
+        rc = azf_frame_reader_feed(r, data + pos, 1000 < N + 5 - pos ? 1000 : N + 5 - pos, &used);
+    CHECK_INT(rc, 1);
+    CHECK_INT(g_allocs, 1);
+    const uint8_t *m;
+    size_t n;
+    CHECK_INT(azf_frame_reader_message(r, &m, &n), 0);
+    CHECK_INT(n, N);
+    azf_frame_reader_free(r);
+    free(data);
+    CHECK_INT(azf_set_allocator(NULL), 0);
+}
+
 static void test_writer_and_args(void)
 {
     uint8_t h[5];
@@ -208,6 +259,7 @@ int main(void)
     test_truncated();
     test_over_limit();
     test_bad_flags();
+    test_one_allocation_per_buffered_message();
     test_writer_and_args();
     TEST_MAIN_END();
 }
