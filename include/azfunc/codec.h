@@ -70,7 +70,9 @@ AZF_API int azf_frame_append(azf_buf *out, const uint8_t *msg, size_t len);
 /* ---- FunctionRpc messages ----------------------------------------------
  * An azf_message holds one decoded StreamingMessage (the envelope of every
  * message on the host's event stream). Text inside a message is UTF-8 as sent;
- * it is not validated on decode. */
+ * it is not validated on decode. The `out` buffers below are appended to
+ * (borrowed for the call; release them with azf_buf_dispose); on failure their
+ * content is unchanged. */
 
 typedef struct azf_message azf_message;
 
@@ -99,13 +101,17 @@ AZF_API int azf_message_encode_frame(const azf_message *m, azf_buf *out);
 /* Appends the proto3 canonical JSON of the message to `out`, on one line, as
  * Google's json_format prints it: lowerCamelCase names, 64-bit integers as
  * strings, bytes in base64, enums by name, default values omitted except for
- * set oneof members. Returns 0, AZF_E_NOMEM or AZF_E_INVALID. */
+ * set oneof members, NaN and the infinities as strings. Invalid UTF-8 in a
+ * string becomes U+FFFD; U+2028 and U+2029 are escaped so that a message is
+ * always one line. Returns 0, AZF_E_NOMEM or AZF_E_INVALID. */
 AZF_API int azf_message_to_json(const azf_message *m, azf_buf *out);
 
 /* Replaces the content of `m` with the message described by the proto3 JSON
  * text json[0..len) (copied; no NUL needed). Field names may be lowerCamelCase
  * or the proto names; enums may be names or numbers; bytes may use either
- * base64 alphabet, with or without padding. On failure `m` is left empty.
+ * base64 alphabet, with or without padding; null means the default. 64-bit
+ * integers written as JSON numbers must be exact (|n| <= 2^53); larger ones
+ * must be strings, as json_format writes them. On failure `m` is left empty.
  * Returns 0, AZF_E_PARSE (bad JSON, unknown field, wrong type, out of range),
  * AZF_E_NOMEM or AZF_E_INVALID; azf_message_errmsg describes the problem. */
 AZF_API int azf_message_from_json(azf_message *m, const char *json, size_t len);

@@ -157,7 +157,10 @@ static int unpack_any(const ProtobufCMessageDescriptor *d, const uint8_t *data, 
     if (!data)
         data = (const uint8_t *)"";
     wire_check c = {data, err};
-    int rc = check_wire(&c, d, data, data + len, 1);
+    /* Each level of nesting costs at least 2 bytes: shorter input cannot be too
+     * deep, so it is only walked to explain a failure. */
+    int checked = len >= 2 * AZF__CODEC_MAX_DEPTH;
+    int rc = checked ? check_wire(&c, d, data, data + len, 1) : 0;
     if (rc)
         return rc;
     int nomem = 0;
@@ -167,6 +170,8 @@ static int unpack_any(const ProtobufCMessageDescriptor *d, const uint8_t *data, 
         if (nomem)
             return azf__err(err, AZF_E_NOMEM, "out of memory decoding a %s of %zu bytes", d->name,
                             len);
+        if (!checked && (rc = check_wire(&c, d, data, data + len, 1)))
+            return rc;
         return azf__err(err, AZF_E_PARSE, "malformed protobuf: %s of %zu bytes refused", d->name,
                         len);
     }
