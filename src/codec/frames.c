@@ -4,8 +4,11 @@
 
 #include <string.h>
 
-/* A body buffer larger than this is released once its message has been read. */
-#define AZF__FRAME_KEEP_BUFFER (1u << 20)
+/* Body buffers: up to this much is reserved as soon as a header announces a
+ * message (more only as its bytes arrive, so a 5-byte header cannot make the
+ * reader allocate the whole limit), and a larger buffer is released once its
+ * message has been read. */
+#define AZF__FRAME_KEEP_BUFFER ((size_t)1 << 20)
 
 struct azf_frame_reader {
     size_t max_len;
@@ -60,6 +63,28 @@ static int check_header(azf_frame_reader *r)
     return 0;
 }
 
+/* Makes room for `need` body bytes: doubling, but never past the message length,
+ * and at once up to AZF__FRAME_KEEP_BUFFER. */
+static int grow_body(azf_frame_reader *r, size_t need)
+{
+    if (r->body.reserved > need)
+        return 0;
+    size_t want = r->body.reserved * 2;
+    if (want < AZF__FRAME_KEEP_BUFFER)
+        want = AZF__FRAME_KEEP_BUFFER;
+    if (want < need)
+        want = need;
+    if (want > r->msg_len)
+        want = r->msg_len;
+    /* Sized here rather than by azf_buf_grow, which may double past the cap. */
+    char *p = azf__realloc(r->body.reserved ? r->body.ptr : NULL, want + 1);
+    if (!p)
+        return AZF_E_NOMEM;
+    r->body.ptr = p;
+    r->body.reserved = want + 1;
+    return 0;
+}
+
 int azf_frame_reader_feed(azf_frame_reader *r, const uint8_t *data, size_t len, size_t *consumed)
 {
     if (!r || !consumed || (!data && len))
@@ -103,9 +128,7 @@ int azf_frame_reader_feed(azf_frame_reader *r, const uint8_t *data, size_t len, 
     }
     size_t take = avail < need ? avail : need;
     if (take) {
-        /* The length was checked against the limit: reserve it all at once, as
-         * gRPC implementations do, instead of growing by doubling. */
-        int rc = r->body.size == 0 ? azf_buf_grow(&r->body, r->msg_len) : 0;
+        int rc = grow_body(r, r->body.size + take);
         if (!rc)
             rc = azf_buf_append(&r->body, data + used, take);
         if (rc) {

@@ -184,10 +184,12 @@ static void test_bad_flags(void)
 }
 
 static int g_allocs;
+static size_t g_largest;
 static void *count_malloc(size_t n, void *ud)
 {
     (void)ud;
     g_allocs++;
+    g_largest = n > g_largest ? n : g_largest;
     return malloc(n);
 }
 static void count_free(void *p, void *ud)
@@ -205,32 +207,58 @@ static void *count_realloc(void *p, size_t s, void *ud)
 {
     (void)ud;
     g_allocs++;
+    g_largest = s > g_largest ? s : g_largest;
     return realloc(p, s);
 }
 
-/* A message split over many feeds is buffered with one allocation of its exact size. */
-static void test_one_allocation_per_buffered_message(void)
+/* A message split over many feeds: reserved at once up to 1 MiB, then doubled
+ * up to exactly its length. */
+static void check_buffered_allocs(size_t len, size_t piece, int expect_allocs)
 {
     azf_mem mem = {NULL, count_malloc, count_free, count_calloc, count_realloc};
     CHECK_INT(azf_set_allocator(&mem), 0);
-    enum { N = 100000 };
-    uint8_t *data = calloc(1, N + 5);
-    azf_frame_write_header(data, N);
+    uint8_t *data = calloc(1, len + 5);
+    azf_frame_write_header(data, len);
+    data[len + 4] = 0x5a;
     azf_frame_reader *r;
     CHECK_INT(azf_frame_reader_new(&r, 0), 0);
     g_allocs = 0;
     size_t used;
     int rc = 0;
-    for (size_t pos = 0; pos < N + 5; pos += 1000)
-        rc = azf_frame_reader_feed(r, data + pos, 1000 < N + 5 - pos ? 1000 : N + 5 - pos, &used);
+    for (size_t pos = 0; pos < len + 5; pos += piece)
+        rc = azf_frame_reader_feed(r, data + pos, piece < len + 5 - pos ? piece : len + 5 - pos,
+                                   &used);
     CHECK_INT(rc, 1);
-    CHECK_INT(g_allocs, 1);
+    CHECK_INT(g_allocs, expect_allocs);
     const uint8_t *m;
     size_t n;
     CHECK_INT(azf_frame_reader_message(r, &m, &n), 0);
-    CHECK_INT(n, N);
+    CHECK_INT(n, len);
+    CHECK(n == len && m[len - 1] == 0x5a);
     azf_frame_reader_free(r);
     free(data);
+    CHECK_INT(azf_set_allocator(NULL), 0);
+}
+
+static void test_buffered_allocations(void)
+{
+    check_buffered_allocs(100000, 1000, 1);
+    check_buffered_allocs(3u << 20, 65536, 3); /* 1 MiB, 2 MiB, then exactly 3 MiB */
+
+    /* A header announcing 2 GiB followed by 10 bytes costs 1 MiB, not 2 GiB. */
+    azf_mem mem = {NULL, count_malloc, count_free, count_calloc, count_realloc};
+    CHECK_INT(azf_set_allocator(&mem), 0);
+    azf_frame_reader *r;
+    CHECK_INT(azf_frame_reader_new(&r, 0), 0);
+    uint8_t data[15] = {0};
+    azf_frame_write_header(data, AZF_FRAME_MAX_LENGTH);
+    size_t used;
+    g_largest = 0;
+    CHECK_INT(azf_frame_reader_feed(r, data, sizeof data, &used), 0);
+    CHECK_INT(used, sizeof data);
+    CHECK_INT(azf_frame_reader_pending(r), sizeof data);
+    CHECK(g_largest <= (1u << 20) + 1);
+    azf_frame_reader_free(r);
     CHECK_INT(azf_set_allocator(NULL), 0);
 }
 
@@ -259,7 +287,7 @@ int main(void)
     test_truncated();
     test_over_limit();
     test_bad_flags();
-    test_one_allocation_per_buffered_message();
+    test_buffered_allocations();
     test_writer_and_args();
     TEST_MAIN_END();
 }
