@@ -156,11 +156,11 @@ static int unpack_any(const ProtobufCMessageDescriptor *d, const uint8_t *data, 
         return azf__err(err, AZF_E_INVALID, "NULL data");
     if (!data)
         data = (const uint8_t *)"";
+    /* Always walked first: protobuf-c has no depth limit, and it accepts a
+     * non-minimal encoding of field number 0 that it then re-encodes as a tag
+     * it refuses. */
     wire_check c = {data, err};
-    /* Each level of nesting costs at least 2 bytes: shorter input cannot be too
-     * deep, so it is only walked to explain a failure. */
-    int checked = len >= 2 * AZF__CODEC_MAX_DEPTH;
-    int rc = checked ? check_wire(&c, d, data, data + len, 1) : 0;
+    int rc = check_wire(&c, d, data, data + len, 1);
     if (rc)
         return rc;
     int nomem = 0;
@@ -170,8 +170,6 @@ static int unpack_any(const ProtobufCMessageDescriptor *d, const uint8_t *data, 
         if (nomem)
             return azf__err(err, AZF_E_NOMEM, "out of memory decoding a %s of %zu bytes", d->name,
                             len);
-        if (!checked && (rc = check_wire(&c, d, data, data + len, 1)))
-            return rc;
         return azf__err(err, AZF_E_PARSE, "malformed protobuf: %s of %zu bytes refused", d->name,
                         len);
     }

@@ -219,8 +219,10 @@ static void test_malformed(void)
                        4, "length 5, only 2 bytes left");
     /* Truncated varint tag. */
     expect_parse_error((const uint8_t *)"\x80", 1, "bad tag at byte 0");
-    /* Field number 0. */
+    /* Field number 0, also in a non-minimal encoding (which protobuf-c alone accepts,
+     * then re-encodes as a tag it refuses: found by fuzz_frames). */
     expect_parse_error((const uint8_t *)"\x00\x01", 2, "invalid field number 0");
+    expect_parse_error((const uint8_t *)"\x82\x00\x01x", 4, "invalid field number 0");
     /* A known string field sent as a varint. */
     expect_parse_error((const uint8_t *)"\x08\x01", 2, "field request_id (1) has wire type 0");
     /* Groups are not supported. */
