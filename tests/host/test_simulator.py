@@ -1,0 +1,54 @@
+"""Self-test of the host simulator against fake_worker.py (a grpcio worker), no azfunc-worker needed."""
+
+import os
+
+import pytest
+
+import azhost
+from azhost import pb
+from conftest import FAKE_WORKER
+
+
+@pytest.mark.parametrize("transport", ["h2c", "tls"])
+def test_simulator_conversation(make_host, transport, request):
+    tls = request.getfixturevalue("tls") if transport == "tls" else None
+    h = make_host(FAKE_WORKER, tls=tls)
+    assert h.received[0].start_stream.worker_id == h.worker_id
+    assert h.init().result.status == azhost.SUCCESS
+    assert h.metadata().use_default_metadata_indexing
+    assert h.status() == pb.WorkerStatusResponse()
+    assert h.invoke("f").response.result.status == azhost.FAILURE
+    assert h.terminate() == 0
+
+
+def test_simulator_rejects_unknown_worker_id(make_host):
+    h = make_host(FAKE_WORKER, start=False, check=False, env={"FAKE_WORKER_MODE": "wrong-id"})
+    h.start(wait=False)
+    with pytest.raises(azhost.HostError, match="worker exited"):
+        h.wait_connected()
+    assert not h.connected
+    assert any("stream rejected" in e for e in h.errors)
+    assert "INVALID_ARGUMENT" in "\n".join(h.process.stderr)
+
+
+def test_simulator_requires_init(make_host):
+    h = make_host(FAKE_WORKER)
+    with pytest.raises(azhost.HostError, match="after a successful WorkerInitResponse"):
+        h.metadata()
+
+
+def test_simulator_command_line_and_environment(make_host, app_dir):
+    h = make_host(FAKE_WORKER)
+    argv = h.process.argv[len(FAKE_WORKER):]
+    p, w, r, m = str(h.port), h.worker_id, h.request_id, str(azhost.INT_MAX)
+    assert argv == ["--host", "127.0.0.1", "--port", p, "--workerId", w, "--requestId", r,
+                    "--grpcMaxMessageLength", m, "--functions-uri", f"http://127.0.0.1:{p}/",
+                    "--functions-worker-id", w, "--functions-request-id", r,
+                    "--functions-grpc-max-message-length", m]
+    env = open(f"/proc/{h.process.proc.pid}/environ", "rb").read().split(b"\0")
+    env = dict(e.decode().split("=", 1) for e in env if e)
+    assert env["FUNCTIONS_APPLICATION_DIRECTORY"] == str(app_dir)
+    assert env["FUNCTIONS_WORKER_DIRECTORY"]
+    assert env["FUNCTIONS_WORKER_RUNTIME_VERSION"]
+    assert env.get("PYTHON_THREADPOOL_THREAD_COUNT") is not None
+    assert os.readlink(f"/proc/{h.process.proc.pid}/cwd") == str(app_dir)
