@@ -86,8 +86,11 @@ def build_dir():
 
 
 def worker_path():
-    """The azfunc-worker of the build under test ($AZF_BUILD_DIR, default build/)."""
-    p = build_dir() / "src" / "cli" / "azfunc-worker"
+    """The azfunc-worker of the build under test ($AZF_BUILD_DIR, default build/).
+
+    AZF_WORKER=<path> runs the suite against another executable (e.g. a valgrind wrapper).
+    """
+    p = Path(os.environ.get("AZF_WORKER") or build_dir() / "src" / "cli" / "azfunc-worker")
     if not os.access(p, os.X_OK):
         raise HostError(f"azfunc-worker not found at {p}: build it first (scripts/build.sh), or set AZF_BUILD_DIR")
     return p
@@ -370,14 +373,24 @@ class Host:
         """Waits for the accepted stream (the host's 60 s process-start timeout, §2.3)."""
         self._wait(lambda: self.connected, "start_stream", timeout)
 
-    def close(self, grace=10):
-        """Ends the stream, gives the worker `grace` seconds to exit, then kills it."""
+    def close(self, grace=TIMEOUT / 2):
+        """Ends the stream, gives the worker `grace` seconds to exit, then kills it.
+
+        A worker that had to be killed, crashed or printed a sanitizer report is recorded in
+        `errors` (see check()).
+        """
         self.close_stream()
         if self.process is not None:
             try:
                 self.process.wait(grace)
             except HostError:
                 self.process.kill()
+                self._error(f"worker still running {grace:.0f}s after the host closed the stream: killed")
+            else:
+                try:
+                    self.process.assert_no_crash()
+                except AssertionError as e:
+                    self._error(str(e).splitlines()[0])
         if self._server is not None:
             self._server.stop(0).wait(10)
 
@@ -447,9 +460,13 @@ class Host:
     def metadata(self, function_app_directory=None):
         """FunctionsMetadataRequest → FunctionMetadataResponse (after a successful init)."""
         self._require_init()
-        self.send(request_id=new_id(), functions_metadata_request=pb.FunctionsMetadataRequest(
+        rid = new_id()
+        self.send(request_id=rid, functions_metadata_request=pb.FunctionsMetadataRequest(
             function_app_directory=str(function_app_directory or self.app_dir)))
-        return self.expect("function_metadata_response").function_metadata_response
+        reply = self.expect("function_metadata_response")
+        if reply.request_id != rid:  # §1.2: echoed, like the status reply
+            self._error(f"function_metadata_response request_id {reply.request_id!r}, expected {rid!r}")
+        return reply.function_metadata_response
 
     def load(self, function_id, metadata=None, **metadata_fields):
         """FunctionLoadRequest{function_id, metadata} → FunctionLoadResponse."""
@@ -458,19 +475,21 @@ class Host:
         self.send(function_load_request=pb.FunctionLoadRequest(function_id=function_id, metadata=md))
         return self.expect("function_load_response").function_load_response
 
-    def start_invocation(self, function_id, input_data=(), trigger_metadata=None, invocation_id=None,
-                         trace_context=None, retry_context=None):
-        """Sends an InvocationRequest and returns its Invocation without waiting."""
+    def start_invocation(self, function_id=None, input_data=(), trigger_metadata=None, invocation_id=None,
+                         trace_context=None, retry_context=None, request=None):
+        """Sends an InvocationRequest (built here, or `request` as is) and returns its Invocation."""
         self._require_init()
-        inv = Invocation(self, invocation_id or new_id())
+        if request is None:
+            request = pb.InvocationRequest(
+                invocation_id=invocation_id or new_id(), function_id=function_id, input_data=list(input_data),
+                trigger_metadata=trigger_metadata or {}, trace_context=trace_context or pb.RpcTraceContext(),
+                retry_context=retry_context)
+        inv = Invocation(self, request.invocation_id)
         with self._cond:
             if inv.id in self._invocations:
                 raise HostError(f"invocation id {inv.id} reused")
             self._invocations[inv.id] = inv
-        self.send(invocation_request=pb.InvocationRequest(
-            invocation_id=inv.id, function_id=function_id, input_data=list(input_data),
-            trigger_metadata=trigger_metadata or {}, trace_context=trace_context or pb.RpcTraceContext(),
-            retry_context=retry_context))
+        self.send(invocation_request=request)
         return inv
 
     def invoke(self, function_id, input_data=(), **kw):
@@ -486,6 +505,19 @@ class Host:
         with self._cond:
             self._wait(lambda: rid in self._status, f"worker_status_response with request_id {rid}", timeout)
             return self._status.pop(rid).worker_status_response
+
+    def status_burst(self, n, wait=True):
+        """n WorkerStatusRequests in flight at once; returns their ids (after every reply if wait)."""
+        rids = [new_id() for _ in range(n)]
+        for rid in rids:
+            self.send(request_id=rid, worker_status_request=pb.WorkerStatusRequest())
+        if wait:
+            self.wait_status(rids)
+        return rids
+
+    def wait_status(self, rids, timeout=None):
+        """Waits for the replies to these status request ids."""
+        self.wait_for(lambda: all(r in self._status for r in rids), f"{len(rids)} status replies", timeout)
 
     def terminate(self, grace_seconds=5):
         """WorkerTerminate{grace_period}; returns the exit code once the worker has exited.
@@ -512,6 +544,10 @@ class Host:
     def _require_init(self):
         if not self.initialized:
             raise HostError("the host sends this only after a successful WorkerInitResponse")
+
+    def wait_for(self, pred, what, timeout=None):
+        """Waits until pred() holds (checked under the host's lock as messages arrive)."""
+        self._wait(pred, what, timeout)
 
     def _wait(self, pred, what, timeout=None):
         timeout = self.timeout if timeout is None else timeout

@@ -7,6 +7,7 @@ import pytest
 import azhost
 from azhost import pb
 from conftest import FAKE_WORKER
+from rawh2 import RawHost
 
 
 @pytest.mark.parametrize("transport", ["h2c", "tls"])
@@ -52,3 +53,16 @@ def test_simulator_command_line_and_environment(make_host, app_dir):
     assert env["FUNCTIONS_WORKER_RUNTIME_VERSION"]
     assert env.get("PYTHON_THREADPOOL_THREAD_COUNT") is not None
     assert os.readlink(f"/proc/{h.process.proc.pid}/cwd") == str(app_dir)
+
+
+def test_raw_peer_round_trip_and_back_pressure(app_dir):
+    with RawHost(app_dir, FAKE_WORKER, initial_window=1024) as raw:
+        assert raw.request_headers[":path"] == azhost.METHOD
+        raw.pause_reading()
+        rids = [raw.status() for _ in range(200)]
+        raw.wait_for(lambda: raw.received_bytes > 1024, "the first window's worth")
+        assert len(raw.status_replies()) < len(rids)
+        raw.resume_reading()
+        raw.wait_for(lambda: len(raw.status_replies()) == len(rids), "all status replies")
+        assert raw.status_replies() == rids
+        assert raw.errors == []

@@ -1,0 +1,58 @@
+"""azfunc-worker's command line: both argument families of §2.1, precedence, unknown flags."""
+
+import re
+import subprocess
+
+import pytest
+
+import azhost
+from azhost import SUCCESS, kind, new_id
+
+
+def converse(h):
+    """StartStream with the host's ids, then init and a status probe."""
+    assert h.received[0].start_stream.worker_id == h.worker_id
+    assert h.init().result.status == SUCCESS
+    h.status()
+    assert all(m.request_id == h.request_id for m in h.received if kind(m) != "worker_status_response")
+
+
+@pytest.mark.parametrize("families", [("legacy",), ("functions",), ("legacy", "functions")])
+def test_argument_family(make_host, worker_exe, families):
+    converse(make_host(worker_exe, families=families))
+
+
+def test_functions_family_wins_over_legacy(make_host, worker_exe):
+    # Every legacy value is wrong: a dead port, other ids, a max length too small for init.
+    h = make_host(worker_exe, overrides={"--port": str(azhost.free_port()), "--workerId": new_id(),
+                                         "--requestId": new_id(), "--grpcMaxMessageLength": "16"})
+    converse(h)
+
+
+def test_unknown_flags_and_host_style_extras_are_ignored(make_host, worker_exe):
+    # Interpreter arguments and a worker path as the host puts them before its own (§2.1/§2.2),
+    # a switch without a value and flags a future host may add.
+    # The switch comes last, right before --host: it must not swallow it.
+    extra = ["-X", "no_debug_ranges", "worker.py", "--log-level", "INFO", "--future-flag=value",
+             "--another-future-flag", "x", "--future-switch"]
+    converse(make_host(worker_exe, extra_args=extra))
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_exit_zero(worker_exe, flag):
+    r = subprocess.run([str(worker_exe), flag], capture_output=True, text=True, timeout=azhost.TIMEOUT)
+    assert r.returncode == 0, r
+    out = r.stdout + r.stderr
+    if flag == "--help":
+        assert "--functions-uri" in out and "--host" in out, out
+    else:
+        assert re.search(r"\d+\.\d+\.\d+", out), out
+
+
+def test_host_unreachable_fails_within_connect_timeout(app_dir, worker_exe):
+    port = azhost.free_port()  # nothing listens there
+    w = azhost.spawn_worker(port, worker=worker_exe, app_dir=app_dir, worker_id=new_id(), request_id=new_id())
+    try:
+        w.assert_error_exit(r"connect|refused|unreachable")
+    finally:
+        w.kill()
