@@ -4,5 +4,7 @@
 
 #include "azfunc/common.h"
 #include "azfunc/codec.h"
+#include "azfunc/transport.h"
+#include "azfunc/worker.h"
 
 #endif

@@ -1,0 +1,34 @@
+/* Internal structures of the transport layer shared by its files. */
+#ifndef AZF_TRANSPORT_INTERNAL_H
+#define AZF_TRANSPORT_INTERNAL_H
+
+#include "azfunc/transport.h"
+#include "common/common_internal.h"
+
+struct azf_transport_opts {
+    size_t max_message_length;
+    uint32_t connect_timeout_ms;
+    int tls_verify;
+    char *ca_file, *ca_dir, *cert_file, *key_file, *server_name;
+};
+
+struct azf_transport_callbacks {
+    azf_on_message_fn on_message;
+    azf_on_stream_close_fn on_stream_close;
+    azf_on_error_fn on_error;
+};
+
+/* Deep copy of options (dst is zeroed first); NULL src gives the defaults. */
+int azf__transport_opts_copy(azf_transport_opts *dst, const azf_transport_opts *src);
+void azf__transport_opts_clear(azf_transport_opts *o);
+/* Replaces dst's settings with a deep copy of src's (NULL: defaults). */
+int azf__transport_opts_copy_into(azf_transport_opts *dst, const azf_transport_opts *src);
+
+/* Session helpers for the driver. busy: queued data or a pending end of stream.
+ * abort: reports every open stream closed with the status, and forgets them. */
+int azf__session_busy(const azf_session *s);
+int azf__session_has_streams(const azf_session *s);
+void azf__session_close_all(azf_session *s, int grpc_status);
+void azf__session_abort(azf_session *s, int grpc_status, const char *message);
+
+#endif

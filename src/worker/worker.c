@@ -1,0 +1,211 @@
+/* The worker: connection, StartStream, the receive path and the send helpers. */
+#include "worker_internal.h"
+
+#include "transport/transport_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#ifndef AZF_PYTHON_VERSION
+#define AZF_PYTHON_VERSION "3.11"
+#endif
+
+/* WorkerTerminate without a grace period gets the host's default, 5 s. */
+#define DEFAULT_GRACE_MS 5000u
+
+static void *pb_alloc(void *ud, size_t size)
+{
+    (void)ud;
+    return azf__malloc(size);
+}
+
+static void pb_free(void *ud, void *ptr)
+{
+    (void)ud;
+    azf__free(ptr);
+}
+
+static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
+
+static char g_machine[65];
+
+void azf__worker_metadata(PB(WorkerMetadata) * md)
+{
+    static const PB(WorkerMetadata) init = PB_INIT(WORKER_METADATA);
+    *md = init;
+    md->runtime_name = "python";
+    md->runtime_version = AZF_PYTHON_VERSION;
+    md->worker_version = AZF_VERSION_STRING;
+    md->worker_bitness = g_machine;
+}
+
+int azf__worker_send(azf_worker *w, azf__msg *m)
+{
+    if (!m->request_id || !m->request_id[0])
+        m->request_id = w->opts.request_id ? w->opts.request_id : "";
+    size_t n = protobuf_c_message_get_packed_size(&m->base);
+    azf_buf b = AZF_BUF_INIT;
+    if (azf_buf_grow(&b, n))
+        return AZF_E_NOMEM;
+    b.size = protobuf_c_message_pack(&m->base, (uint8_t *)b.ptr);
+    int rc = azf_driver_send(w->driver, w->stream, &b);
+    azf_buf_dispose(&b);
+    return rc;
+}
+
+void azf__worker_log(azf_worker *w, int level, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    PB(RpcLog) log = PB_INIT(RPC_LOG);
+    log.category = "azfunc.worker";
+    log.level = (PB(RpcLog__Level))level;
+    log.message = text;
+    log.log_category = AZURE_FUNCTIONS_RPC_MESSAGES__RPC_LOG__RPC_LOG_CATEGORY__System;
+    azf__msg m = PB_INIT(STREAMING_MESSAGE);
+    m.content_case = PB_CASE(RPC_LOG);
+    m.rpc_log = &log;
+    azf__worker_send(w, &m);
+    azf__log(level, "%s", text);
+}
+
+/* ---- transport callbacks (I/O thread) ----------------------------------- */
+
+static int w_on_message(uint64_t stream, const uint8_t *data, size_t len, void *ud)
+{
+    (void)stream;
+    azf_worker *w = ud;
+    azf__msg *m = azure_functions_rpc_messages__streaming_message__unpack(&pb_allocator, len, data);
+    if (!m) {
+        azf__worker_log(w, AZF_LOG_ERROR,
+                        "cannot decode a %zu-byte message from the host as a StreamingMessage; "
+                        "ignored",
+                        len);
+        return 0;
+    }
+    azf__worker_dispatch(w, m);
+    azure_functions_rpc_messages__streaming_message__free_unpacked(m, &pb_allocator);
+    return 0;
+}
+
+static void w_on_stream_close(uint64_t stream, int status, const char *message, void *ud)
+{
+    (void)stream;
+    azf_worker *w = ud;
+    w->stream_closed = 1;
+    w->close_status = status;
+    snprintf(w->close_msg, sizeof w->close_msg, "%s", message);
+}
+
+static void w_on_error(int code, const char *message, void *ud)
+{
+    (void)ud;
+    azf__log(AZF_LOG_ERROR, "transport error (%s): %s", azf_strerror(code), message);
+}
+
+/* ---- public API ---------------------------------------------------------- */
+
+int azf_worker_new(azf_worker **out, const azf_worker_opts *opts)
+{
+    if (!out || !opts || !opts->uri)
+        return AZF_E_INVALID;
+    azf_worker *w = azf__calloc(1, sizeof *w);
+    if (!w)
+        return AZF_E_NOMEM;
+    if (!g_machine[0]) {
+        struct utsname u;
+        snprintf(g_machine, sizeof g_machine, "%s", uname(&u) == 0 ? u.machine : "unknown");
+    }
+    w->app = azf__worker_no_app;
+    int rc = AZF_E_NOMEM;
+    if (!(w->opts.uri = azf__strdup(opts->uri)) ||
+        !(w->opts.worker_id = azf__strdup(opts->worker_id ? opts->worker_id : "")) ||
+        !(w->opts.request_id = azf__strdup(opts->request_id ? opts->request_id : "")) ||
+        azf_transport_opts_new(&w->transport))
+        goto fail;
+    w->opts.max_message_length = opts->max_message_length;
+    if ((rc = azf__transport_opts_copy_into(w->transport, opts->transport)) ||
+        (rc = azf_transport_opts_set_max_message_length(w->transport, opts->max_message_length)))
+        goto fail;
+    azf_transport_callbacks cbs = {w_on_message, w_on_stream_close, w_on_error};
+    if ((rc = azf_driver_new(&w->driver, AZF_ROLE_CLIENT, w->transport, &cbs, w)))
+        goto fail;
+    *out = w;
+    return 0;
+fail:
+    azf_worker_free(w);
+    return rc;
+}
+
+void azf_worker_free(azf_worker *w)
+{
+    if (!w)
+        return;
+    azf_driver_free(w->driver);
+    azf_transport_opts_free(w->transport);
+    azf__free(w->opts.uri);
+    azf__free(w->opts.worker_id);
+    azf__free(w->opts.request_id);
+    azf__free(w);
+}
+
+int azf_worker_run(azf_worker *w)
+{
+    if (!w)
+        return AZF_E_INVALID;
+    if (w->ran)
+        return azf__err(&w->err, AZF_E_STATE, "azf_worker_run was already called");
+    w->ran = 1;
+    int rc = azf_driver_connect(w->driver, w->opts.uri, &w->stream);
+    if (rc)
+        return azf__err(&w->err, rc, "cannot reach the host at %s: %s", w->opts.uri,
+                        azf_driver_errmsg(w->driver));
+    PB(StartStream) ss = PB_INIT(START_STREAM);
+    ss.worker_id = w->opts.worker_id;
+    azf__msg m = PB_INIT(STREAMING_MESSAGE);
+    m.content_case = PB_CASE(START_STREAM);
+    m.start_stream = &ss;
+    if ((rc = azf__worker_send(w, &m)))
+        return azf__err(&w->err, rc, "cannot queue StartStream: %s", azf_strerror(rc));
+    rc = azf_driver_run(w->driver);
+    if (atomic_load(&w->terminating) == 1)
+        return azf__err(&w->err, 0, "the host sent WorkerTerminate: work drained, exiting");
+    if (atomic_load(&w->terminating) == 2)
+        return azf__err(&w->err, 0, "the worker was stopped");
+    if (rc)
+        return azf__err(&w->err, rc, "the connection to the host was lost: %s",
+                        azf_driver_errmsg(w->driver));
+    if (w->stream_closed && w->close_status == 0)
+        return azf__err(&w->err, 0, "the host ended the stream (grpc-status 0%s%s)",
+                        w->close_msg[0] ? ": " : "", w->close_msg);
+    if (w->stream_closed)
+        return azf__err(&w->err, AZF_E_CLOSED, "the host ended the stream with grpc-status %d: %s",
+                        w->close_status, w->close_msg[0] ? w->close_msg : "(no message)");
+    return azf__err(&w->err, AZF_E_CLOSED, "the connection to the host ended unexpectedly");
+}
+
+/* Starts a graceful end: the stream is closed after the queued messages. */
+void azf__worker_begin_shutdown(azf_worker *w, int why, uint32_t timeout_ms)
+{
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&w->terminating, &expected, why))
+        azf_driver_shutdown(w->driver, timeout_ms);
+}
+
+int azf_worker_stop(azf_worker *w)
+{
+    if (!w)
+        return AZF_E_INVALID;
+    azf__worker_begin_shutdown(w, 2, DEFAULT_GRACE_MS);
+    return 0;
+}
+
+const char *azf_worker_errmsg(const azf_worker *w)
+{
+    return w ? w->err.text : "";
+}

@@ -1,0 +1,478 @@
+/* The worker: command-line parsing, and azfunc-worker against our server role.
+ * usage: test_worker [path/to/azfunc-worker] (the end-to-end part needs it). */
+#include "azf_test.h"
+#include "transport/transport_internal.h"
+#include "worker/worker_internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- azf_worker_opts_from_args ------------------------------------------- */
+
+static int parse(azf_worker_opts **o, const char *const *argv)
+{
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    azf_worker_opts_new(o);
+    return azf_worker_opts_from_args(*o, argc, argv);
+}
+
+static void test_args(void)
+{
+    azf_worker_opts *o;
+    /* The host's full command line: both families, plus a worker path and flags
+     * we do not know (with and without values). */
+    const char *host[] = {"azfunc-worker",
+                          "/path/worker.py",
+                          "--unknown",
+                          "v",
+                          "--flag-only",
+                          "--host",
+                          "127.0.0.1",
+                          "--port",
+                          "5000",
+                          "--workerId",
+                          "legacy-w",
+                          "--requestId",
+                          "legacy-r",
+                          "--grpcMaxMessageLength",
+                          "2147483647",
+                          "--functions-uri",
+                          "http://127.0.0.1:6000/",
+                          "--functions-worker-id",
+                          "new-w",
+                          "--functions-request-id",
+                          "new-r",
+                          "--functions-grpc-max-message-length",
+                          "1048576",
+                          "--x=1",
+                          NULL};
+    CHECK_INT(parse(&o, host), 0);
+    CHECK_STR(azf_worker_opts_uri(o), "http://127.0.0.1:6000/");
+    CHECK_STR(o->worker_id, "new-w");
+    CHECK_STR(o->request_id, "new-r");
+    CHECK_INT(o->max_message_length, 1048576);
+    azf_worker_opts_free(o);
+
+    /* --functions-* first, legacy later: the new family still wins. */
+    const char *rev[] = {
+        "w", "--functions-worker-id",        "new", "--workerId", "old", "--host", "h", "--port",
+        "1", "--functions-uri=https://x:2/", NULL};
+    CHECK_INT(parse(&o, rev), 0);
+    CHECK_STR(o->worker_id, "new");
+    CHECK_STR(azf_worker_opts_uri(o), "https://x:2/");
+    azf_worker_opts_free(o);
+
+    /* Legacy family only. */
+    const char *legacy[] = {
+        "w",          "--host", "127.0.0.1",   "--port", "7071",
+        "--workerId", "a",      "--requestId", "b",      "--grpcMaxMessageLength",
+        "-1",         NULL};
+    CHECK_INT(parse(&o, legacy), 0);
+    CHECK_STR(azf_worker_opts_uri(o), "http://127.0.0.1:7071/");
+    CHECK_STR(o->request_id, "b");
+    CHECK_INT(o->max_message_length, 2147483647);
+    azf_worker_opts_free(o);
+
+    /* TLS flags reach the transport options. */
+    const char *tls[] = {"w",
+                         "--functions-uri",
+                         "https://localhost:1/",
+                         "--functions-worker-id",
+                         "a",
+                         "--tls-ca-file",
+                         "/ca.pem",
+                         "--tls-insecure",
+                         "--connect-timeout-ms",
+                         "250",
+                         NULL};
+    CHECK_INT(parse(&o, tls), 0);
+    CHECK_STR(o->transport->ca_file, "/ca.pem");
+    CHECK_INT(o->transport->tls_verify, 0);
+    CHECK_INT(o->transport->connect_timeout_ms, 250);
+    azf_worker_opts_free(o);
+
+    /* Bad values: clear errors. */
+    const char *badport[] = {"w", "--host", "h", "--port", "http", "--workerId", "a", NULL};
+    CHECK_INT(parse(&o, badport), AZF_E_INVALID);
+    CHECK(strstr(azf_worker_opts_errmsg(o), "--port") != NULL);
+    azf_worker_opts_free(o);
+    const char *bigport[] = {"w", "--host", "h", "--port", "70000", "--workerId", "a", NULL};
+    CHECK_INT(parse(&o, bigport), AZF_E_INVALID);
+    azf_worker_opts_free(o);
+    const char *badmax[] = {"w",           "--functions-uri",
+                            "http://h:1/", "--workerId",
+                            "a",           "--functions-grpc-max-message-length",
+                            "lots",        NULL};
+    CHECK_INT(parse(&o, badmax), AZF_E_INVALID);
+    CHECK(strstr(azf_worker_opts_errmsg(o), "--functions-grpc-max-message-length") != NULL);
+    azf_worker_opts_free(o);
+    const char *baduri[] = {"w", "--functions-uri", "ftp://h/", "--workerId", "a", NULL};
+    CHECK_INT(parse(&o, baduri), AZF_E_INVALID);
+    azf_worker_opts_free(o);
+    const char *novalue[] = {"w", "--functions-uri", "http://h:1/", "--workerId", NULL};
+    CHECK_INT(parse(&o, novalue), AZF_E_INVALID);
+    CHECK(strstr(azf_worker_opts_errmsg(o), "needs a value") != NULL);
+    azf_worker_opts_free(o);
+    const char *nohost[] = {"w", "--workerId", "a", NULL};
+    CHECK_INT(parse(&o, nohost), AZF_E_INVALID);
+    CHECK(strstr(azf_worker_opts_errmsg(o), "no host address") != NULL);
+    azf_worker_opts_free(o);
+    const char *hostonly[] = {"w", "--host", "h", "--workerId", "a", NULL};
+    CHECK_INT(parse(&o, hostonly), AZF_E_INVALID);
+    azf_worker_opts_free(o);
+    const char *noid[] = {"w", "--functions-uri", "http://h:1/", NULL};
+    CHECK_INT(parse(&o, noid), AZF_E_INVALID);
+    azf_worker_opts_free(o);
+
+    azf_worker *w;
+    azf_worker_opts_new(&o);
+    CHECK_INT(azf_worker_new(&w, o), AZF_E_INVALID); /* no URI */
+    azf_worker_opts_free(o);
+}
+
+/* ---- end to end: azfunc-worker against our server role -------------------- */
+
+typedef struct host {
+    azf_driver *d;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    azf__msg *q[64];
+    int head, tail;
+    uint64_t stream;
+    int closed, close_status;
+} host;
+
+static int h_on_message(uint64_t stream, const uint8_t *data, size_t len, void *ud)
+{
+    host *h = ud;
+    azf__msg *m = azure_functions_rpc_messages__streaming_message__unpack(NULL, len, data);
+    pthread_mutex_lock(&h->mu);
+    h->stream = stream;
+    if (m && h->tail - h->head < 64)
+        h->q[h->tail++ % 64] = m;
+    else if (m)
+        azure_functions_rpc_messages__streaming_message__free_unpacked(m, NULL);
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+
+static void h_on_close(uint64_t stream, int status, const char *message, void *ud)
+{
+    (void)stream;
+    (void)message;
+    host *h = ud;
+    pthread_mutex_lock(&h->mu);
+    h->closed++;
+    h->close_status = status;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void *h_run(void *arg)
+{
+    host *h = arg;
+    azf_driver_run(h->d);
+    return NULL;
+}
+
+static int host_start(host *h)
+{
+    memset(h, 0, sizeof *h);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    azf_transport_callbacks *cb;
+    azf_transport_callbacks_new(&cb);
+    azf_transport_callbacks_set_on_message(cb, h_on_message);
+    azf_transport_callbacks_set_on_stream_close(cb, h_on_close);
+    CHECK_INT(azf_driver_new(&h->d, AZF_ROLE_SERVER, NULL, cb, h), 0);
+    azf_transport_callbacks_free(cb);
+    CHECK_INT(azf_driver_listen(h->d, "127.0.0.1", 0), 0);
+    pthread_create(&h->th, NULL, h_run, h);
+    return azf_driver_port(h->d);
+}
+
+static void host_stop(host *h)
+{
+    azf_driver_stop(h->d);
+    pthread_join(h->th, NULL);
+    azf_driver_free(h->d);
+    while (h->head < h->tail)
+        azure_functions_rpc_messages__streaming_message__free_unpacked(h->q[h->head++ % 64], NULL);
+}
+
+/* Next message from the worker (ctest's timeout catches a silent worker). */
+static azf__msg *next(host *h)
+{
+    pthread_mutex_lock(&h->mu);
+    while (h->head == h->tail)
+        pthread_cond_wait(&h->cv, &h->mu);
+    azf__msg *m = h->q[h->head++ % 64];
+    pthread_mutex_unlock(&h->mu);
+    return m;
+}
+
+/* Next non-log message; a log whose text contains `log_has` sets *seen. */
+static azf__msg *expect(host *h, int content_case, const char *log_has, int *seen)
+{
+    for (;;) {
+        azf__msg *m = next(h);
+        if (m->content_case == PB_CASE(RPC_LOG)) {
+            if (log_has && strstr(m->rpc_log->message, log_has) && seen &&
+                m->rpc_log->log_category ==
+                    AZURE_FUNCTIONS_RPC_MESSAGES__RPC_LOG__RPC_LOG_CATEGORY__System)
+                *seen = 1;
+            azure_functions_rpc_messages__streaming_message__free_unpacked(m, NULL);
+            if (seen && *seen && content_case == PB_CASE(RPC_LOG))
+                return NULL;
+            continue;
+        }
+        CHECK_INT(m->content_case, content_case);
+        return m;
+    }
+}
+
+static void host_send(host *h, azf__msg *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(&m->base);
+    azf_buf b = AZF_BUF_INIT;
+    azf_buf_grow(&b, n);
+    b.size = protobuf_c_message_pack(&m->base, (uint8_t *)b.ptr);
+    CHECK_INT(azf_driver_send(h->d, h->stream, &b), 0);
+}
+
+static pid_t spawn(const char *exe, int port, const char *extra)
+{
+    char p[16], uri[64];
+    snprintf(p, sizeof p, "%d", port);
+    snprintf(uri, sizeof uri, "http://127.0.0.1:%d/", port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(exe, exe, "--host", "127.0.0.1", "--port", p, "--workerId", "wid-1", "--requestId",
+              "rid-1", "--grpcMaxMessageLength", "2147483647", "--functions-uri", uri,
+              "--functions-worker-id", "wid-1", "--functions-request-id", "rid-1",
+              "--functions-grpc-max-message-length", "2147483647", "--some-new-flag", "value",
+              extra, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_exit(pid_t pid)
+{
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static const char *cap(const PB(WorkerInitResponse) * r, const char *key)
+{
+    for (size_t i = 0; i < r->n_capabilities; i++)
+        if (strcmp(r->capabilities[i]->key, key) == 0)
+            return r->capabilities[i]->value;
+    return NULL;
+}
+
+#define FREE(m) azure_functions_rpc_messages__streaming_message__free_unpacked(m, NULL)
+
+static void test_conversation(const char *exe)
+{
+    host h;
+    int port = host_start(&h);
+    pid_t pid = spawn(exe, port, NULL);
+
+    azf__msg *m = expect(&h, PB_CASE(START_STREAM), NULL, NULL);
+    CHECK_STR(m->start_stream->worker_id, "wid-1");
+    CHECK_STR(m->request_id, "rid-1");
+    FREE(m);
+
+    PB(WorkerInitRequest) init = PB_INIT(WORKER_INIT_REQUEST);
+    init.host_version = "4.1037.0";
+    azf__msg out = PB_INIT(STREAMING_MESSAGE);
+    out.content_case = PB_CASE(WORKER_INIT_REQUEST);
+    out.worker_init_request = &init;
+    host_send(&h, &out);
+    m = expect(&h, PB_CASE(WORKER_INIT_RESPONSE), NULL, NULL);
+    PB(WorkerInitResponse) *ir = m->worker_init_response;
+    CHECK_STR(m->request_id, "rid-1");
+    CHECK(ir->result && ir->result->status == PB_SUCCESS);
+    const char *want[] = {
+        "RawHttpBodyBytes", "TypedDataCollection",           "RpcHttpBodyOnly",
+        "WorkerStatus",     "RpcHttpTriggerMetadataRemoved", "HandlesWorkerTerminateMessage"};
+    for (size_t i = 0; i < 6; i++)
+        CHECK_STR(cap(ir, want[i]), "true");
+    CHECK(cap(ir, "SharedMemoryDataTransfer") == NULL);
+    CHECK_INT(ir->n_capabilities, 6);
+    CHECK(ir->worker_metadata != NULL);
+    if (ir->worker_metadata) {
+        CHECK_STR(ir->worker_metadata->runtime_name, "python");
+        CHECK_STR(ir->worker_metadata->worker_version, azf_version());
+        CHECK(ir->worker_metadata->worker_bitness[0] != '\0');
+        CHECK(strchr(ir->worker_metadata->runtime_version, '.') != NULL);
+    }
+    FREE(m);
+
+    /* Status probe: the request id is echoed. */
+    PB(WorkerStatusRequest) sr = PB_INIT(WORKER_STATUS_REQUEST);
+    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
+    out.request_id = "probe-guid";
+    out.content_case = PB_CASE(WORKER_STATUS_REQUEST);
+    out.worker_status_request = &sr;
+    host_send(&h, &out);
+    m = expect(&h, PB_CASE(WORKER_STATUS_RESPONSE), NULL, NULL);
+    CHECK_STR(m->request_id, "probe-guid");
+    FREE(m);
+
+    /* An unsupported message type and an unknown oneof member: System logs only. */
+    PB(WorkerHeartbeat) hb = PB_INIT(WORKER_HEARTBEAT);
+    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
+    out.content_case = PB_CASE(WORKER_HEARTBEAT);
+    out.worker_heartbeat = &hb;
+    host_send(&h, &out);
+    int seen = 0;
+    expect(&h, PB_CASE(RPC_LOG), "worker_heartbeat", &seen);
+    CHECK(seen);
+    static const uint8_t unknown[] = {0x0a, 0x01, 'x', 0x9a, 0x06, 0x00}; /* field 99 */
+    azf_buf b = AZF_BUF_INIT;
+    azf_buf_set(&b, unknown, sizeof unknown);
+    azf_driver_send(h.d, h.stream, &b);
+    seen = 0;
+    expect(&h, PB_CASE(RPC_LOG), "no content known", &seen);
+    CHECK(seen);
+    /* Bytes that are not a StreamingMessage at all. */
+    azf_buf_set(&b, "\xff\xff\xff", 3);
+    azf_driver_send(h.d, h.stream, &b);
+    seen = 0;
+    expect(&h, PB_CASE(RPC_LOG), "cannot decode", &seen);
+    CHECK(seen);
+
+    /* Metadata: default indexing, request id echoed. */
+    PB(FunctionsMetadataRequest) mr = PB_INIT(FUNCTIONS_METADATA_REQUEST);
+    mr.function_app_directory = "/app";
+    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
+    out.request_id = "meta-1";
+    out.content_case = PB_CASE(FUNCTIONS_METADATA_REQUEST);
+    out.functions_metadata_request = &mr;
+    host_send(&h, &out);
+    m = expect(&h, PB_CASE(FUNCTION_METADATA_RESPONSE), NULL, NULL);
+    CHECK_STR(m->request_id, "meta-1");
+    CHECK(m->function_metadata_response->use_default_metadata_indexing);
+    CHECK(m->function_metadata_response->result->status == PB_SUCCESS);
+    FREE(m);
+
+    /* Load: a clear failure. */
+    PB(RpcFunctionMetadata) md = PB_INIT(RPC_FUNCTION_METADATA);
+    md.name = "hello";
+    PB(FunctionLoadRequest) lr = PB_INIT(FUNCTION_LOAD_REQUEST);
+    lr.function_id = "fid-1";
+    lr.metadata = &md;
+    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
+    out.content_case = PB_CASE(FUNCTION_LOAD_REQUEST);
+    out.function_load_request = &lr;
+    host_send(&h, &out);
+    m = expect(&h, PB_CASE(FUNCTION_LOAD_RESPONSE), NULL, NULL);
+    CHECK_STR(m->request_id, "rid-1");
+    CHECK_STR(m->function_load_response->function_id, "fid-1");
+    CHECK(m->function_load_response->result->status == PB_FAILURE);
+    CHECK_STR(m->function_load_response->result->exception->message,
+              "FunctionLoadError: no function handler is registered for hello");
+    FREE(m);
+
+    /* Invocations: exactly one failure response each. */
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "inv-%d", i);
+        PB(InvocationRequest) inv = PB_INIT(INVOCATION_REQUEST);
+        inv.invocation_id = id;
+        inv.function_id = "fid-1";
+        out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
+        out.content_case = PB_CASE(INVOCATION_REQUEST);
+        out.invocation_request = &inv;
+        host_send(&h, &out);
+    }
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "inv-%d", i);
+        m = expect(&h, PB_CASE(INVOCATION_RESPONSE), NULL, NULL);
+        CHECK_STR(m->invocation_response->invocation_id, id);
+        CHECK(m->invocation_response->result->status == PB_FAILURE);
+        CHECK(strncmp(m->invocation_response->result->exception->message,
+                      "FunctionNotFound: ", 18) == 0);
+        FREE(m);
+    }
+
+    /* Environment reload. */
+    PB(FunctionEnvironmentReloadRequest) er = PB_INIT(FUNCTION_ENVIRONMENT_RELOAD_REQUEST);
+    er.function_app_directory = "/home/site/wwwroot";
+    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
+    out.content_case = PB_CASE(FUNCTION_ENVIRONMENT_RELOAD_REQUEST);
+    out.function_environment_reload_request = &er;
+    host_send(&h, &out);
+    m = expect(&h, PB_CASE(FUNCTION_ENVIRONMENT_RELOAD_RESPONSE), NULL, NULL);
+    CHECK(m->function_environment_reload_response->result->status == PB_SUCCESS);
+    CHECK_STR(m->function_environment_reload_response->worker_metadata->runtime_name, "python");
+    FREE(m);
+
+    /* Terminate: the worker drains and exits 0. */
+    PB(Duration) grace = PB_INIT(DURATION);
+    grace.seconds = 5;
+    PB(WorkerTerminate) wt = PB_INIT(WORKER_TERMINATE);
+    wt.grace_period = &grace;
+    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
+    out.content_case = PB_CASE(WORKER_TERMINATE);
+    out.worker_terminate = &wt;
+    host_send(&h, &out);
+    CHECK_INT(wait_exit(pid), 0);
+    host_stop(&h);
+}
+
+static void test_host_ends(const char *exe)
+{
+    /* The host fails the stream: the worker exits non-zero. */
+    host h;
+    int port = host_start(&h);
+    pid_t pid = spawn(exe, port, NULL);
+    azf__msg *m = expect(&h, PB_CASE(START_STREAM), NULL, NULL);
+    FREE(m);
+    azf_driver_close_stream(h.d, h.stream, AZF_GRPC_INTERNAL, "host is going away");
+    CHECK_INT(wait_exit(pid), 1);
+    host_stop(&h);
+
+    /* The host closes the stream normally: exit 0. */
+    port = host_start(&h);
+    pid = spawn(exe, port, NULL);
+    m = expect(&h, PB_CASE(START_STREAM), NULL, NULL);
+    FREE(m);
+    azf_driver_close_stream(h.d, h.stream, AZF_GRPC_OK, NULL);
+    CHECK_INT(wait_exit(pid), 0);
+    host_stop(&h);
+
+    /* The host vanishes (connection dropped): exit non-zero. */
+    port = host_start(&h);
+    pid = spawn(exe, port, NULL);
+    m = expect(&h, PB_CASE(START_STREAM), NULL, NULL);
+    FREE(m);
+    host_stop(&h);
+    CHECK_INT(wait_exit(pid), 1);
+
+    /* Nobody listens: a bounded connect timeout, exit 1. */
+    port = host_start(&h);
+    host_stop(&h);
+    pid = spawn(exe, port, "--connect-timeout-ms=300");
+    CHECK_INT(wait_exit(pid), 1);
+}
+
+int main(int argc, char **argv)
+{
+    test_args();
+    if (argc > 1) {
+        test_conversation(argv[1]);
+        test_host_ends(argv[1]);
+    }
+    TEST_MAIN_END();
+}
