@@ -186,6 +186,17 @@ class WorkerProcess:
             self.proc.kill()
         self.wait()
 
+    def text(self):
+        """Everything the worker printed so far, stdout then stderr."""
+        return "\n".join(self.stdout + self.stderr)
+
+    def assert_clean_exit(self, pattern, timeout=TIMEOUT):
+        """Exits by itself with 0, no crash, and says why (a message matching pattern)."""
+        rc = self.wait(timeout)
+        self.assert_no_crash()
+        assert rc == 0, f"worker exited {rc}, expected 0\n{self.output()}"
+        assert re.search(pattern, self.text(), re.I), f"no message matching {pattern!r}\n{self.output()}"
+
     def output(self, last=40):
         return "\n".join(["--- worker stdout:"] + self.stdout[-last:] + ["--- worker stderr:"] + self.stderr[-last:])
 
@@ -193,16 +204,14 @@ class WorkerProcess:
         """Exited by itself (no signal) and without a sanitizer report."""
         rc = self.proc.poll()
         assert rc is not None and rc >= 0, f"worker crashed or was killed (exit {rc})\n{self.output()}"
-        text = "\n".join(self.stdout + self.stderr)
-        assert not SANITIZER_RE.search(text), f"sanitizer report\n{self.output(200)}"
+        assert not SANITIZER_RE.search(self.text()), f"sanitizer report\n{self.output(200)}"
 
     def assert_error_exit(self, pattern, timeout=TIMEOUT):
         """A clear failure: exits by itself, non-zero, no crash, a message matching pattern."""
         rc = self.wait(timeout)
         self.assert_no_crash()
         assert rc != 0, f"worker exited 0, expected an error\n{self.output()}"
-        text = "\n".join(self.stdout + self.stderr)
-        assert re.search(pattern, text, re.I), f"no message matching {pattern!r}\n{self.output()}"
+        assert re.search(pattern, self.text(), re.I), f"no message matching {pattern!r}\n{self.output()}"
         return rc
 
 
@@ -268,9 +277,9 @@ class Tls:
         return grpc.ssl_server_credentials([(self.key_pem, self.cert_pem)])
 
 
-# How the worker is told the CA and told to skip verification (the transport branch's names).
-TLS_CA_FLAG = "--functions-ca-file"
-TLS_INSECURE_FLAG = "--functions-tls-insecure"
+# How azfunc-worker is told the CA and told to skip verification (env: AZF_TLS_CA_FILE, AZF_TLS_INSECURE).
+TLS_CA_FLAG = "--tls-ca-file"
+TLS_INSECURE_FLAG = "--tls-insecure"
 
 
 # ---------------------------------------------------------------------------------------------

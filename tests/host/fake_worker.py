@@ -31,7 +31,7 @@ def parse(argv):
         target, tls = f"{opts['--host']}:{opts['--port']}", False
     wid = opts.get("--functions-worker-id", opts.get("--workerId"))
     rid = opts.get("--functions-request-id", opts.get("--requestId"))
-    return target, tls, opts.get("--functions-ca-file"), wid, rid
+    return target, tls, opts.get("--tls-ca-file"), wid, rid
 
 
 def main():

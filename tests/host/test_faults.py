@@ -23,15 +23,21 @@ def test_host_closes_stream_mid_conversation(host, how):
     host.init()
     host.status()
     if how == "ok-trailers":
+        # A normal end of the stream: exit 0 (azfunc-worker --help), still with a message.
         host.close_stream()
-    elif how == "error-status":
+        host.process.assert_clean_exit(CLOSED)
+        return
+    if how == "error-status":
         host.close_stream(grpc.StatusCode.UNAVAILABLE, "host shutting down")
     else:
         host.stop_server()
     host.process.assert_error_exit(CLOSED)
 
 
-@pytest.mark.parametrize("how", ["rst-stream", "goaway-error", "tcp-close", "partial-frame-then-end"])
+@pytest.mark.parametrize("how", ["rst-stream", "goaway-error", "tcp-close", pytest.param(
+    "partial-frame-then-end", marks=pytest.mark.xfail(strict=True, reason=(
+        "azfunc-worker ignores an incomplete gRPC frame at the end of the stream and exits 0 "
+        "('the host ended the stream (grpc-status 0)'); gRPC makes that an INTERNAL error")))])
 def test_raw_host_ends_stream(app_dir, worker_exe, how):
     with RawHost(app_dir, worker_exe) as raw:
         init(raw)
@@ -55,7 +61,7 @@ def test_graceful_goaway_lets_the_stream_finish(app_dir, worker_exe):
         rid = raw.status()
         raw.wait_for(lambda: rid in raw.status_replies(), "a status reply after GOAWAY")
         raw.send_trailers(0)
-        raw.process.assert_error_exit(CLOSED)
+        raw.process.assert_clean_exit(CLOSED)  # a normal end of the stream
 
 
 # -- bad bytes on the stream ------------------------------------------------------------------
