@@ -60,6 +60,9 @@ LOG_USER = pb.RpcLog.RpcLogCategory.Value("User")
 LOG_SYSTEM = pb.RpcLog.RpcLogCategory.Value("System")
 
 
+HALF_CLOSED = "the worker half-closed the stream"
+
+
 class HostError(AssertionError):
     """A wait that failed (timeout, worker gone, stream closed) or a protocol violation."""
 
@@ -332,6 +335,7 @@ class Host:
         self.dropped_logs = []  # User logs the real host drops: no executing invocation
         self.connected = False  # stream accepted (StartStream with the right worker id)
         self.stream_ended = False  # the worker's side of the stream ended (or the RPC died)
+        self.stream_end = None  # how: half-closed by the worker, or the call failed
         self.initialized = False
         self.process = None
         self._cond = threading.Condition()
@@ -484,6 +488,12 @@ class Host:
         self.send(function_load_request=pb.FunctionLoadRequest(function_id=function_id, metadata=md))
         return self.expect("function_load_response").function_load_response
 
+    def reload_environment(self, environment, function_app_directory=None):
+        """FunctionEnvironmentReloadRequest (placeholder specialization, §3.8) → its response."""
+        self.send(function_environment_reload_request=pb.FunctionEnvironmentReloadRequest(
+            environment_variables=environment, function_app_directory=str(function_app_directory or self.app_dir)))
+        return self.expect("function_environment_reload_response").function_environment_reload_response
+
     def start_invocation(self, function_id=None, input_data=(), trigger_metadata=None, invocation_id=None,
                          trace_context=None, retry_context=None, request=None):
         """Sends an InvocationRequest (built here, or `request` as is) and returns its Invocation."""
@@ -562,12 +572,11 @@ class Host:
         timeout = self.timeout if timeout is None else timeout
         with self._cond:
             if self._cond.wait_for(lambda: pred() or self.stream_ended or self._exited(), timeout):
-                if pred():
+                # After an exit, let the reader drain what the worker sent before it went away.
+                if self._cond.wait_for(lambda: pred() or self.stream_ended, 10) and pred():
                     return
-                # Give in-flight messages a moment after the worker went away.
-                if self._cond.wait_for(pred, 1.0):
-                    return
-                why = "the stream ended" if self.stream_ended else f"the worker exited ({self.exit_code})"
+                why = f"the stream ended ({self.stream_end})" if self.stream_ended else \
+                    f"the worker exited ({self.exit_code})"
                 raise HostError(f"waiting for {what}: {why}\n{self._context()}")
             raise HostError(f"timed out after {timeout:.0f}s waiting for {what}\n{self._context()}")
 
@@ -605,7 +614,9 @@ class Host:
         threading.Thread(target=self._read, args=(requests,), daemon=True).start()
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._outbox or not context.is_active(), 0.5)
+                self._cond.wait_for(lambda: self._outbox or self.stream_ended or not context.is_active(), 0.5)
+                if self.stream_end == HALF_CLOSED:
+                    return  # like the host's EventStream: the worker's end completes the call (OK)
                 if not self._outbox:
                     if not context.is_active():
                         return
@@ -622,8 +633,9 @@ class Host:
             for msg in requests:
                 self._reading.wait()
                 self._on_message(msg)
-        except grpc.RpcError:
-            pass
+            self.stream_end = HALF_CLOSED
+        except grpc.RpcError as e:
+            self.stream_end = f"the call failed: {e!r}"
         finally:
             with self._cond:
                 self.stream_ended = True

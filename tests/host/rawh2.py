@@ -45,6 +45,7 @@ class RawHost:
         self.disconnected = False  # socket closed by the worker
         self.received_bytes = 0  # everything read from the socket
         self.data_bytes = 0  # DATA payload on the stream (what flow control counts)
+        self.ping_acks = []  # opaque data of the PING ACKs received
         self._buf = b""
         self._sock = None
         self._reading = True
@@ -132,6 +133,13 @@ class RawHost:
             self._flush()
             self._sock.sendall(frame.serialize())
 
+    def ping(self, data=b"azfping!"):
+        """Sends PING and waits for the worker's ACK carrying the same 8 bytes."""
+        with self._cond:
+            self.conn.ping(data)
+            self._flush()
+        self.wait_for(lambda: data in self.ping_acks, "PING ACK")
+
     def status(self):
         """Sends a WorkerStatusRequest with a fresh request_id; returns that id."""
         rid = new_id()
@@ -161,7 +169,8 @@ class RawHost:
             gone = lambda: self.disconnected or self.process.returncode is not None  # noqa: E731
             if self._cond.wait_for(lambda: pred() or gone(), timeout) and pred():
                 return
-            if self._cond.wait_for(pred, 1.0):
+            # After an exit, let the pump read what the worker sent before it went away.
+            if self._cond.wait_for(lambda: pred() or self.disconnected, 10) and pred():
                 return
             why = "the worker went away" if gone() else f"timed out after {timeout:.0f}s"
             raise HostError(f"waiting for {what}: {why}; errors {self.errors}\n{self.process.output()}")
@@ -255,5 +264,7 @@ class RawHost:
             self.stream_ended = True
         elif isinstance(ev, h2.events.StreamReset):
             self.stream_reset = ev.error_code
+        elif isinstance(ev, h2.events.PingAckReceived):
+            self.ping_acks.append(ev.ping_data)
         elif isinstance(ev, h2.events.ConnectionTerminated):
             self.goaway = ev.error_code

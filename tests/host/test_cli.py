@@ -56,3 +56,17 @@ def test_host_unreachable_fails_within_connect_timeout(app_dir, worker_exe):
         w.assert_error_exit(r"connect|refused|unreachable")
     finally:
         w.kill()
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["--functions-uri", "ftp://127.0.0.1:1/", "--functions-worker-id", "w"], r"functions-uri"),
+    (["--functions-uri", "http://127.0.0.1:1/"], r"worker id"),
+    (["--host", "127.0.0.1", "--port", "not-a-port", "--workerId", "w"], r"port"),
+    (["--functions-uri", "http://127.0.0.1:1/", "--functions-worker-id", "w",
+      "--functions-grpc-max-message-length", "lots"], r"length"),
+], ids=["bad-uri", "no-worker-id", "bad-port", "bad-max-length"])
+def test_bad_arguments_exit_2_with_a_message(worker_exe, app_dir, args, pattern):
+    r = subprocess.run([str(worker_exe)] + args, capture_output=True, text=True, cwd=app_dir,
+                       timeout=azhost.TIMEOUT)
+    assert r.returncode == 2, r
+    assert re.search(pattern, r.stderr), r

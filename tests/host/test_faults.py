@@ -96,9 +96,10 @@ def test_undecodable_message_is_a_clear_error(app_dir, worker_exe):
             assert any(log.log_category == LOG_SYSTEM for log in logs), logs
 
 
-def test_message_over_max_length(make_host, worker_exe):
+@pytest.mark.parametrize("families", [("legacy", "functions"), ("functions",), ("legacy",)])
+def test_message_over_max_length(make_host, worker_exe, families):
     limit = 4096
-    h = make_host(worker_exe, max_message_length=limit)
+    h = make_host(worker_exe, max_message_length=limit, families=families)
     h.init()
 
     def invocation(size):  # an InvocationRequest of exactly `size` serialized bytes
@@ -115,6 +116,28 @@ def test_message_over_max_length(make_host, worker_exe):
     h.start_invocation(request=invocation(limit).invocation_request).wait()  # exactly the limit is fine
     h.start_invocation(request=invocation(limit + 1).invocation_request)
     h.process.assert_error_exit(r"max|length|large|exceed|limit|size")
+
+
+def test_empty_message_is_ignored(app_dir, worker_exe):
+    # A zero-length gRPC message decodes to a StreamingMessage with no content.
+    with RawHost(app_dir, worker_exe) as raw:
+        init(raw)
+        raw.send_data(grpc_frame(b""))
+        rid = raw.status()
+        raw.wait_for(lambda: rid in raw.status_replies(), "a status reply")
+
+
+def test_odd_splits(app_dir, worker_exe):
+    with RawHost(app_dir, worker_exe) as raw:
+        init(raw)
+        one = [grpc_frame(pb.StreamingMessage(request_id=new_id(), worker_status_request=pb.WorkerStatusRequest())
+                          .SerializeToString()) for _ in range(3)]
+        for b in one[0]:  # a message in 1-byte DATA frames
+            raw.send_data(bytes([b]))
+        raw.send_data(one[1] + one[2])  # two messages in one DATA frame
+        raw.wait_for(lambda: len(raw.status_replies()) == 3, "3 status replies")
+        raw.ping()
+        assert raw.errors == []
 
 
 # -- a host that stops reading ----------------------------------------------------------------
