@@ -48,6 +48,7 @@ def main():
     out.put(pb.StreamingMessage(request_id=rid, start_stream=pb.StartStream(worker_id=wid)))
     call = channel.stream_stream(METHOD, request_serializer=pb.StreamingMessage.SerializeToString,
                                  response_deserializer=pb.StreamingMessage.FromString)(iter(out.get, None))
+    terminating = False
     try:
         for msg in call:
             k = kind(msg)
@@ -70,11 +71,13 @@ def main():
                 out.put(pb.StreamingMessage(request_id=rid, invocation_response=pb.InvocationResponse(
                     invocation_id=msg.invocation_request.invocation_id, result=pb.StatusResult(status=FAILURE))))
             elif k == "worker_terminate":
-                out.put(None)
-                sys.exit(0)
+                out.put(None)  # half-close after the queued replies; the host then ends the call
+                terminating = True
             else:
                 out.put(pb.StreamingMessage(request_id=rid, rpc_log=pb.RpcLog(
                     log_category=LOG_SYSTEM, message=f"unknown message {k}")))
+        if terminating:
+            sys.exit(0)
     except grpc.RpcError as e:
         print(f"fake worker: stream failed: {e.code()} {e.details()}", file=sys.stderr)
         sys.exit(1)

@@ -66,3 +66,15 @@ def test_raw_peer_round_trip_and_back_pressure(app_dir):
         raw.wait_for(lambda: len(raw.status_replies()) == len(rids), "all status replies")
         assert raw.status_replies() == rids
         assert raw.errors == []
+
+
+def test_simulator_terminate_drain_loses_nothing_when_the_worker_waits(make_host):
+    # The fake worker half-closes and waits for the host to end the call: every reply arrives.
+    # (Contrast: test_terminate_drains_invocations_in_flight.)
+    for _ in range(5):
+        h = make_host(FAKE_WORKER)
+        h.init()
+        invs = [h.start_invocation("f") for _ in range(20)]
+        assert h.terminate() == 0
+        for inv in invs:
+            inv.wait()
