@@ -214,7 +214,7 @@ AZF_API int azf_driver_port(const azf_driver *d);
 AZF_API int azf_driver_run(azf_driver *d);
 
 /* Any thread: queues a message on a stream (msg moved as in azf_session_send).
- * Returns 0, AZF_E_INVALID, AZF_E_NOMEM or AZF_E_CLOSED (the driver is stopping).
+ * Returns 0, AZF_E_INVALID or AZF_E_NOMEM.
  * A message for a stream that has since closed is dropped. */
 AZF_API int azf_driver_send(azf_driver *d, uint64_t stream, azf_buf *msg);
 

@@ -56,7 +56,7 @@ AZF_API azf_transport_opts *azf_worker_opts_transport(azf_worker_opts *o);
  * --tls-server-name N, --tls-insecure (no verification), and the environment
  * variables AZF_TLS_CA_FILE, AZF_TLS_CA_DIR, AZF_TLS_CERT, AZF_TLS_KEY,
  * AZF_TLS_SERVER_NAME, AZF_TLS_INSECURE=1 (flags win); --connect-timeout-ms MS.
- * argv is borrowed for the call (strings are copied).
+ * argv[0] (the program name) is skipped; argv is borrowed for the call (values are copied).
  * Returns 0, AZF_E_INVALID (a bad or missing value, or no host address at all;
  * see azf_worker_opts_errmsg) or AZF_E_NOMEM. */
 AZF_API int azf_worker_opts_from_args(azf_worker_opts *o, int argc, const char *const *argv);

@@ -22,6 +22,7 @@
 
 #define READ_CHUNK (256 * 1024)
 #define WRITE_BATCH (256 * 1024)
+#define DIRECT_WRITE (16 * 1024)
 
 typedef struct conn {
     struct conn *next;
@@ -219,57 +220,75 @@ static void conn_handshake(conn *c)
         tls_fail(c, "TLS handshake with a client failed");
 }
 
-/* Writes pending bytes; returns when everything is written or the socket is full. */
+/* Writes up to n bytes: returns the count, 0 when the socket is full (EPOLLOUT is
+ * armed), or -1 when the connection failed (it is killed). */
+static ssize_t write_some(conn *c, const uint8_t *p, size_t n)
+{
+    if (c->ssl) {
+        ERR_clear_error();
+        int rv = SSL_write(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+        if (rv > 0)
+            return rv;
+        int e = SSL_get_error(c->ssl, rv);
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+            set_epollout(c, 1);
+            return 0;
+        }
+        tls_fail(c, "TLS write failed");
+        return -1;
+    }
+    for (;;) {
+        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+        if (w >= 0)
+            return w;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            set_epollout(c, 1);
+            return 0;
+        }
+        char m[160];
+        snprintf(m, sizeof m, "write to the peer failed: %s", strerror(errno));
+        conn_kill(c, m);
+        return -1;
+    }
+}
+
+/* Writes pending bytes; returns when everything is written or the socket is full.
+ * Small frames are batched into one write; a large chunk with nothing pending is
+ * written straight from nghttp2's buffer, and only a remainder is copied. */
 static void conn_flush(conn *c)
 {
     while (!c->dead && !c->handshaking) {
         if (c->wpos < c->wbuf.size) {
-            size_t left = c->wbuf.size - c->wpos;
-            ssize_t n;
-            if (c->ssl) {
-                ERR_clear_error();
-                int rv = SSL_write(c->ssl, c->wbuf.ptr + c->wpos,
-                                   (int)(left > INT32_MAX ? INT32_MAX : left));
-                if (rv > 0) {
-                    n = rv;
-                } else {
-                    int e = SSL_get_error(c->ssl, rv);
-                    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-                        set_epollout(c, 1);
-                        return;
-                    }
-                    tls_fail(c, "TLS write failed");
-                    return;
-                }
-            } else {
-                n = send(c->fd, c->wbuf.ptr + c->wpos, left, MSG_NOSIGNAL);
-                if (n < 0) {
-                    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                        set_epollout(c, 1);
-                        return;
-                    }
-                    if (errno == EINTR)
-                        continue;
-                    char m[160];
-                    snprintf(m, sizeof m, "write to the peer failed: %s", strerror(errno));
-                    conn_kill(c, m);
-                    return;
-                }
-            }
+            ssize_t n =
+                write_some(c, (const uint8_t *)c->wbuf.ptr + c->wpos, c->wbuf.size - c->wpos);
+            if (n <= 0)
+                return;
             c->wpos += (size_t)n;
             continue;
         }
         c->wbuf.size = c->wpos = 0;
-        /* Batch: gather frames until a good write size. */
         while (c->wbuf.size < WRITE_BATCH) {
             const uint8_t *p;
             size_t n;
             if (azf_session_output(c->sess, &p, &n) || !n)
                 break;
+            if (c->wbuf.size == 0 && n >= DIRECT_WRITE) {
+                ssize_t w = write_some(c, p, n);
+                if (w < 0)
+                    return;
+                p += w;
+                n -= (size_t)w;
+                if (n == 0)
+                    continue;
+            }
             if (azf_buf_append(&c->wbuf, p, n)) {
                 conn_kill(c, "out of memory");
                 return;
             }
+            if (c->epollout)
+                break; /* the socket is full: wait for EPOLLOUT */
         }
         if (c->wbuf.size == 0) {
             set_epollout(c, 0);

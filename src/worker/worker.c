@@ -184,8 +184,9 @@ int azf_worker_run(azf_worker *w)
         return azf__err(&w->err, 0, "the host ended the stream (grpc-status 0%s%s)",
                         w->close_msg[0] ? ": " : "", w->close_msg);
     if (w->stream_closed)
-        return azf__err(&w->err, AZF_E_CLOSED, "the host ended the stream with grpc-status %d: %s",
-                        w->close_status, w->close_msg[0] ? w->close_msg : "(no message)");
+        return azf__err(&w->err, AZF_E_CLOSED,
+                        "the stream to the host ended with grpc-status %d: %s", w->close_status,
+                        w->close_msg[0] ? w->close_msg : "(no message)");
     return azf__err(&w->err, AZF_E_CLOSED, "the connection to the host ended unexpectedly");
 }
 

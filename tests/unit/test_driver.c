@@ -188,9 +188,55 @@ static void test_h2c(void)
     CHECK_INT(srv.error_code, AZF_E_PROTOCOL);
     CHECK(strstr(srv.error_msg, "preface") != NULL);
     char tmp[256];
-    CHECK(read(fd, tmp, sizeof tmp) >= 0); /* the server closes the connection */
+    ssize_t got = read(fd, tmp, sizeof tmp); /* the server closes the connection */
+    (void)got;
     close(fd);
     conversation(uri, NULL, &srv);
+    stop_server(&srv);
+}
+
+typedef struct sender {
+    azf_driver *d;
+    uint64_t stream;
+} sender;
+
+static void *send_many(void *arg)
+{
+    sender *s = arg;
+    for (int i = 0; i < 1000; i++) {
+        azf_buf b = AZF_BUF_INIT;
+        azf_buf_set(&b, "many", 4);
+        if (azf_driver_send(s->d, s->stream, &b))
+            azf_buf_dispose(&b);
+    }
+    return NULL;
+}
+
+/* Several threads queue at once; every message arrives and is echoed. */
+static void test_many_senders(void)
+{
+    side srv, cli;
+    int port = start_server(&srv, NULL);
+    char uri[64];
+    snprintf(uri, sizeof uri, "http://127.0.0.1:%d/", port);
+    CHECK_INT(side_new(&cli, AZF_ROLE_CLIENT, NULL), 0);
+    uint64_t stream;
+    CHECK_INT(azf_driver_connect(cli.d, uri, &stream), 0);
+    pthread_create(&cli.th, NULL, run_thread, &cli);
+    sender s = {cli.d, stream};
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, send_many, &s);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    WAIT_FOR(&cli, cli.nmsg == 4000);
+    CHECK_INT(srv.nmsg, 4000);
+    /* A graceful shutdown from another thread ends the client's run. */
+    CHECK_INT(azf_driver_shutdown(cli.d, 2000), 0);
+    pthread_join(cli.th, NULL);
+    CHECK_INT(cli.rc, 0);
+    side_free(&cli);
+    WAIT_FOR(&srv, srv.closes == 1);
     stop_server(&srv);
 }
 
@@ -251,6 +297,10 @@ static int make_certs(void)
     if (sh("printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext && "
            "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
            "-out srv.pem -days 2 -extfile ext"))
+        return -1;
+    snprintf(cmd, sizeof cmd, "openssl req %s -keyout cli.key -out cli.csr -subj /CN=worker", ec);
+    if (sh(cmd) || sh("openssl x509 -req -in cli.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                      "-out cli.pem -days 2"))
         return -1;
     return 0;
 }
@@ -323,6 +373,24 @@ static void test_tls(void)
     side_free(&cli);
 
     stop_server(&srv);
+
+    /* Mutual TLS: a server with a CA requires a client certificate. */
+    azf_transport_opts_set_tls_ca_file(so, path("ca.pem"));
+    port = start_server(&srv, so);
+    snprintf(uri, sizeof uri, "https://127.0.0.1:%d/", port);
+    azf_transport_opts_set_tls_verify(co, 1);
+    azf_transport_opts_set_tls_ca_file(co, path("ca.pem"));
+    CHECK_INT(side_new(&cli, AZF_ROLE_CLIENT, co), 0);
+    int rc = azf_driver_connect(cli.d, uri, &stream);
+    if (rc == 0) /* TLS 1.3: the server refuses after the client's handshake is done */
+        rc = azf_driver_run(cli.d);
+    CHECK(rc < 0);
+    side_free(&cli);
+    azf_transport_opts_set_tls_cert_file(co, path("cli.pem"));
+    azf_transport_opts_set_tls_key_file(co, path("cli.key"));
+    conversation(uri, co, &srv);
+    stop_server(&srv);
+
     azf_transport_opts_free(so);
     azf_transport_opts_free(co);
     char cmd[128];
@@ -333,6 +401,7 @@ static void test_tls(void)
 int main(void)
 {
     test_h2c();
+    test_many_senders();
     test_connect_errors();
     test_tls();
     TEST_MAIN_END();

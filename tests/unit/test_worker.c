@@ -460,6 +460,24 @@ static void test_host_ends(const char *exe)
     host_stop(&h);
     CHECK_INT(wait_exit(pid), 1);
 
+    /* A message over the worker's limit: it fails the stream and exits 1. */
+    port = host_start(&h);
+    pid = spawn(exe, port, "--functions-grpc-max-message-length=1000");
+    m = expect(&h, PB_CASE(START_STREAM), NULL, NULL);
+    FREE(m);
+    azf_buf big = AZF_BUF_INIT;
+    azf_buf_grow(&big, 2000);
+    memset(big.ptr, 'x', 2000);
+    big.size = 2000;
+    azf_driver_send(h.d, h.stream, &big);
+    CHECK_INT(wait_exit(pid), 1);
+    pthread_mutex_lock(&h.mu);
+    while (!h.closed)
+        pthread_cond_wait(&h.cv, &h.mu);
+    pthread_mutex_unlock(&h.mu);
+    CHECK_INT(h.close_status, AZF_GRPC_CANCELLED);
+    host_stop(&h);
+
     /* Nobody listens: a bounded connect timeout, exit 1. */
     port = host_start(&h);
     host_stop(&h);
