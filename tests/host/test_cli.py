@@ -70,3 +70,18 @@ def test_bad_arguments_exit_2_with_a_message(worker_exe, app_dir, args, pattern)
                        timeout=azhost.TIMEOUT)
     assert r.returncode == 2, r
     assert re.search(pattern, r.stderr), r
+
+
+def test_tls_trust_from_environment(make_host, worker_exe, tls):
+    h = make_host(worker_exe, tls=tls, start=False, env={"AZF_TLS_CA_FILE": str(tls.ca_file)})
+    h.extra_args = []  # no --tls-ca-file: the environment names the CA
+    h.start()
+    converse(h)
+
+
+def test_tls_server_name_selects_the_certificate_name(make_host, worker_exe, tmp_path):
+    tls = azhost.Tls(tmp_path, hostname="host.example")  # not 127.0.0.1
+    h = make_host(worker_exe, tls=tls, start=False)
+    h.extra_args += ["--tls-server-name", "host.example"]
+    h.start()
+    converse(h)
