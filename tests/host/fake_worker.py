@@ -68,8 +68,14 @@ def main():
                 out.put(pb.StreamingMessage(request_id=rid, function_load_response=pb.FunctionLoadResponse(
                     function_id=msg.function_load_request.function_id, result=pb.StatusResult(status=FAILURE))))
             elif k == "invocation_request":
+                iid = msg.invocation_request.invocation_id
+                user_log = pb.StreamingMessage(request_id=rid, rpc_log=pb.RpcLog(invocation_id=iid, message="hi"))
+                if msg.invocation_request.function_id == "log":  # one log before the response, one after
+                    out.put(user_log)
                 out.put(pb.StreamingMessage(request_id=rid, invocation_response=pb.InvocationResponse(
-                    invocation_id=msg.invocation_request.invocation_id, result=pb.StatusResult(status=FAILURE))))
+                    invocation_id=iid, result=pb.StatusResult(status=FAILURE))))
+                if msg.invocation_request.function_id == "log":
+                    out.put(user_log)
             elif k == "worker_terminate":
                 out.put(None)  # half-close after the queued replies; the host then ends the call
                 terminating = True

@@ -78,3 +78,12 @@ def test_simulator_terminate_drain_loses_nothing_when_the_worker_waits(make_host
         assert h.terminate() == 0
         for inv in invs:
             inv.wait()
+
+
+def test_simulator_routes_user_logs_to_their_invocation(make_host):
+    h = make_host(FAKE_WORKER)
+    h.init()
+    inv = h.invoke("log")
+    h.status()
+    assert [log.message for log in inv.logs] == ["hi"]
+    assert [log.invocation_id for log in h.dropped_logs] == [inv.id]  # sent after the response
