@@ -115,6 +115,47 @@ def _varint(n):
 
 
 # ---------------------------------------------------------------------------------------------
+# Function metadata as the host builds it for FunctionLoadRequest
+
+
+def binding_info(binding):
+    """A function.json / raw_bindings binding dict → BindingInfo (enum names case-insensitive)."""
+    direction = str(binding.get("direction", "in")).lower()
+    data_type = str(binding.get("dataType", "undefined")).lower()
+    if data_type not in ("string", "binary", "stream"):
+        data_type = "undefined"
+    return pb.BindingInfo(type=binding["type"], direction=pb.BindingInfo.Direction.Value(direction),
+                          data_type=pb.BindingInfo.DataType.Value(data_type))
+
+
+def function_json_metadata(app_dir, name):
+    """The v1 metadata the host sends for <app_dir>/<name>/function.json (§5.1)."""
+    import json
+
+    fdir = Path(app_dir) / name
+    cfg = json.loads((fdir / "function.json").read_text())
+    if cfg.get("scriptFile"):
+        script = (fdir / cfg["scriptFile"]).resolve()
+    else:
+        files = [f for f in fdir.iterdir() if f.is_file() and f.name != "function.json"]
+        script = files[0] if len(files) == 1 else fdir / "__init__.py"
+    return pb.RpcFunctionMetadata(
+        name=name, directory=str(fdir), script_file=str(script), entry_point=cfg.get("entryPoint", ""),
+        bindings={b["name"]: binding_info(b) for b in cfg.get("bindings", [])})
+
+
+def indexed_load_metadata(md):
+    """What the host sends back for a worker-indexed function (§3.1): bindings rebuilt from
+    raw_bindings, properties copied; raw_bindings, language and function_id left out."""
+    import json
+
+    raw = [json.loads(r) for r in md.raw_bindings]
+    return pb.RpcFunctionMetadata(
+        name=md.name, directory=md.directory, script_file=md.script_file, entry_point=md.entry_point,
+        is_proxy=md.is_proxy, bindings={b["name"]: binding_info(b) for b in raw}, properties=md.properties)
+
+
+# ---------------------------------------------------------------------------------------------
 # Command line, environment, process
 
 
@@ -493,6 +534,17 @@ class Host:
         self.send(function_environment_reload_request=pb.FunctionEnvironmentReloadRequest(
             environment_variables=environment, function_app_directory=str(function_app_directory or self.app_dir)))
         return self.expect("function_environment_reload_response").function_environment_reload_response
+
+    def load_function_json(self, name, function_id=None):
+        """Loads the v1 function <app>/<name> the way the host does → FunctionLoadResponse."""
+        return self.load(function_id or new_id(), function_json_metadata(self.app_dir, name))
+
+    def load_indexed(self, metadata_response):
+        """One FunctionLoadRequest per worker-indexed function → {function_id: FunctionLoadResponse}."""
+        out = {}
+        for md in metadata_response.function_metadata_results:
+            out[md.function_id] = self.load(md.function_id, indexed_load_metadata(md))
+        return out
 
     def start_invocation(self, function_id=None, input_data=(), trigger_metadata=None, invocation_id=None,
                          trace_context=None, retry_context=None, request=None):

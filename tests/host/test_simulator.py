@@ -87,3 +87,27 @@ def test_simulator_routes_user_logs_to_their_invocation(make_host):
     h.status()
     assert [log.message for log in inv.logs] == ["hi"]
     assert [log.invocation_id for log in h.dropped_logs] == [inv.id]  # sent after the response
+
+
+def test_host_built_load_metadata(tmp_path):
+    f = tmp_path / "HttpTrigger"
+    f.mkdir()
+    (f / "__init__.py").write_text("def main(req): pass\n")
+    (f / "function.json").write_text('{"scriptFile": "__init__.py", "bindings": ['
+                                     '{"type": "httpTrigger", "direction": "in", "name": "req"},'
+                                     '{"type": "http", "direction": "out", "name": "$return"},'
+                                     '{"type": "blob", "direction": "in", "name": "b", "dataType": "binary"}]}')
+    md = azhost.function_json_metadata(tmp_path, "HttpTrigger")
+    assert md.name == "HttpTrigger" and md.directory == str(f) and md.script_file == str(f / "__init__.py")
+    assert md.entry_point == ""
+    assert md.bindings["$return"].direction == pb.BindingInfo.Direction.Value("out")
+    assert md.bindings["b"].data_type == pb.BindingInfo.DataType.Value("binary")
+
+    indexed = pb.RpcFunctionMetadata(
+        name="f", function_id="id", directory="/app", script_file="function_app.py", entry_point="f",
+        language="python", properties={"worker_indexed": "True"},
+        raw_bindings=['{"direction": "IN", "dataType": "UNDEFINED", "type": "httpTrigger", "name": "req"}',
+                      '{"direction": "OUT", "type": "http", "name": "$return"}'])
+    load = azhost.indexed_load_metadata(indexed)
+    assert load.properties["worker_indexed"] == "True" and not load.raw_bindings and not load.function_id
+    assert load.bindings["req"].type == "httpTrigger" and load.bindings["$return"].direction == 1
