@@ -164,7 +164,8 @@ def host_argv(port, worker_id, request_id, *, scheme="http", families=("legacy",
     """The host's worker arguments (§2.1), both families in the host's order.
 
     families selects which families to pass; overrides maps a flag to a different value (e.g.
-    {"--port": "1"} to make the legacy family point elsewhere than --functions-uri).
+    {"--port": "1"} to make the legacy family point elsewhere than --functions-uri); "{port}"
+    in a value is replaced by the host's port.
     """
     fam = {
         "legacy": ["--host", "127.0.0.1", "--port", str(port), "--workerId", worker_id, "--requestId", request_id,
@@ -175,7 +176,7 @@ def host_argv(port, worker_id, request_id, *, scheme="http", families=("legacy",
     }
     argv = [a for f in ("legacy", "functions") if f in families for a in fam[f]]
     for flag, value in (overrides or {}).items():
-        argv[argv.index(flag) + 1] = value
+        argv[argv.index(flag) + 1] = value.replace("{port}", str(port))
     return argv
 
 

@@ -27,10 +27,14 @@ def grpc_frame(payload, compressed=False):
 
 
 class RawHost:
-    def __init__(self, app_dir, worker=None, *, initial_window=None, timeout=TIMEOUT, **spawn_kw):
+    def __init__(self, app_dir, worker=None, *, initial_window=None, response_headers=None, end_at_headers=False,
+                 timeout=TIMEOUT, **spawn_kw):
         self.app_dir = app_dir
         self.worker = worker
         self.initial_window = initial_window  # our SETTINGS_INITIAL_WINDOW_SIZE, None = default
+        # What we answer the worker's request with; end_at_headers makes it a trailers-only response.
+        self.response_headers = response_headers or [(":status", "200"), ("content-type", "application/grpc")]
+        self.end_at_headers = end_at_headers
         self.timeout = timeout
         self.spawn_kw = spawn_kw
         self.worker_id = new_id()
@@ -68,7 +72,7 @@ class RawHost:
         if kind(first) != "start_stream" or first.start_stream.worker_id != self.worker_id:
             raise HostError(f"first message {first} is not start_stream with worker_id {self.worker_id}")
         with self._cond:
-            self.conn.send_headers(self.stream_id, [(":status", "200"), ("content-type", "application/grpc")])
+            self.conn.send_headers(self.stream_id, self.response_headers, end_stream=self.end_at_headers)
             self._flush()
         return self
 

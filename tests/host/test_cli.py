@@ -29,6 +29,10 @@ def test_functions_family_wins_over_legacy(make_host, worker_exe):
     converse(h)
 
 
+def test_functions_uri_without_trailing_slash(make_host, worker_exe):
+    converse(make_host(worker_exe, families=("functions",), overrides={"--functions-uri": "http://127.0.0.1:{port}"}))
+
+
 def test_unknown_flags_and_host_style_extras_are_ignored(make_host, worker_exe):
     # Interpreter arguments and a worker path as the host puts them before its own (§2.1/§2.2),
     # a switch without a value and flags a future host may add.

@@ -53,6 +53,20 @@ def test_raw_host_ends_stream(app_dir, worker_exe, how):
         raw.process.assert_error_exit(CLOSED + r"|truncat|incomplete|partial")
 
 
+@pytest.mark.parametrize("headers, end, pattern", [
+    ([(":status", "404"), ("content-type", "text/html")], False, r"404|status|content-type"),
+    pytest.param([(":status", "200"), ("content-type", "text/html")], False, r"content-type|grpc",
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "azfunc-worker accepts a 200 response whose content-type is not application/grpc "
+                     "and waits; gRPC clients fail such a call at once"))),
+    ([(":status", "200"), ("content-type", "application/grpc"), ("grpc-status", "12"),
+      ("grpc-message", "no FunctionRpc here")], True, r"12|no FunctionRpc here"),
+], ids=["http-404", "not-grpc", "trailers-only-unimplemented"])
+def test_host_refuses_the_call(app_dir, worker_exe, headers, end, pattern):
+    with RawHost(app_dir, worker_exe, response_headers=headers, end_at_headers=end) as raw:
+        raw.process.assert_error_exit(pattern, timeout=azhost.TIMEOUT / 3)  # it is told at once
+
+
 def test_graceful_goaway_lets_the_stream_finish(app_dir, worker_exe):
     # GOAWAY(NO_ERROR) naming our stream as processed: no new streams, but this one goes on.
     with RawHost(app_dir, worker_exe) as raw:
@@ -71,7 +85,8 @@ def test_graceful_goaway_lets_the_stream_finish(app_dir, worker_exe):
     (b"\xffgarbage instead of a gRPC frame", r"frame|flag|invalid|malformed|protocol"),
     (grpc_frame(pb.StreamingMessage(worker_status_request=pb.WorkerStatusRequest()).SerializeToString(),
                 compressed=True), r"compress"),
-], ids=["bad-prefix", "compressed-without-encoding"])
+    (b"\x00\xff\xff\xff\xff", r"limit|length|large|exceed"),  # announces 4 GiB, sends nothing more
+], ids=["bad-prefix", "compressed-without-encoding", "4GiB-prefix"])
 def test_garbage_frame_fails_the_stream(app_dir, worker_exe, data, pattern):
     with RawHost(app_dir, worker_exe) as raw:
         init(raw)
