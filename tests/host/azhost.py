@@ -9,6 +9,8 @@ host would notice are collected in `errors`. See tests/host/README.md.
 
 import datetime
 import importlib.util
+import ipaddress
+import json
 import os
 import re
 import shutil
@@ -17,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from concurrent import futures
 from pathlib import Path
@@ -130,8 +131,6 @@ def binding_info(binding):
 
 def function_json_metadata(app_dir, name):
     """The v1 metadata the host sends for <app_dir>/<name>/function.json (§5.1)."""
-    import json
-
     fdir = Path(app_dir) / name
     cfg = json.loads((fdir / "function.json").read_text())
     if cfg.get("scriptFile"):
@@ -147,8 +146,6 @@ def function_json_metadata(app_dir, name):
 def indexed_load_metadata(md):
     """What the host sends back for a worker-indexed function (§3.1): bindings rebuilt from
     raw_bindings, properties copied; raw_bindings, language and function_id left out."""
-    import json
-
     raw = [json.loads(r) for r in md.raw_bindings]
     return pb.RpcFunctionMetadata(
         name=md.name, directory=md.directory, script_file=md.script_file, entry_point=md.entry_point,
@@ -275,14 +272,16 @@ def spawn_worker(port, *, worker=None, app_dir, worker_id, request_id, scheme="h
 
 
 class Tls:
-    """A CA and a server certificate for 127.0.0.1/localhost, written to dir as PEM files."""
+    """A CA and a server certificate for `hostname` (an IP or a DNS name), as PEM files in dir.
+
+    self_signed=True makes the server certificate self-signed: not issued by the CA in ca_file.
+    """
 
     def __init__(self, dir, *, hostname="127.0.0.1", self_signed=False):
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.x509.oid import NameOID
-        import ipaddress
 
         now = datetime.datetime.now(datetime.timezone.utc)
 

@@ -3,7 +3,7 @@
 import pytest
 
 import azhost
-from azhost import FAILURE, LOG_SYSTEM, SUCCESS, kind, new_id, pb
+from azhost import FAILURE, LOG_SYSTEM, SUCCESS, kind, pb
 
 # Sent by the official worker on every init (host-protocol.md §3.3), all "true".
 OFFICIAL_CAPABILITIES = ["RawHttpBodyBytes", "TypedDataCollection", "RpcHttpBodyOnly", "WorkerStatus",
