@@ -383,6 +383,7 @@ class Host:
         self._outbox = []  # messages for the worker; None closes the stream (status, details) aborts it
         self._inbox = {}  # kind -> [StreamingMessage] for one-shot replies
         self._status = {}  # request_id -> StreamingMessage
+        self._status_sent = set()  # request ids of the status probes sent
         self._invocations = {}  # invocation_id -> Invocation
         self._reading = threading.Event()
         self._reading.set()
@@ -481,6 +482,8 @@ class Host:
     def send_raw(self, msg):
         """Queues any StreamingMessage (or already serialized bytes) for the worker, no checks."""
         with self._cond:
+            if not isinstance(msg, bytes) and kind(msg) == "worker_status_request":
+                self._status_sent.add(msg.request_id)
             self._outbox.append(msg)
             self._cond.notify_all()
 
@@ -705,6 +708,8 @@ class Host:
                     inv = self._invocations.get(log.invocation_id)
                     (inv.logs if inv is not None and inv.response is None else self.dropped_logs).append(log)
             elif k == "worker_status_response":
+                if msg.request_id not in self._status_sent:
+                    self._error(f"worker_status_response with request_id {msg.request_id!r} matches no probe")
                 self._status[msg.request_id] = msg
             elif k == "invocation_response":
                 inv = self._invocations.get(msg.invocation_response.invocation_id)

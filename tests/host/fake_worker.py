@@ -2,7 +2,8 @@
 
 Speaks just enough: StartStream, init, status (request_id echoed), metadata (default
 indexing), load/invocation → Failure, terminate → exit 0, unknown → System log.
-FAKE_WORKER_MODE=wrong-id sends a StartStream with a different worker id.
+FAKE_WORKER_MODE=wrong-id sends a StartStream with a different worker id; no-echo stamps
+status replies with its own request id.
 """
 
 import os
@@ -58,8 +59,8 @@ def main():
                     worker_metadata=pb.WorkerMetadata(runtime_name="python", runtime_version="3.11",
                                                       worker_version="0", worker_bitness="x86_64"))))
             elif k == "worker_status_request":
-                out.put(pb.StreamingMessage(request_id=msg.request_id,
-                                            worker_status_response=pb.WorkerStatusResponse()))
+                echo = rid if os.environ.get("FAKE_WORKER_MODE") == "no-echo" else msg.request_id
+                out.put(pb.StreamingMessage(request_id=echo, worker_status_response=pb.WorkerStatusResponse()))
             elif k == "functions_metadata_request":
                 out.put(pb.StreamingMessage(request_id=msg.request_id, function_metadata_response=pb.
                                             FunctionMetadataResponse(use_default_metadata_indexing=True,

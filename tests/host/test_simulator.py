@@ -32,6 +32,13 @@ def test_simulator_rejects_unknown_worker_id(make_host):
     assert "INVALID_ARGUMENT" in "\n".join(h.process.stderr)
 
 
+def test_simulator_notices_a_status_reply_without_the_echo(make_host):
+    h = make_host(FAKE_WORKER, check=False, env={"FAKE_WORKER_MODE": "no-echo"})
+    h.send(request_id=azhost.new_id(), worker_status_request=pb.WorkerStatusRequest())
+    h.wait_for(lambda: h.errors, "the host to notice")
+    assert "matches no probe" in h.errors[0]
+
+
 def test_simulator_requires_init(make_host):
     h = make_host(FAKE_WORKER)
     with pytest.raises(azhost.HostError, match="after a successful WorkerInitResponse"):
