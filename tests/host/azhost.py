@@ -594,13 +594,14 @@ class Host:
         self.wait_for(lambda: all(r in self._status for r in rids), f"{len(rids)} status replies", timeout)
 
     def terminate(self, grace_seconds=5):
-        """WorkerTerminate{grace_period}; returns the exit code once the worker has exited.
+        """WorkerTerminate{grace_period} (None: unset); returns the exit code once the worker exited.
 
         Like the host, waits the grace period (plus slack for a loaded machine) and then
         raises; close() kills it afterwards.
         """
-        self.send(worker_terminate=pb.WorkerTerminate(grace_period=pb.Duration(seconds=grace_seconds)))
-        return self.process.wait(grace_seconds + self.timeout / 2)
+        grace = None if grace_seconds is None else pb.Duration(seconds=grace_seconds)
+        self.send(worker_terminate=pb.WorkerTerminate(grace_period=grace))
+        return self.process.wait((grace_seconds or 5) + self.timeout / 2)
 
     # -- logs -----------------------------------------------------------------------------------
 

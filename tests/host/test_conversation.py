@@ -151,10 +151,11 @@ def test_terminate_drains_invocations_in_flight(make_host, worker_exe):
         host.process.assert_no_crash()
 
 
-def test_terminate_exits_zero_within_grace(host):
+@pytest.mark.parametrize("grace", [5, 0, None], ids=["5s", "0s", "unset"])
+def test_terminate_exits_zero_within_grace(host, grace):
     host.init()
     host.status()
-    assert host.terminate(grace_seconds=5) == 0
+    assert host.terminate(grace_seconds=grace) == 0
     host.process.assert_no_crash()
 
 
