@@ -629,7 +629,7 @@ class Host:
         with self._cond:
             if self._cond.wait_for(lambda: pred() or self.stream_ended or self._exited(), timeout):
                 # After an exit, let the reader drain what the worker sent before it went away.
-                if self._cond.wait_for(lambda: pred() or self.stream_ended, 10) and pred():
+                if self.connected and self._cond.wait_for(lambda: pred() or self.stream_ended, 10) and pred():
                     return
                 why = f"the stream ended ({self.stream_end})" if self.stream_ended else \
                     f"the worker exited ({self.exit_code})"
