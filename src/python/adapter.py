@@ -650,19 +650,22 @@ class _Pool:
             elif self._threads < self.max_workers:
                 self._threads += 1
                 spawn = True
-        if spawn:
-            threading.Thread(target=self._work, args=((fn, args),),
-                             daemon=True, name='azfunc-sync').start()
-        else:
-            self._queue.put((fn, args))
+        self._queue.put((fn, args))
+        if spawn:  # the item goes through the queue: Thread keeps its args
+            threading.Thread(target=self._work, daemon=True,
+                             name='azfunc-sync').start()
 
-    def _work(self, item):
-        while item is not None:
+    def _work(self):
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
             fn, args = item
             fn(*args)
+            # An idle thread must not keep the last invocation alive.
+            item = fn = args = None
             with self._lock:
                 self._idle += 1
-            item = self._queue.get()
 
     def shutdown(self):
         with self._lock:
@@ -764,7 +767,8 @@ def _on_jobs():
         if kind == 0:
             _dispatch(cap)
         else:
-            task = _tasks.get(native.ident(cap)[2])
+            ident = native.ident(cap)
+            task = _tasks.get(ident[2]) if ident else None
             if task is not None:
                 task.cancel()
 
@@ -835,8 +839,11 @@ def _find_function(function_id, name):
 
 
 def _dispatch(cap):
+    ident = native.ident(cap)
+    if ident is None:  # already completed (drained)
+        return
     try:
-        function_id, name, inv_id = native.ident(cap)
+        function_id, name, inv_id = ident
         fi = _find_function(function_id, name)
     except BaseException as exc:
         native.fail(cap, *describe(exc))
