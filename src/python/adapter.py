@@ -88,6 +88,7 @@ class Binding(typing.NamedTuple):
 functions = {}          # function_id -> FunctionInfo
 _app_root = None
 _index = None           # ('ok', results) or ('error', exception) once indexed
+_app_object = None      # the v2 FunctionRegister
 
 
 # ---------------------------------------------------------------- errors
@@ -460,7 +461,9 @@ def _index_app(app_dir, script_name):
     _use_app_root(app_dir)
     try:
         module = importlib.import_module(pathlib.Path(path).stem)
-        indexed = _find_app(module, script_name).get_functions()
+        global _app_object
+        _app_object = _find_app(module, script_name)
+        indexed = _app_object.get_functions()
     except ImportError as exc:
         raise _with_import_hint(exc) from None
     return [_metadata(f, app_dir) for f in indexed]
@@ -739,12 +742,29 @@ def stop():
     if _loop is None:
         return
     loop, _loop = _loop, None
+    _asgi_shutdown(loop)
     loop.call_soon_threadsafe(loop.stop)
     _loop_thread.join(5)
     if _pool is not None:
         _pool.shutdown()
     if _log_handler is not None:
         logging.getLogger().removeHandler(_log_handler)
+
+
+def _asgi_shutdown(loop):
+    """AsgiFunctionApp's lifespan task lives on our loop; its __del__ would
+    asyncio.run the shutdown on a new loop at finalisation and hang, so the
+    shutdown runs here, on the right loop, before the loop stops."""
+    app = _app_object
+    if not getattr(app, 'startup_task_done', False):
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(
+            app.middleware.notify_shutdown(), loop).result(5)
+    except BaseException:
+        logging.getLogger('azure_functions_worker').warning(
+            'the ASGI application did not shut down cleanly', exc_info=True)
+    app.startup_task_done = False
 
 
 def reload_environment(env, app_dir):
