@@ -541,13 +541,25 @@ def load(function_id, metadata_json):
         if function_id not in functions:
             raise RuntimeError(f'function {meta.get("name")} ({function_id}) '
                                'is not in the indexed app')
+        _post_function_load(functions[function_id])
         return None
     name = meta.get('name')
     func = _import_v1(name, directory, meta.get('scriptFile'),
                       meta.get('entryPoint') or DEFAULT_ENTRY_POINT)
-    analyse(func, name, function_id, directory,
-            _v1_bindings(meta.get('bindings') or []))
+    _post_function_load(analyse(func, name, function_id, directory,
+                                _v1_bindings(meta.get('bindings') or [])))
     return None
+
+
+def _post_function_load(fi):
+    """Worker extensions after a successful load (azure-functions-library §10)."""
+    hooks = globals().get('_hooks')
+    if hooks is None:
+        return
+    app_hooks, fn_hooks = hooks(fi)
+    _run_hooks(fn_hooks, 'post_function_load', fi.name, fi.directory)
+    _run_hooks(app_hooks, 'post_function_load_app_level', fi.name,
+               fi.directory)
 
 
 # ================================================================ invocations

@@ -30,6 +30,8 @@
  *   "drain": {"function": name, "timeout_ms": n, "failed": n}
  *                                       start it, then azf_python_drain: n failed
  *   "system_log": ERE                   a System log record matching it was seen
+ *   "reload": {"env": {..}}             azf_python_reload_environment(env, app dir)
+ *                                       after registering, before the cases
  *
  * Every invocation must complete exactly once (checked through the completion
  * callback count) before the test ends. */
@@ -567,6 +569,23 @@ int main(int argc, char **argv)
     else
         CHECK_INT(azf_python_register(py, reg, idx), (int)azf_python_index_count(idx));
     azf_python_index_free(idx);
+
+    const cJSON *reload = cJSON_GetObjectItem(spec, "reload");
+    if (reload) {
+        azf_value_map *env = NULL;
+        CHECK_INT(azf_value_map_new(&env), 0);
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(reload, "env"))
+        {
+            azf_value *v = NULL;
+            azf_value_new_string(&v, it->valuestring);
+            CHECK_INT(azf_value_map_set(env, it->string, v), 0);
+        }
+        rc = azf_python_reload_environment(py, env, app);
+        if (rc != 0)
+            fprintf(stderr, "reload: %s\n", azf_python_errmsg(py));
+        CHECK_INT(rc, 0);
+        azf_value_map_free(env);
+    }
 
     int started = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(spec, "cases"))
