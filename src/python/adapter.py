@@ -207,6 +207,22 @@ class GenericBinding:
         return binding_type != 'durableClient'
 
 
+_NO_DEFERRED = object()
+_deferred_cache = None
+
+
+def deferred_registry():
+    """azurefunctions-extensions-base's registry (SDK types), or None."""
+    global _deferred_cache
+    if _deferred_cache is None:
+        try:
+            from azurefunctions.extensions import base
+            _deferred_cache = base.get_binding_registry()
+        except ImportError:
+            _deferred_cache = _NO_DEFERRED
+    return None if _deferred_cache is _NO_DEFERRED else _deferred_cache
+
+
 def converter(binding_type):
     return _library().get_binding_registry().get(binding_type) or GenericBinding
 
@@ -318,6 +334,18 @@ def analyse(func, name, function_id, directory, bindings):
                 'azure.functions.Out in Python')
 
         effective = b.type
+        dreg = deferred_registry() if has_anno and not is_out else None
+        if dreg is not None and dreg.check_supported_type(pytype):
+            # An SDK type (azure-functions-library.md §8): the base
+            # package's converter decodes model_binding_data.
+            conv = dreg.get(b.type)
+            if conv is None or not conv.check_input_type_annotation(pytype):
+                raise FunctionLoadError(
+                    name, f'type of {pname} binding in function.json '
+                    f'"{b.type}" does not match its Python annotation '
+                    f'"{getattr(pytype, "__name__", pytype)}"')
+            inputs[pname] = ParamTypeInfo(b.type, pytype, True)
+            continue
         if has_anno and pytype in (str, bytes) \
                 and not has_implicit_output(b.type):
             effective = 'generic'
@@ -366,7 +394,7 @@ def analyse(func, name, function_id, directory, bindings):
         is_async=inspect.iscoroutinefunction(func),
         has_return=explicit_return or implicit_return,
         is_http_func=http_param is not None,
-        deferred_bindings_enabled=False,
+        deferred_bindings_enabled=any(t.deferred for t in inputs.values()),
         input_types=inputs, output_types=outputs,
         return_type=(ParamTypeInfo(return_binding_type, return_pytype)
                      if explicit_return or implicit_return else None),
@@ -439,8 +467,14 @@ def _metadata(function, app_dir):
     name = function.get_function_name()
     function_id = str(uuid.uuid5(uuid.NAMESPACE_OID, name))
     directory = str(pathlib.Path(inspect.getfile(func)).parent)
-    analyse(func, name, function_id, directory, function.get_bindings())
-    raw = list(function.get_raw_bindings())
+    fi = analyse(func, name, function_id, directory, function.get_bindings())
+    if fi.deferred_bindings_enabled:
+        # SupportsDeferredBinding in the raw bindings makes the host send
+        # model_binding_data for SDK-type parameters.
+        raw = list(deferred_registry().get_raw_bindings(
+            function, fi.input_types)[0])
+    else:
+        raw = list(function.get_raw_bindings())
     meta = {'name': name, 'functionId': function_id, 'directory': app_dir,
             'scriptFile': function.function_script_file, 'entryPoint': name,
             'bindings': [_binding_object(r) for r in raw],
@@ -594,7 +628,6 @@ thread_local_storage = threading.local()
 _running = {}           # invocation id -> capsule (for logs)
 _log_handler = None
 _extensions_enabled = False
-_deferred_registry = None
 
 
 def _env_true(name):
@@ -909,7 +942,7 @@ def _generic_decode(datum):
 
 def _decode(pt, datum, metadata):
     if pt.deferred:
-        conv = _deferred_registry.get(pt.binding_name)
+        conv = deferred_registry().get(pt.binding_name)
         md = metadata if conv.has_trigger_support() else {}
         return conv.decode(datum, trigger_metadata=md, pytype=pt.pytype)
     conv = converter(pt.binding_name)

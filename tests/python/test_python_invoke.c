@@ -30,6 +30,8 @@
  *   "drain": {"function": name, "timeout_ms": n, "failed": n}
  *                                       start it, then azf_python_drain: n failed
  *   "system_log": ERE                   a System log record matching it was seen
+ *   "requires": "path"                  skip (77) unless <venv>/lib/python3.X/site-packages/path
+ *   "index_contains": [ERE]             each matches one raw binding of the index
  *   "reload": {"env": {..}}             azf_python_reload_environment(env, app dir)
  *                                       after registering, before the cases
  *
@@ -41,6 +43,7 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <glob.h>
 #include <limits.h>
 #include <pthread.h>
 #include <regex.h>
@@ -543,9 +546,24 @@ int main(int argc, char **argv)
         setenv(it->string, it->valuestring, 1);
     }
 
+    const char *venv = getenv("AZF_TEST_VENV");
+    const char *requires = cJSON_GetStringValue(cJSON_GetObjectItem(spec, "requires"));
+    if (requires) {
+        char pattern[PATH_MAX + 300];
+        glob_t g;
+        snprintf(pattern, sizeof pattern, "%s/lib/python3.*/site-packages/%s", venv ? venv : "",
+                 requires);
+        int found = glob(pattern, 0, NULL, &g) == 0;
+        globfree(&g);
+        if (!found) {
+            fprintf(stderr, "skipped: %s is not installed\n", requires);
+            cJSON_Delete(spec);
+            return 77;
+        }
+    }
+
     azf_python_opts *o = NULL;
     CHECK_INT(azf_python_opts_new(&o), 0);
-    const char *venv = getenv("AZF_TEST_VENV");
     if (venv)
         CHECK_INT(azf_python_opts_set_venv(o, venv), 0);
     CHECK_INT(azf_python_opts_set_log_callback(o, on_system_log, NULL), 0);
@@ -564,6 +582,22 @@ int main(int argc, char **argv)
     if (rc != 0)
         fprintf(stderr, "index: %s\n", azf_python_errmsg(py));
     CHECK_INT(rc, 0);
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(spec, "index_contains"))
+    {
+        int found = 0;
+        for (size_t i = 0; !found && i < azf_python_index_count(idx); i++) {
+            cJSON *meta = cJSON_Parse(azf_python_index_metadata(idx, i));
+            const cJSON *raw;
+            cJSON_ArrayForEach(raw, cJSON_GetObjectItem(meta, "rawBindings"))
+            {
+                found = found || matches(it->valuestring, raw->valuestring);
+            }
+            cJSON_Delete(meta);
+        }
+        if (!found)
+            fprintf(stderr, "no raw binding matches /%s/\n", it->valuestring);
+        CHECK(found);
+    }
     if (azf_python_index_use_default(idx))
         load_v1(py, reg, app);
     else
