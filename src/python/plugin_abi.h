@@ -32,22 +32,26 @@
     X(azf_value_item) \
     X(azf_value_model_version) \
     X(azf_value_model_source) \
+    X(azf_value_model_content_type) \
     X(azf_value_model_content) \
     X(azf_value_http_method) \
     X(azf_value_http_url) \
     X(azf_value_http_body) \
     X(azf_value_http_count) \
+    X(azf_value_http_entry) \
     X(azf_value_map_count) \
     X(azf_value_map_at) \
     X(azf_value_new_data) \
     X(azf_value_new_int) \
     X(azf_value_new_double) \
     X(azf_value_new_http) \
+    X(azf_value_http_set_status_code) \
     X(azf_value_http_set) \
     X(azf_value_http_set_body) \
     X(azf_value_http_add_cookie) \
     X(azf_value_free) \
     X(azf_cookie_new) \
+    X(azf_cookie_free) \
     X(azf_cookie_set_domain) \
     X(azf_cookie_set_path) \
     X(azf_cookie_set_expires) \
@@ -55,10 +59,12 @@
     X(azf_cookie_set_http_only) \
     X(azf_cookie_set_same_site) \
     X(azf_cookie_set_max_age) \
+    X(azf_invocation_function) \
     X(azf_invocation_id) \
     X(azf_invocation_inputs) \
     X(azf_invocation_trigger_metadata) \
     X(azf_invocation_trace_parent) \
+    X(azf_invocation_trace_state) \
     X(azf_invocation_trace_attributes) \
     X(azf_invocation_retry_context) \
     X(azf_invocation_cancel_requested) \
