@@ -2,7 +2,7 @@
  * Python handler in a registry, as the worker and the local runner use it)
  * and checks every result against <app>/invocations.json:
  *
- *   "env":   {"NAME": "value"}          set before the interpreter starts
+ *   "env":   {"NAME": "value"}          set before the interpreter starts ("%APP%": the app)
  *   "cases": [{
  *      "function": "name",
  *      "inputs":   {"binding": VALUE},  VALUE: null | {"string": s} | {"json": s}
@@ -543,7 +543,7 @@ int main(int argc, char **argv)
     const cJSON *it;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(spec, "env"))
     {
-        setenv(it->string, it->valuestring, 1);
+        setenv(it->string, strcmp(it->valuestring, "%APP%") ? it->valuestring : app, 1);
     }
 
     const char *venv = getenv("AZF_TEST_VENV");
