@@ -776,9 +776,20 @@ def start():
     _loop = asyncio.new_event_loop()
     _loop.set_task_factory(_task_factory)
     _loop.add_reader(fd, _on_jobs)
-    _loop_thread = threading.Thread(target=_loop.run_forever, daemon=True,
-                                    name='azfunc-asyncio')
+    _loop_thread = threading.Thread(target=_run_loop, args=(_loop,),
+                                    daemon=True, name='azfunc-asyncio')
     _loop_thread.start()
+
+
+def _run_loop(loop):
+    # asyncio lets SystemExit/KeyboardInterrupt from a stray user task escape
+    # run_forever; the worker's loop must outlive them.
+    while _loop is loop:
+        try:
+            loop.run_forever()
+        except BaseException:
+            logging.getLogger('azure_functions_worker').exception(
+                'the asyncio loop stopped on an exception; restarting it')
 
 
 def stop():
