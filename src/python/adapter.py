@@ -927,6 +927,7 @@ def _dispatch(cap):
     _running[inv_id] = cap
     if fi.is_async:
         task = _loop.create_task(_run_async(cap, fi, inv_id))
+        task.__azure_function_invocation_id__ = inv_id
         _tasks[inv_id] = task
         task.add_done_callback(lambda t: _task_done(t, cap, inv_id))
     else:
