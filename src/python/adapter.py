@@ -606,7 +606,6 @@ def _post_function_load(fi):
 
 import asyncio
 import contextvars
-import http.cookies
 import logging
 import queue
 import threading
@@ -1101,17 +1100,19 @@ def _hooks(fi):
     return meta.get_application_hooks(), meta.get_function_hooks(fi.name)
 
 
-def _run_hooks(hooks, attr, *args):
+def _run_hooks(hooks, attr, *args, logger=False):
+    """Calls every hook of one kind; a hook's exception is logged and the
+    chain goes on. Invocation hooks get their extension's logger first."""
     for hook in getattr(hooks, attr, None) or ():
         try:
-            hook.ext_impl(*args)
+            if logger:
+                hook.ext_impl(logging.getLogger(
+                    f'azure_functions_worker.extension.{hook.ext_name}'), *args)
+            else:
+                hook.ext_impl(*args)
         except Exception:
             logging.getLogger('azure_functions_worker').exception(
                 'extension %s failed in %s', hook.ext_name, attr)
-
-
-def _ext_logger(hooks_pair):
-    return logging.getLogger('azure_functions_worker.extension')
 
 
 def _fail(cap, exc):
@@ -1128,13 +1129,14 @@ def _run_sync(cap, fi, inv_id):
     try:
         args, ctx = _prepare(cap, fi, inv_id)
         app_hooks, fn_hooks = _hooks(fi)
-        log = _ext_logger(None)
-        _run_hooks(app_hooks, 'pre_invocation_app_level', log, ctx, args)
-        _run_hooks(fn_hooks, 'pre_invocation', log, ctx, args)
+        _run_hooks(app_hooks, 'pre_invocation_app_level', ctx, args,
+                   logger=True)
+        _run_hooks(fn_hooks, 'pre_invocation', ctx, args, logger=True)
         result = fi.func(**args)
-        _run_hooks(fn_hooks, 'post_invocation', log, ctx, args, result)
-        _run_hooks(app_hooks, 'post_invocation_app_level', log, ctx, args,
-                   result)
+        _run_hooks(fn_hooks, 'post_invocation', ctx, args, result,
+                   logger=True)
+        _run_hooks(app_hooks, 'post_invocation_app_level', ctx, args,
+                   result, logger=True)
         _finish(cap, fi, args, result)
     except BaseException as exc:  # SystemExit fails the invocation only
         _fail(cap, exc)
@@ -1151,13 +1153,14 @@ async def _run_async(cap, fi, inv_id):
             return
         args, ctx = _prepare(cap, fi, inv_id)
         app_hooks, fn_hooks = _hooks(fi)
-        log = _ext_logger(None)
-        _run_hooks(app_hooks, 'pre_invocation_app_level', log, ctx, args)
-        _run_hooks(fn_hooks, 'pre_invocation', log, ctx, args)
+        _run_hooks(app_hooks, 'pre_invocation_app_level', ctx, args,
+                   logger=True)
+        _run_hooks(fn_hooks, 'pre_invocation', ctx, args, logger=True)
         result = await fi.func(**args)
-        _run_hooks(fn_hooks, 'post_invocation', log, ctx, args, result)
-        _run_hooks(app_hooks, 'post_invocation_app_level', log, ctx, args,
-                   result)
+        _run_hooks(fn_hooks, 'post_invocation', ctx, args, result,
+                   logger=True)
+        _run_hooks(app_hooks, 'post_invocation_app_level', ctx, args,
+                   result, logger=True)
         _finish(cap, fi, args, result)
     except asyncio.CancelledError:
         sys.stdout.flush()
