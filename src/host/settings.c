@@ -1,5 +1,6 @@
 /* host.json and local.settings.json, as Core Tools reads them for `func start`. */
 #include "host/host_internal.h"
+#include "registry/registry_internal.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -29,25 +30,8 @@ void azf__settings_clear(azf__settings *s)
 
 static cJSON *parse(const char *file, const char *text, size_t len, azf__errmsg *err)
 {
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (!root) {
-        size_t line = 1, col = 1;
-        for (const char *p = text; end && p < end && p < text + len; p++) {
-            if (*p == '\n')
-                line++, col = 1;
-            else
-                col++;
-        }
-        azf__err(err, AZF_E_PARSE, "%s:%zu:%zu: invalid JSON", file, line, col);
-        return NULL;
-    }
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        azf__err(err, AZF_E_PARSE, "%s: the top level must be a JSON object", file);
-        return NULL;
-    }
-    return root;
+    cJSON *root = NULL;
+    return azf__json_parse_root(text, len, file, &root, err) == 0 ? root : NULL;
 }
 
 static int log_level(const char *file, const char *path, const cJSON *v, int *out, azf__errmsg *err)
