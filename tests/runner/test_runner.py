@@ -41,6 +41,8 @@ class Runner:
         self.port = free_port()
         e = dict(os.environ)
         e["VIRTUAL_ENV"] = str(ROOT / ".venv")
+        # CPython keeps some allocations for the process's life (ASan builds).
+        e["LSAN_OPTIONS"] = f"suppressions={ROOT}/tests/python/lsan.supp:print_suppressions=0"
         e.pop("NO_COLOR", None)
         e.update(env or {})
         self.proc = subprocess.Popen(
