@@ -50,13 +50,13 @@ int main(int argc, char **argv)
     int ok = rc == 0 && azf_invocation_status(inv) == AZF_INVOCATION_SUCCEEDED;
     if (ok) {
         const azf_value *res = azf_invocation_return_value(inv);
-        const azf_value *body = azf_value_kind(res) == AZF_VALUE_HTTP ? azf_value_http_body(res)
-                                                                      : res;
+        const azf_value *body =
+            azf_value_kind(res) == AZF_VALUE_HTTP ? azf_value_http_body(res) : res;
         size_t n = 0;
         const char *text = azf_value_data(body, &n);
-        printf("%s %.*s\n", azf_value_http_status_code(res) ? azf_value_http_status_code(res)
-                                                            : "200",
-               (int)n, text ? text : "");
+        printf("%s %.*s\n",
+               azf_value_http_status_code(res) ? azf_value_http_status_code(res) : "200", (int)n,
+               text ? text : "");
     } else {
         fprintf(stderr, "invocation failed: %s\n",
                 rc ? azf_strerror(rc) : azf_invocation_error_message(inv));

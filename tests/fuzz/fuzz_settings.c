@@ -18,9 +18,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     azf__errmsg err;
     azf__err_clear(&err);
     azf__settings_init(&s);
-    int rc = local ? azf__settings_parse_local(&s, file, (const char *)data + 1, size - 1, &err)
-                   : azf__settings_parse_host_json(&s, file, (const char *)data + 1, size - 1,
-                                                   &err);
+    int rc = local
+                 ? azf__settings_parse_local(&s, file, (const char *)data + 1, size - 1, &err)
+                 : azf__settings_parse_host_json(&s, file, (const char *)data + 1, size - 1, &err);
     if (rc != 0 && rc != AZF_E_NOMEM && strncmp(err.text, file, strlen(file)) != 0)
         abort();
     if (rc == 0) {
