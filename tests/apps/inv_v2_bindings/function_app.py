@@ -63,7 +63,9 @@ def eventhub(event: func.EventHubEvent, out: func.Out[str]) -> None:
     out.set(json.dumps({
         'body': event.get_body().decode(), 'partition_key': event.partition_key,
         'sequence_number': event.sequence_number, 'offset': event.offset,
-        'enqueued_time': iso(event.enqueued_time)}, sort_keys=True))
+        'enqueued_time': iso(event.enqueued_time),
+        'doubles': event.metadata.get('Doubles'), 'ints': event.metadata.get('Ints'),
+        'number': event.metadata.get('Number')}, sort_keys=True))
 
 
 @app.event_hub_message_trigger(arg_name="events", event_hub_name="hub", connection="Conn",
@@ -131,7 +133,7 @@ def _generic(name, value):
     return fn
 
 
-for _name, _value in [('gen_bool', True), ('gen_bytes', b'\x00b'), ('gen_dict', {'a': 1}),
+for _name, _value in [('gen_bool', True), ('gen_bytes', b'\x01b'), ('gen_dict', {'a': 1}),
                       ('gen_double', 1.5), ('gen_int', -7), ('gen_list', [1, 'x']),
                       ('gen_none', None), ('gen_str', 'text')]:
     _generic(_name, _value)
