@@ -314,3 +314,14 @@ def test_no_colour_without_a_terminal(start):
     r.request("/api/hello?name=x")
     r.wait_for("Executed 'Functions.HttpHello'")
     assert "\033[" not in r.output
+
+
+def test_client_gone_before_the_reply(start):
+    r = start(EXAMPLES / "async")
+    s = socket.create_connection(("127.0.0.1", r.port))
+    s.sendall(b"GET /api/sleep?seconds=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    r.wait_for("Executing 'Functions.sleep'")
+    s.close()  # the invocation completes with nobody to answer
+    r.wait_for("Executed 'Functions.sleep' (Succeeded")
+    assert r.request("/api/sleep?seconds=0")[0] == 200
+    assert r.stop() == 0
