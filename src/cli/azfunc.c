@@ -234,8 +234,7 @@ static const command commands[] = {
      cmd_decode},
     {"encode", "[FILE|-]", "turn JSON lines (one message each) into a stream of gRPC frames",
      cmd_encode},
-    {"start", "[DIR] [--port N] [--host ADDR]",
-     "run a function app locally (HTTP triggers, timers, admin API; see docs/local-runner.md)",
+    {"start", "[DIR] [--port N] [--host ADDR]", "run a function app locally (docs/local-runner.md)",
      azf__cli_start},
 };
 
