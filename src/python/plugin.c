@@ -333,14 +333,45 @@ static int plugin_load(azf__py_runtime *rt, const char *function_id, const char 
     return rc;
 }
 
+static int plugin_invoke(azf__py_runtime *rt, azf_invocation *inv)
+{
+    (void)rt;
+    host->api->azf_invocation_fail(inv, "NotImplementedError: invocations are not implemented yet",
+                                   "");
+    return 0;
+}
+
+static void plugin_cancel(azf__py_runtime *rt, azf_invocation *inv)
+{
+    (void)rt;
+    (void)inv;
+}
+
+static int plugin_drain(azf__py_runtime *rt, int timeout_ms)
+{
+    (void)rt;
+    (void)timeout_ms;
+    return 0;
+}
+
+static int plugin_reload(azf__py_runtime *rt, const char *const *env, const char *app_dir,
+                         azf__py_result *res)
+{
+    (void)rt;
+    (void)env;
+    (void)app_dir;
+    return fail(res, AZF_E_UNSUPPORTED, "not implemented yet");
+}
+
 static const azf__py_plugin table = {
     AZF__PY_ABI_VERSION, sizeof(azf__py_plugin), PY_VERSION,   plugin_open,
     plugin_close,        plugin_runtime_version, plugin_index, plugin_load,
+    plugin_invoke,       plugin_cancel,          plugin_drain, plugin_reload,
 };
 
 /* The one exported symbol. NULL when the core speaks another ABI. */
 __attribute__((visibility("default"))) const azf__py_plugin *
-azf__python_plugin_v1(const azf__py_host *h)
+azf__python_plugin_v2(const azf__py_host *h)
 {
     if (!h || h->abi_version != AZF__PY_ABI_VERSION || h->size < sizeof(azf__py_host))
         return NULL;
