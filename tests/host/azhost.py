@@ -94,7 +94,7 @@ def worker_path():
 
     AZF_WORKER=<path> runs the suite against another executable (e.g. a valgrind wrapper).
     """
-    p = Path(os.environ.get("AZF_WORKER") or build_dir() / "src" / "cli" / "azfunc-worker")
+    p = Path(os.environ.get("AZF_WORKER") or build_dir() / "bin" / "azfunc-worker")
     if not os.access(p, os.X_OK):
         raise HostError(f"azfunc-worker not found at {p}: build it first (scripts/build.sh), or set AZF_BUILD_DIR")
     return p

@@ -34,10 +34,7 @@ def test_host_closes_stream_mid_conversation(host, how):
     host.process.assert_error_exit(CLOSED)
 
 
-@pytest.mark.parametrize("how", ["rst-stream", "goaway-error", "tcp-close", pytest.param(
-    "partial-frame-then-end", marks=pytest.mark.xfail(strict=True, reason=(
-        "azfunc-worker ignores an incomplete gRPC frame at the end of the stream and exits 0 "
-        "('the host ended the stream (grpc-status 0)'); gRPC makes that an INTERNAL error")))])
+@pytest.mark.parametrize("how", ["rst-stream", "goaway-error", "tcp-close", "partial-frame-then-end"])
 def test_raw_host_ends_stream(app_dir, worker_exe, how):
     with RawHost(app_dir, worker_exe) as raw:
         init(raw)
@@ -55,10 +52,7 @@ def test_raw_host_ends_stream(app_dir, worker_exe, how):
 
 @pytest.mark.parametrize("headers, end, pattern", [
     ([(":status", "404"), ("content-type", "text/html")], False, r"404|status|content-type"),
-    pytest.param([(":status", "200"), ("content-type", "text/html")], False, r"content-type|grpc",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "azfunc-worker accepts a 200 response whose content-type is not application/grpc "
-                     "and waits; gRPC clients fail such a call at once"))),
+    ([(":status", "200"), ("content-type", "text/html")], False, r"content-type|grpc"),
     ([(":status", "200"), ("content-type", "application/grpc"), ("grpc-status", "12"),
       ("grpc-message", "no FunctionRpc here")], True, r"12|no FunctionRpc here"),
 ], ids=["http-404", "not-grpc", "trailers-only-unimplemented"])
@@ -67,8 +61,6 @@ def test_host_refuses_the_call(app_dir, worker_exe, headers, end, pattern):
         raw.process.assert_error_exit(pattern, timeout=azhost.TIMEOUT / 3)  # it is told at once
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "azfunc-worker reads a non-numeric grpc-status as 0 (OK) and exits 0; gRPC makes it UNKNOWN"))
 def test_malformed_grpc_status_is_an_error(app_dir, worker_exe):
     with RawHost(app_dir, worker_exe) as raw:
         init(raw)
