@@ -24,7 +24,8 @@
  * core as pointers (the plugin does not link libazfunc). */
 #define AZF__PY_API_FUNCS(X)                                                                       \
     X(azf_value_kind)                                                                              \
-    X(azf_value_data) X(azf_value_int) X(azf_value_double) X(azf_value_count) X(azf_value_item) X( \
+    X(azf_value_data)                                                                              \
+    X(azf_value_int) X(azf_value_double) X(azf_value_count) X(azf_value_item) X(                   \
         azf_value_model_version) X(azf_value_model_source) X(azf_value_model_content_type)         \
         X(azf_value_model_content) X(azf_value_http_method) X(azf_value_http_url) X(               \
             azf_value_http_body) X(azf_value_http_count) X(azf_value_http_entry)                   \
