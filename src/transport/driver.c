@@ -891,7 +891,11 @@ static int drain_step(azf_driver *d)
         if (c->dead)
             continue;
         if (!c->goaway_sent) {
-            if (azf__session_busy(c->sess) || c->wpos < c->wbuf.size) {
+            /* A client also waits for the server to finish the call (its trailers):
+             * a gRPC server that sees the connection go first may drop replies it has
+             * received but not yet read. The drain deadline bounds the wait. */
+            if (azf__session_busy(c->sess) || c->wpos < c->wbuf.size ||
+                (d->role == AZF_ROLE_CLIENT && d->client_stream_open)) {
                 busy = 1;
                 continue;
             }
