@@ -1,0 +1,62 @@
+"""Builds azfunc._azfunc against an installed libazfunc found with pkg-config.
+
+The extension is also the Python adapter plugin in extension mode: it compiles
+the adapter sources of the libazfunc tree it sits in (src/python/plugin.c,
+invoke.c and adapter.py), so `pip install ./bindings/python` must run from a
+checkout. libpython is not linked (the running interpreter provides it)."""
+import os
+import pathlib
+import shlex
+import subprocess
+
+from setuptools import Extension, setup
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+ADAPTER = ROOT / 'src' / 'python'
+
+
+def pkg_config(*args):
+    try:
+        out = subprocess.run(['pkg-config', *args, 'azfunc'], check=True,
+                             capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit('azfunc: libazfunc not found with pkg-config '
+                         '(install it and set PKG_CONFIG_PATH): '
+                         f'{getattr(exc, "stderr", exc)}')
+    return shlex.split(out)
+
+
+def adapter_header():
+    """adapter.py as a C string, as src/python/CMakeLists.txt generates it."""
+    gen = HERE / 'build' / 'gen'
+    gen.mkdir(parents=True, exist_ok=True)
+    data = (ADAPTER / 'adapter.py').read_bytes()
+    body = ','.join(f'0x{b:02x}' for b in data)
+    (gen / 'adapter_py.h').write_text(
+        '/* Generated from src/python/adapter.py by setup.py. */\n'
+        f'static const char azf__adapter_py[] = {{{body},0x00}};\n')
+    return gen
+
+
+if not (ADAPTER / 'plugin.c').exists():
+    raise SystemExit(f'azfunc: the adapter sources are not in {ADAPTER}; '
+                     'build from a libazfunc checkout')
+
+cflags = pkg_config('--cflags')
+libs = pkg_config('--libs')
+prefix = os.path.normpath(pkg_config('--variable=prefix')[0])
+libdirs = [os.path.normpath(f[2:]) for f in libs if f.startswith('-L')]
+ext = Extension(
+    'azfunc._azfunc',
+    sources=[os.path.relpath(p, HERE) for p in (
+        HERE / 'src' / 'azfunc' / '_azfunc.c',
+        ADAPTER / 'plugin.c', ADAPTER / 'invoke.c')],
+    include_dirs=[str(adapter_header()), str(ROOT / 'src')],
+    extra_compile_args=cflags + [f'-DAZFUNC_PREFIX="{prefix}"', '-std=c11', '-D_GNU_SOURCE', '-Wall', '-Wextra',
+                                 '-Wno-missing-field-initializers'],
+    extra_link_args=libs + ['-lpthread'],
+    # The installed prefix is found again at run time without LD_LIBRARY_PATH.
+    runtime_library_dirs=libdirs,
+)
+setup(ext_modules=[ext])
