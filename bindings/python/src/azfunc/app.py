@@ -14,7 +14,9 @@ sys.path and module names, as in the worker); close it before opening another.
 import dataclasses
 import json
 import os
+import re
 import sys
+import urllib.parse
 import uuid
 
 from . import _azfunc
@@ -60,8 +62,9 @@ class Function:
     directory: str
     script_file: str
     entry_point: str
-    bindings: list  # function.json binding objects
+    bindings: list  # function.json binding objects (v2: as the worker indexes them)
     load_error: str = None
+    metadata: dict = None  # v2: the worker's index entry (rawBindings, retry, properties)
 
     def binding(self, name):
         return next((b for b in self.bindings if b.get('name') == name), None)
@@ -99,6 +102,15 @@ def _pairs(mapping):
     return list((mapping or {}).items())
 
 
+def _url(fn, route_params, query):
+    """The URL the local runner would see: the route template filled in."""
+    def fill(m):
+        return str(route_params.get(m.group(1), ''))
+    route = re.sub(r'\{(\w+)[^}]*\}', fill, (fn.route or fn.name) if fn else '')
+    qs = urllib.parse.urlencode(query)
+    return f'http://localhost/api/{route}' + (f'?{qs}' if qs else '')
+
+
 def http_request(fn, req):
     """An HTTP trigger input: a dict {method, url, headers, query (or params),
     route_params, body} or an azure.functions.HttpRequest -> RpcHttp."""
@@ -108,11 +120,10 @@ def http_request(fn, req):
                'body': req.get_body()}
     if not isinstance(req, dict):
         raise TypeError('an HTTP input is a dict or an azure.functions.HttpRequest')
-    route = (fn.route or fn.name) if fn else ''
     query = req.get('query', req.get('params'))
     return ('http', {
         'method': req.get('method', 'GET'),
-        'url': req.get('url') or f'http://localhost/api/{route}',
+        'url': req.get('url') or _url(fn, req.get('route_params') or {}, query or {}),
         'headers': _pairs(req.get('headers')),
         'query': _pairs(query),
         'params': _pairs(req.get('route_params')),
@@ -123,11 +134,11 @@ def http_request(fn, req):
 def to_value(value, binding=None, fn=None):
     """A plain Python value -> the (kind, payload) TypedData form the host
     would send for it. A (kind, payload) tuple passes through unchanged."""
-    if binding is not None and binding.get('type') == 'httpTrigger':
-        return http_request(fn, value)
     if value is None or (isinstance(value, tuple) and len(value) == 2
                          and isinstance(value[0], str)):
         return value
+    if binding is not None and binding.get('type') == 'httpTrigger':
+        return http_request(fn, value)
     if isinstance(value, str):
         return ('string', value)
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -161,8 +172,12 @@ def _http_response(d):
     except ImportError:
         return {'status_code': status, 'headers': dict(d['headers']), 'body': body,
                 'cookies': d['cookies']}
-    resp = func.HttpResponse(body=body, status_code=status, headers=dict(d['headers']))
-    return resp
+    headers = dict(d['headers'])
+    ctype = next((v for k, v in headers.items() if k.lower() == 'content-type'), None) or ''
+    mimetype, _, params = ctype.partition(';')
+    charset = params.strip()[8:] if params.strip().lower().startswith('charset=') else None
+    return func.HttpResponse(body=body, status_code=status, headers=headers,
+                             mimetype=mimetype.strip() or None, charset=charset or 'utf-8')
 
 
 def from_value(value):
@@ -188,12 +203,13 @@ class App:
 
     def __init__(self, path, script_file_name=None):
         global _open_app
-        if _open_app is not None:
-            raise RuntimeError(f'an app is already open in this process ({_open_app.path}); '
-                               'close it first')
+        self._rt = None
         self.path = os.path.abspath(path)
         if not os.path.isdir(self.path):
             raise FileNotFoundError(f'{path}: not a directory')
+        if _open_app is not None:
+            raise RuntimeError(f'an app is already open in this process ({_open_app.path}); '
+                               'close it first')
         self._modules = set(sys.modules)
         self._sys_path = list(sys.path)
         self._rt = _azfunc.Runtime(_azfunc.__file__, script_file_name)
@@ -227,15 +243,17 @@ class App:
                     load_errors[f['name']] = exc.args[0]
         else:
             self.version = 2
+        indexed = {m['name']: m for m in map(json.loads, indexed or [])}
         self.functions = {}
         for f in self._rt.functions():
-            bindings = [json.loads(b) for b in f['bindings']]
+            meta = indexed.get(f['name'])
+            bindings = meta['bindings'] if meta else [json.loads(b) for b in f['bindings']]
             trig = next((b for b in bindings if b.get('name') == f['trigger']), {})
             self.functions[f['name']] = Function(
                 name=f['name'], function_id=f['id'], trigger=f['trigger'],
                 trigger_type=trig.get('type'), route=f['route'], directory=f['directory'],
                 script_file=f['script_file'], entry_point=f['entry_point'], bindings=bindings,
-                load_error=f['load_error'] or load_errors.get(f['name']))
+                load_error=f['load_error'] or load_errors.get(f['name']), metadata=meta)
 
     def function(self, name):
         try:
