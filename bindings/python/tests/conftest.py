@@ -10,3 +10,11 @@ APPS = ROOT / 'tests' / 'apps'
 @pytest.fixture
 def apps():
     return APPS
+
+
+def pytest_sessionstart(session):
+    """The suite tests the installed package, not the source tree."""
+    import sys
+
+    import azfunc
+    assert azfunc.__file__.startswith(sys.prefix), azfunc.__file__
