@@ -52,12 +52,13 @@ if not (ADAPTER / 'plugin.c').exists():
 cflags = pkg_config('--cflags')
 libs = pkg_config('--libs')
 prefix = os.path.normpath(pkg_config('--variable=prefix')[0])
+libdir = os.path.normpath(pkg_config('--variable=libdir')[0])
 libdirs = [os.path.normpath(f[2:]) for f in libs if f.startswith('-L')]
 ext = Extension(
     'azfunc._azfunc',
     sources=['src/azfunc/_azfunc.c', *adapter_sources()],
     include_dirs=[str(ROOT / 'src')],
-    extra_compile_args=cflags + [f'-DAZFUNC_PREFIX="{prefix}"', '-std=c11', '-D_GNU_SOURCE', '-Wall', '-Wextra',
+    extra_compile_args=cflags + [f'-DAZFUNC_PREFIX="{prefix}"', f'-DAZFUNC_LIBDIR="{libdir}"', '-std=c11', '-D_GNU_SOURCE', '-Wall', '-Wextra',
                                  '-Wno-missing-field-initializers'],
     extra_link_args=libs + ['-lpthread'],
     # The installed prefix is found again at run time without LD_LIBRARY_PATH.

@@ -1,5 +1,6 @@
 """python -m azfunc start: delegates to the installed azfunc executable."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,13 +28,16 @@ def test_usage():
 
 def test_delegates_with_the_venv(tmp_path):
     fake = tmp_path / 'azfunc'
-    fake.write_text('#!/bin/sh\necho "argv:$*"\necho "venv:$VIRTUAL_ENV"\n')
+    fake.write_text('#!/bin/sh\necho "argv:$*"\necho "venv:$VIRTUAL_ENV"\necho "plugin:$AZF_PYTHON_PLUGIN"\n')
     fake.chmod(0o755)
     env = dict(os.environ, AZFUNC_EXE=str(fake))
     env.pop('VIRTUAL_ENV', None)
+    env.pop('AZF_PYTHON_PLUGIN', None)
+    plugin = os.path.join(_azfunc.libdir, 'libazfunc-python%d.%d.so' % sys.version_info[:2])
     r = run('start', 'some/app', '--port', '1234', env=env)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ['argv:start some/app --port 1234', f'venv:{sys.prefix}']
+    assert r.stdout.splitlines() == ['argv:start some/app --port 1234', f'venv:{sys.prefix}',
+                                     f'plugin:{plugin}']
     env['AZFUNC_EXE'] = str(tmp_path / 'missing')
     r = run('start', 'x', env=env)
     assert r.returncode == 1 and 'is not an executable' in r.stderr
@@ -45,8 +49,8 @@ def test_default_is_the_installed_prefix():
 
 
 def _has_start():
-    r = subprocess.run([executable(), 'start', '--help'], capture_output=True, text=True)
-    return r.returncode == 0 and 'azfunc start' in r.stdout
+    r = subprocess.run([executable(), '--help'], capture_output=True, text=True)
+    return r.returncode == 0 and re.search(r'^\s+start ', r.stdout, re.M) is not None
 
 
 @pytest.mark.skipif(not _has_start(), reason='the installed azfunc has no start command')

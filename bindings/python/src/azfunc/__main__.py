@@ -25,6 +25,11 @@ def main(argv=None):
         return 1
     if sys.prefix != sys.base_prefix:  # the runner's Python uses our venv
         os.environ.setdefault('VIRTUAL_ENV', sys.prefix)
+    # ...and this interpreter's version, from the prefix (which may have moved
+    # since it was configured).
+    plugin = os.path.join(_azfunc.libdir, 'libazfunc-python%d.%d.so' % sys.version_info[:2])
+    if 'AZF_PYTHON_PLUGIN' not in os.environ and os.path.exists(plugin):
+        os.environ['AZF_PYTHON_PLUGIN'] = plugin
     sys.stdout.flush()
     os.execv(exe, [exe, *argv])
 

@@ -23,6 +23,7 @@
 
 #ifndef AZFUNC_PREFIX /* where libazfunc is installed (setup.py: pkg-config) */
 #define AZFUNC_PREFIX "/usr/local"
+#define AZFUNC_LIBDIR "/usr/local/lib"
 #endif
 
 static PyObject *Error; /* azfunc._azfunc.Error(message, code[, stack_trace]) */
@@ -824,7 +825,8 @@ PyMODINIT_FUNC PyInit__azfunc(void)
     if (!Error || PyModule_AddObject(m, "Error", Error) < 0 ||
         PyModule_AddObject(m, "Runtime", Py_NewRef((PyObject *)&RuntimeType)) < 0 ||
         PyModule_AddStringConstant(m, "library_version", azf_version()) < 0 ||
-        PyModule_AddStringConstant(m, "prefix", AZFUNC_PREFIX) < 0) {
+        PyModule_AddStringConstant(m, "prefix", AZFUNC_PREFIX) < 0 ||
+        PyModule_AddStringConstant(m, "libdir", AZFUNC_LIBDIR) < 0) {
         Py_DECREF(m);
         return NULL;
     }
