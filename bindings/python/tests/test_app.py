@@ -148,3 +148,20 @@ def test_closed_app(apps):
     with pytest.raises(RuntimeError, match='closed'):
         app.invoke('hello', req={})
     assert issubclass(AppError, azfunc.Error)
+
+
+def test_bad_values_are_clear_errors(inv_http):
+    with pytest.raises(ValueError, match="unknown value kind 'nope'"):
+        inv_http.invoke('echo', req=('nope', 1))
+    with pytest.raises(TypeError):
+        inv_http.invoke('echo', req=('int', 'x'))
+    with pytest.raises(TypeError):
+        inv_http.invoke('echo', req=('http', {'headers': [1, 2]}))
+    with pytest.raises(TypeError):
+        inv_http.invoke('echo', req=('http', {'body': ('string', 7)}))
+    with pytest.raises(TypeError, match='cannot pass a object'):
+        inv_http.invoke('text', req={}, nope=object())
+    with pytest.raises(TypeError, match='HTTP input'):
+        inv_http.invoke('echo', req=42)
+    # the app is still fine
+    assert inv_http.call('text', req={'query': {'name': 'ok'}}) == 'plain ok'

@@ -183,7 +183,8 @@ static int http_pairs(azf_value *v, int map, PyObject *pairs)
         return -1;
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
         const char *k, *val;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "sz", &k, &val) ||
+        PyObject *pair = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyTuple_Check(pair) || !PyArg_ParseTuple(pair, "sz", &k, &val) ||
             azf_value_http_set(v, map, k, val) < 0) {
             Py_DECREF(seq);
             return PyErr_Occurred() ? -1 : bad("HTTP map entry");
@@ -205,11 +206,11 @@ static int http_from_dict(PyObject *d, azf_value **out)
     static const char *maps[] = {"headers", "query", "params"};
     PyObject *o;
     const char *s;
-    if ((o = PyDict_GetItemString(d, "method")) && (s = PyUnicode_AsUTF8(o)))
+    if ((o = PyDict_GetItemString(d, "method")) && o != Py_None && (s = PyUnicode_AsUTF8(o)))
         azf_value_http_set_method(v, s);
-    if ((o = PyDict_GetItemString(d, "url")) && (s = PyUnicode_AsUTF8(o)))
+    if ((o = PyDict_GetItemString(d, "url")) && o != Py_None && (s = PyUnicode_AsUTF8(o)))
         azf_value_http_set_url(v, s);
-    if ((o = PyDict_GetItemString(d, "status_code")) && (s = PyUnicode_AsUTF8(o)))
+    if ((o = PyDict_GetItemString(d, "status_code")) && o != Py_None && (s = PyUnicode_AsUTF8(o)))
         azf_value_http_set_status_code(v, s);
     if (PyErr_Occurred())
         goto fail;
@@ -425,7 +426,9 @@ static int rt_init(Runtime *self, PyObject *args, PyObject *kw)
     if (rc < 0) {
         raise(rc, azf_python_errmsg(self->py));
         azf_python_free(self->py);
+        azf_registry_free(self->reg);
         self->py = NULL;
+        self->reg = NULL;
         return -1;
     }
     return 0;
@@ -756,30 +759,34 @@ fail:
     return NULL;
 }
 
-/* close(timeout_ms): drains running invocations, then frees the runtime
- * (extension mode: the interpreter keeps running). */
+/* Drains running invocations, then frees the runtime (extension mode: the
+ * interpreter keeps running). */
+static void close_runtime(Runtime *self, int timeout_ms)
+{
+    if (!self->py)
+        return;
+    PyThreadState *ts = PyEval_SaveThread();
+    azf_python_drain(self->py, timeout_ms);
+    azf_registry_free(self->reg);
+    azf_python_free(self->py);
+    PyEval_RestoreThread(ts);
+    self->py = NULL;
+    self->reg = NULL;
+}
+
+/* close(timeout_ms=5000) */
 static PyObject *rt_close(Runtime *self, PyObject *args)
 {
     int timeout_ms = 5000;
     if (!PyArg_ParseTuple(args, "|i", &timeout_ms))
         return NULL;
-    if (self->py) {
-        PyThreadState *ts = PyEval_SaveThread();
-        azf_python_drain(self->py, timeout_ms);
-        azf_registry_free(self->reg);
-        azf_python_free(self->py);
-        PyEval_RestoreThread(ts);
-        self->py = NULL;
-        self->reg = NULL;
-    }
+    close_runtime(self, timeout_ms);
     Py_RETURN_NONE;
 }
 
 static void rt_dealloc(Runtime *self)
 {
-    PyObject *r = rt_close(self, PyTuple_New(0));
-    Py_XDECREF(r);
-    PyErr_Clear();
+    close_runtime(self, 5000);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
