@@ -165,3 +165,12 @@ def test_bad_values_are_clear_errors(inv_http):
         inv_http.invoke('echo', req=42)
     # the app is still fine
     assert inv_http.call('text', req={'query': {'name': 'ok'}}) == 'plain ok'
+
+
+def test_invocations_from_many_threads(inv_http):
+    """invoke releases the GIL while the adapter's threads run the function."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda i: inv_http.call('text', req={'query': {'name': str(i)}}),
+                            range(40)))
+    assert got == [f'plain {i}' for i in range(40)]
