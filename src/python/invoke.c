@@ -323,6 +323,7 @@ static struct {
     PyObject *datum;     /* azure.functions.meta.Datum (set by adapter.setup) */
     PyObject *namespace; /* types.SimpleNamespace */
     PyObject *s[32];     /* interned strings, see enum below */
+    void *module;        /* the current module: an older one freed later leaves N alone */
 } N;
 
 enum {
@@ -964,7 +965,9 @@ static PyMethodDef methods[] = {
 
 static void module_free(void *m)
 {
-    (void)m;
+    if (m != N.module) /* replaced by a later runtime's (extension mode) */
+        return;
+    N.module = NULL;
     Py_CLEAR(N.datum);
     Py_CLEAR(N.namespace);
     for (int i = 0; i < S_COUNT; i++)
@@ -982,5 +985,5 @@ PyObject *azf__py_native_module(azf__py_runtime *rt)
     for (int i = 0; i < S_COUNT; i++)
         if (!N.s[i] && !(N.s[i] = PyUnicode_InternFromString(s_text[i])))
             return NULL;
-    return PyModule_Create(&module_def);
+    return N.module = PyModule_Create(&module_def);
 }
