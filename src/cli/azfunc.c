@@ -227,7 +227,11 @@ done:
     return rc;
 }
 
+/* The local runner (azfunc_start.c); it prints its own usage. */
+int azf__cli_start(int argc, char **argv);
+
 static const command commands[] = {
+    {"start", "[DIR]", "serve a function app locally (azfunc start --help)", azf__cli_start},
     {"decode", "[FILE|-]", "print a stream of gRPC frames as JSON, one message per line",
      cmd_decode},
     {"encode", "[FILE|-]", "turn JSON lines (one message each) into a stream of gRPC frames",
@@ -265,7 +269,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
-            for (int k = 2; k < argc; k++) {
+            for (int k = 2; k < argc && commands[i].run != azf__cli_start; k++) {
                 if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) {
                     print_help(stdout);
                     return 0;
