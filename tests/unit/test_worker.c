@@ -301,13 +301,17 @@ static void test_conversation(const char *exe)
     PB(WorkerInitResponse) *ir = m->worker_init_response;
     CHECK_STR(m->request_id, "rid-1");
     CHECK(ir->result && ir->result->status == PB_SUCCESS);
-    const char *want[] = {
-        "RawHttpBodyBytes", "TypedDataCollection",           "RpcHttpBodyOnly",
-        "WorkerStatus",     "RpcHttpTriggerMetadataRemoved", "HandlesWorkerTerminateMessage"};
-    for (size_t i = 0; i < 6; i++)
+    const char *want[] = {"RawHttpBodyBytes",
+                          "TypedDataCollection",
+                          "RpcHttpBodyOnly",
+                          "WorkerStatus",
+                          "RpcHttpTriggerMetadataRemoved",
+                          "HandlesWorkerTerminateMessage",
+                          "HandlesInvocationCancelMessage"};
+    for (size_t i = 0; i < 7; i++)
         CHECK_STR(cap(ir, want[i]), "true");
     CHECK(cap(ir, "SharedMemoryDataTransfer") == NULL);
-    CHECK_INT(ir->n_capabilities, 6);
+    CHECK_INT(ir->n_capabilities, 7);
     CHECK(ir->worker_metadata != NULL);
     if (ir->worker_metadata) {
         CHECK_STR(ir->worker_metadata->runtime_name, "python");
@@ -365,7 +369,7 @@ static void test_conversation(const char *exe)
     CHECK(m->function_metadata_response->result->status == PB_SUCCESS);
     FREE(m);
 
-    /* Load: a clear failure. */
+    /* Load of a function whose code is nowhere: a Failure, remembered. */
     PB(RpcFunctionMetadata) md = PB_INIT(RPC_FUNCTION_METADATA);
     md.name = "hello";
     PB(FunctionLoadRequest) lr = PB_INIT(FUNCTION_LOAD_REQUEST);
@@ -379,11 +383,13 @@ static void test_conversation(const char *exe)
     CHECK_STR(m->request_id, "rid-1");
     CHECK_STR(m->function_load_response->function_id, "fid-1");
     CHECK(m->function_load_response->result->status == PB_FAILURE);
-    CHECK_STR(m->function_load_response->result->exception->message,
-              "FunctionLoadError: no function handler is registered for hello");
+    char load_error[512];
+    snprintf(load_error, sizeof load_error, "%s",
+             m->function_load_response->result->exception->message);
+    CHECK(strstr(load_error, "hello") != NULL);
     FREE(m);
 
-    /* Invocations: exactly one failure response each. */
+    /* Invocations: exactly one failure response each, replaying the load error. */
     for (int i = 0; i < 3; i++) {
         char id[16];
         snprintf(id, sizeof id, "inv-%d", i);
@@ -401,14 +407,13 @@ static void test_conversation(const char *exe)
         m = expect(&h, PB_CASE(INVOCATION_RESPONSE), NULL, NULL);
         CHECK_STR(m->invocation_response->invocation_id, id);
         CHECK(m->invocation_response->result->status == PB_FAILURE);
-        CHECK(strncmp(m->invocation_response->result->exception->message,
-                      "FunctionNotFound: ", 18) == 0);
+        CHECK_STR(m->invocation_response->result->exception->message, load_error);
         FREE(m);
     }
 
     /* Environment reload. */
     PB(FunctionEnvironmentReloadRequest) er = PB_INIT(FUNCTION_ENVIRONMENT_RELOAD_REQUEST);
-    er.function_app_directory = "/home/site/wwwroot";
+    er.function_app_directory = "/"; /* the worker changes into it */
     out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
     out.content_case = PB_CASE(FUNCTION_ENVIRONMENT_RELOAD_REQUEST);
     out.function_environment_reload_request = &er;

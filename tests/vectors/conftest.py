@@ -2,6 +2,7 @@
 on one side, our codec (through the azfunc CLI) on the other."""
 import json
 import os
+import struct
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import make_capture  # noqa: E402
-from grpc_frames import ROOT, split_frames  # noqa: E402
+from vectors_util import ROOT, split_frames  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")

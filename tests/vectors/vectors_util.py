@@ -1,5 +1,5 @@
-"""gRPC length-prefixed frames for the vector tests (a module of its own: test modules
-must not import from conftest, whose module name every pytest suite shares)."""
+"""Helpers shared by the vector tests. Not in conftest.py: tests/host has a conftest too,
+and both are imported as the module "conftest" when pytest runs every suite at once."""
 import os
 import struct
 
