@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything and runs every test suite:
 #   1. release build (-Werror): ctest (unit, ABI, fuzz-corpus replay) and the pytest suites
+#   1b. the Go binding against the release build installed into a temporary prefix
 #   2. ASan+UBSan build: the same suites again
 #   3. libFuzzer build (clang): each fuzz target runs for a short time
 #   4. clang-format check
@@ -27,6 +28,8 @@ step "release build"
 scripts/build.sh release
 step "release tests"
 run_suites build
+step "Go binding (installed prefix, pkg-config)"
+bindings/go/test.sh build
 
 if [ "${AZF_SKIP_ASAN:-0}" != 1 ]; then
   step "ASan+UBSan build"

@@ -196,11 +196,17 @@ func (a *App) Invoke(ctx context.Context, name string, inputs map[string]any, op
 	if a.c == nil {
 		return nil, &Error{Op: "Invoke", Code: ErrState, Message: "the app is closed"}
 	}
+	return invoke(ctx, C.azf_app_registry(a.c), name, inputs, opts)
+}
+
+// invoke starts an invocation of a registry's function through its handler and
+// waits for its completion (the custom-host path of host.h, shared by App and Worker).
+func invoke(ctx context.Context, reg *C.azf_registry, name string, inputs map[string]any, opts *InvokeOptions) (*Result, error) {
 	cn := cstr(name)
-	fn := C.azf_app_find(a.c, cn)
+	fn := C.azf_registry_find(reg, cn)
 	free(cn)
 	if fn == nil {
-		return nil, &Error{Op: "azf_app_find", Code: ErrNotFound, Message: "no function " + name}
+		return nil, &Error{Op: "azf_registry_find", Code: ErrNotFound, Message: "no function " + name}
 	}
 	sid := newID()
 	if opts != nil && opts.InvocationID != "" {

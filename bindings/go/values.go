@@ -40,8 +40,10 @@ type HTTPRequest struct {
 }
 
 // Header returns the value of a header, matching the name case-insensitively.
-func (r *HTTPRequest) Header(name string) string {
-	for k, v := range r.Headers {
+func (r *HTTPRequest) Header(name string) string { return header(r.Headers, name) }
+
+func header(h map[string]string, name string) string {
+	for k, v := range h {
 		if http.CanonicalHeaderKey(k) == http.CanonicalHeaderKey(name) {
 			return v
 		}
@@ -56,6 +58,9 @@ type HTTPResponse struct {
 	Body    []byte
 	Cookies []*http.Cookie // Name, Value, Domain, Path, Expires, MaxAge, Secure, HttpOnly, SameSite
 }
+
+// Header returns the value of a header, matching the name case-insensitively.
+func (r *HTTPResponse) Header(name string) string { return header(r.Headers, name) }
 
 func cstr(s string) *C.char { return C.CString(s) }
 

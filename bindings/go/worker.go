@@ -442,6 +442,19 @@ func (w *Worker) Run(ctx context.Context, args []string) error {
 	return check("azf_worker_run", rc, C.azf_worker_errmsg(cw))
 }
 
+// Invoke runs a registered function in-process, without a host, through the same
+// handler interface the worker uses (for tests of Go functions): inputs and results
+// as for App.Invoke; ctx cancels the invocation.
+func (w *Worker) Invoke(ctx context.Context, name string, inputs map[string]any, opts *InvokeOptions) (*Result, error) {
+	w.mu.Lock()
+	reg := w.reg
+	w.mu.Unlock()
+	if reg == nil {
+		return nil, &Error{Op: "Invoke", Code: ErrState, Message: "the worker is closed"}
+	}
+	return invoke(ctx, reg, name, inputs, opts)
+}
+
 // Close cancels running invocations and frees the registry. It fails with ErrState
 // while Run is running; calling it again is a no-op.
 func (w *Worker) Close() error {
