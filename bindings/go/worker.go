@@ -375,8 +375,9 @@ func (w *Worker) Register(fn Function, h HandlerFunc) error {
 
 // Run connects to the host named by args (the host's command line: --host/--port or
 // --functions-uri, --workerId, --requestId, ...; args[0] is the program name) and
-// holds the conversation until the host ends it or ctx is cancelled (which stops the
-// worker gracefully and cancels running invocations).
+// holds the conversation until the host ends it or ctx is cancelled (azf_worker_stop:
+// a graceful stop). A WorkerTerminate lets running invocations finish within its grace
+// period; handlers still running afterwards keep their context until Close.
 func (w *Worker) Run(ctx context.Context, args []string) error {
 	w.mu.Lock()
 	if w.reg == nil || w.running {
@@ -456,7 +457,7 @@ func (w *Worker) Invoke(ctx context.Context, name string, inputs map[string]any,
 }
 
 // Close cancels running invocations and frees the registry. It fails with ErrState
-// while Run is running; calling it again is a no-op.
+// while Run is running and must not overlap Invoke; calling it again is a no-op.
 func (w *Worker) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
