@@ -181,3 +181,20 @@ def test_environment_reload_replaces_the_environment(tmp_path, make_host, worker
     h, ids = v2_host(tmp_path, make_host, worker_exe, reload_env={"OTHER": "1"})
     r = h.invoke(ids["setting"], http()).response
     assert r.return_value.string == "unset"
+
+
+def test_status_answered_while_a_load_blocks(tmp_path, make_host, worker_exe):
+    """Loads run on the worker's app thread: a load stuck in user code does not stop the I/O
+    thread from answering status probes (nor invocations of loaded functions)."""
+    app = copy_app(tmp_path, "worker_v1_slow")
+    marker = tmp_path / "let-go"
+    h = make_host(worker_exe, app_dir=app, env={"AZF_WORKER_TEST_MARKER": str(marker)})
+    h.init(function_app_directory=app)
+    h.send(function_load_request=pb.FunctionLoadRequest(
+        function_id="slow", metadata=azhost.function_json_metadata(app, "Slow")))
+    h.status()  # answered while the import is still blocked
+    assert not [m for m in h.received if azhost.kind(m) == "function_load_response"]
+    marker.touch()
+    load = h.expect("function_load_response").function_load_response
+    assert load.result.status == SUCCESS, load.result.exception.message
+    assert h.invoke("slow", http()).response.return_value.string == "loaded"
