@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 runs="${1:-5}" secs="${2:-10}" conns="${3:-32}"
-AZFUNC="${AZFUNC:-build/azfunc}"
+AZFUNC="${AZFUNC:-build/bin/azfunc}"
 URL_PATH="/api/hello?name=bench"
 port=7391
 export VIRTUAL_ENV="$ROOT/.venv"

@@ -8,4 +8,4 @@ cd "$ROOT"
 scripts/setup.sh
 scripts/build.sh release
 export VIRTUAL_ENV="$ROOT/.venv"
-exec build/azfunc start examples/hello "$@"
+exec build/bin/azfunc start examples/hello "$@"

@@ -227,15 +227,15 @@ done:
     return rc;
 }
 
-/* The local runner (azfunc_start.c); it prints its own usage. */
-int azf__cli_start(int argc, char **argv);
+int azf__cli_start(int argc, char **argv); /* azfunc_start.c */
 
 static const command commands[] = {
-    {"start", "[DIR]", "serve a function app locally (azfunc start --help)", azf__cli_start},
     {"decode", "[FILE|-]", "print a stream of gRPC frames as JSON, one message per line",
      cmd_decode},
     {"encode", "[FILE|-]", "turn JSON lines (one message each) into a stream of gRPC frames",
      cmd_encode},
+    {"start", "[DIR] [--port N] [--host ADDR]", "run a function app locally (docs/local-runner.md)",
+     azf__cli_start},
 };
 
 static void print_help(FILE *f)
@@ -269,7 +269,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
-            for (int k = 2; k < argc && commands[i].run != azf__cli_start; k++) {
+            for (int k = 2; k < argc; k++) {
                 if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) {
                     print_help(stdout);
                     return 0;

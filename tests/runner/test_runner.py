@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("AZF_BUILD_DIR", ROOT / "build"))
 if not BUILD.is_absolute():
     BUILD = ROOT / BUILD
-AZFUNC = BUILD / "azfunc"
+AZFUNC = BUILD / "bin" / "azfunc"
 EXAMPLES = ROOT / "examples"
 APPS = Path(__file__).resolve().parent / "apps"
 WAIT = 60  # seconds: generous, for ASan builds on a busy machine

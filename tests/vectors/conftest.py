@@ -48,6 +48,6 @@ def cli():
     build = os.environ.get("AZF_BUILD_DIR", "build")
     if not os.path.isabs(build):
         build = os.path.join(ROOT, build)
-    path = os.path.join(build, "azfunc")
+    path = os.path.join(build, "bin", "azfunc")
     assert os.access(path, os.X_OK), f"{path} not found: build first (scripts/build.sh)"
     return Cli(path)
