@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests the Go binding against an *installed* libazfunc only: installs a build tree
-# (default: build) into a temporary prefix, finds it through pkg-config alone, then runs
+# (default: build) into the prefix build-go/prefix, finds it through pkg-config alone, then runs
 # gofmt, go vet and go test in bindings/go (unit tests, the custom host on a Python test
 # app, the Go worker through the grpcio host simulator) and builds examples/go-worker.
 #   bindings/go/test.sh [BUILD_DIR]
@@ -12,8 +12,10 @@ BUILD="$(cd "${1:-$ROOT/build}" && pwd)"
 GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
 export PATH="$(dirname "$GO"):$PATH" # go test and the tests run `go` themselves
 
-TMP="$(mktemp -d)"
-trap 'rm -rf "$TMP"' EXIT
+# A fixed prefix path: Go's build cache keeps cgo link flags (-L<prefix>) per package.
+TMP="$ROOT/build-go"
+rm -rf "$TMP/prefix" "$TMP/go-worker"
+mkdir -p "$TMP"
 cmake --install "$BUILD" --prefix "$TMP/prefix" >/dev/null
 pc="$(find "$TMP/prefix" -name azfunc.pc -print -quit)"
 libdir="$(dirname "$(dirname "$pc")")"
@@ -28,6 +30,10 @@ export GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=1
 [ -n "${GOPATH:-}" ] || GOPATH="$("$GO" env GOPATH 2>/dev/null || true)"
 [ -n "$GOPATH" ] || GOPATH="$ROOT/build-go/gopath"
 export GOCACHE GOPATH
+# Go does not hash headers outside the package: key the cgo build on the installed
+# library's headers and binary, so a changed libazfunc is never linked from stale objects.
+id="$(cat "$TMP"/prefix/include/azfunc/*.h "$libdir"/libazfunc.so | sha256sum | cut -c1-16)"
+export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DAZFGO_LIBAZFUNC_ID=$id"
 
 unformatted="$(gofmt -l "$ROOT/bindings/go" "$ROOT/examples/go-worker")"
 if [ -n "$unformatted" ]; then
