@@ -1,0 +1,3 @@
+module libazfunc.example/azfunc
+
+go 1.22
