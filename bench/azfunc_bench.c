@@ -14,6 +14,7 @@
 #include "FunctionRpc.pb-c.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -53,7 +54,9 @@ typedef struct cfg {
     long max_msg; /* 0: the host's int.MaxValue */
     const char *json_path;
     const char *worker_log;
-    int check; /* exit 1 when a correctness check fails */
+    int no_indexing; /* no FunctionsMetadataRequest: the host indexes function.json */
+    int legacy_args; /* only --host/--port/... (workers that predate --functions-*) */
+    int check;       /* exit 1 when a correctness check fails */
 } cfg;
 
 static double now_s(void)
@@ -162,7 +165,9 @@ static const char *const fn_names[F_COUNT] = {"hello", "echo", "sleep",      "as
                                               "slow",  "boom", "logthreads", "block"};
 
 typedef struct fn {
-    char *name, *id, *raw_json; /* raw_json: JSON array of the raw bindings */
+    char *name, *id;
+    char *raw_json;           /* JSON array: raw binding strings, or function.json objects */
+    char *v1_dir, *v1_script; /* set for v1 functions (the host indexed function.json) */
 } fn;
 
 typedef struct run run;
@@ -280,7 +285,7 @@ static void send_load(run *r, const fn *f)
     {
         if (nb == MAXB)
             break;
-        cJSON *b = cJSON_IsString(it) ? cJSON_Parse(it->valuestring) : NULL;
+        cJSON *b = cJSON_IsString(it) ? cJSON_Parse(it->valuestring) : cJSON_Duplicate(it, 1);
         if (!b)
             continue;
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(b, "name"));
@@ -308,13 +313,19 @@ static void send_load(run *r, const fn *f)
     PB(RpcFunctionMetadata__PropertiesEntry) * props[] = {&prop};
     PB(RpcFunctionMetadata) md = PB_INIT(RPC_FUNCTION_METADATA);
     md.name = f->name;
-    md.directory = (char *)r->c->app;
-    md.script_file = "function_app.py";
-    md.entry_point = f->name;
     md.n_bindings = nb;
     md.bindings = bp;
-    md.n_properties = 1;
-    md.properties = props;
+    if (f->v1_dir) { /* v1: what the host sends from function.json (host-protocol §5.1) */
+        md.directory = f->v1_dir;
+        md.script_file = f->v1_script;
+        md.entry_point = "";
+    } else {
+        md.directory = (char *)r->c->app;
+        md.script_file = "function_app.py";
+        md.entry_point = f->name;
+        md.n_properties = 1;
+        md.properties = props;
+    }
     PB(FunctionLoadRequest) req = PB_INIT(FUNCTION_LOAD_REQUEST);
     req.function_id = f->id;
     req.metadata = &md;
@@ -473,6 +484,60 @@ static void on_invocation_response(run *r, const PB(InvocationResponse) * resp)
 
 static void start_run_phase(run *r);
 
+/* The host's own indexing of a v1 app: one function per folder with a function.json. */
+static void index_v1(run *r)
+{
+    DIR *dir = opendir(r->c->app);
+    struct dirent *de;
+    while (dir && (de = readdir(dir)) && r->nfn < MAX_FN) {
+        char path[PATH_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s/function.json", r->c->app, de->d_name);
+        FILE *f = de->d_name[0] != '.' ? fopen(path, "r") : NULL;
+        if (!f)
+            continue;
+        char text[65536];
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[n] = 0;
+        cJSON *j = cJSON_Parse(text);
+        const char *script = cJSON_GetStringValue(cJSON_GetObjectItem(j, "scriptFile"));
+        fn *fnp = &r->fns[r->nfn++];
+        char id[37];
+        guid(id);
+        fnp->name = strdup(de->d_name);
+        fnp->id = strdup(id);
+        fnp->raw_json = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "bindings"));
+        if (asprintf(&fnp->v1_dir, "%s/%s", r->c->app, de->d_name) < 0 ||
+            asprintf(&fnp->v1_script, "%s/%s/%s", r->c->app, de->d_name,
+                     script ? script : "__init__.py") < 0)
+            die("out of memory");
+        cJSON_Delete(j);
+    }
+    if (dir)
+        closedir(dir);
+}
+
+static void map_and_load(run *r)
+{
+    for (int j = 0; j < F_COUNT; j++) {
+        r->fidx[j] = -1;
+        for (int i = 0; i < r->nfn; i++)
+            if (!strcmp(r->fns[i].name, fn_names[j]))
+                r->fidx[j] = i;
+    }
+    if (r->stop_after_meta) {
+        r->phase = PH_DONE;
+        stop(r);
+        return;
+    }
+    r->phase = PH_LOAD;
+    r->loads_pending = r->nfn;
+    for (int i = 0; i < r->nfn; i++)
+        send_load(r, &r->fns[i]);
+    if (r->nfn == 0)
+        die("no function to load in %s", r->c->app);
+}
+
 static void on_meta(run *r, const PB(FunctionMetadataResponse) * resp)
 {
     r->t_meta = now_s();
@@ -489,6 +554,8 @@ static void on_meta(run *r, const PB(FunctionMetadataResponse) * resp)
         f->raw_json = cJSON_PrintUnformatted(arr);
         cJSON_Delete(arr);
     }
+    if (r->nfn == 0 && r->meta_default)
+        index_v1(r); /* use_default_metadata_indexing: the host reads function.json */
     if (r->nfn == 0) {
         /* No indexing result: load the bench functions by name, as the host would
          * for worker-indexed functions on a second worker process. */
@@ -501,21 +568,7 @@ static void on_meta(run *r, const PB(FunctionMetadataResponse) * resp)
                                  "\\\"type\\\":\\\"http\\\",\\\"direction\\\":\\\"OUT\\\"}\"]");
         }
     }
-    for (int j = 0; j < F_COUNT; j++) {
-        r->fidx[j] = -1;
-        for (int i = 0; i < r->nfn; i++)
-            if (!strcmp(r->fns[i].name, fn_names[j]))
-                r->fidx[j] = i;
-    }
-    if (r->stop_after_meta) {
-        r->phase = PH_DONE;
-        stop(r);
-        return;
-    }
-    r->phase = PH_LOAD;
-    r->loads_pending = r->nfn;
-    for (int i = 0; i < r->nfn; i++)
-        send_load(r, &r->fns[i]);
+    map_and_load(r);
 }
 
 static int on_message(uint64_t stream, const uint8_t *data, size_t len, void *ud)
@@ -545,7 +598,12 @@ static int on_message(uint64_t stream, const uint8_t *data, size_t len, void *ud
             m->worker_init_response->result->status != ST_SUCCESS)
             fprintf(stderr, "azfunc-bench: WorkerInitResponse is not Success\n");
         r->phase = PH_META;
-        send_meta(r);
+        if (r->c->no_indexing) { /* worker.config.json without workerIndexing */
+            r->t_meta = r->t_init;
+            index_v1(r);
+            map_and_load(r);
+        } else
+            send_meta(r);
         break;
     case PB_CASE(FUNCTION_METADATA_RESPONSE):
         on_meta(r, m->function_metadata_response);
@@ -656,12 +714,13 @@ static void spawn(run *r)
                                "--functions-grpc-max-message-length",
                                maxlen};
     enum { NH = sizeof host_args / sizeof host_args[0] };
+    int nh = c->legacy_args ? 10 : NH;
     char **argv = calloc((size_t)c->wargc + NH + 1, sizeof *argv);
     if (!argv)
         die("out of memory");
     for (int i = 0; i < c->wargc; i++)
         argv[i] = c->wcmd[i];
-    for (int i = 0; i < NH; i++)
+    for (int i = 0; i < nh; i++)
         argv[c->wargc + i] = (char *)host_args[i];
     r->t_spawn = now_s();
     pid_t pid = fork();
@@ -762,6 +821,8 @@ static void free_run(run *r)
         free(r->fns[i].name);
         free(r->fns[i].id);
         cJSON_free(r->fns[i].raw_json);
+        free(r->fns[i].v1_dir);
+        free(r->fns[i].v1_script);
     }
     free(r->t_sent);
     free(r->seen);
@@ -958,6 +1019,8 @@ static void usage(void)
           "         -n N (invocations)  -k K (in flight)  -r R (coldstart repetitions)\n"
           "         --json FILE  --worker-log FILE  --worker-cpu CPU  --timeout S\n"
           "         --max-message-length N  --cancel (soak: send InvocationCancel)\n"
+          "         --no-worker-indexing (v1 app: the bench indexes function.json)\n"
+          "         --legacy-args (omit the --functions-* family, for old workers)\n"
           "         --check (exit 1 when a correctness check fails)  -v\n",
           stderr);
     exit(2);
@@ -993,6 +1056,10 @@ int main(int argc, char **argv)
             c.max_msg = atol(v), i++;
         else if (!strcmp(a, "--cancel"))
             g_soak_cancel = 1;
+        else if (!strcmp(a, "--no-worker-indexing"))
+            c.no_indexing = 1;
+        else if (!strcmp(a, "--legacy-args"))
+            c.legacy_args = 1;
         else if (!strcmp(a, "--check"))
             c.check = 1;
         else if (!strcmp(a, "-v"))
@@ -1006,9 +1073,18 @@ int main(int argc, char **argv)
         usage();
     c.wcmd = &argv[i + 1];
     c.wargc = argc - i - 1;
-    static char exe[PATH_MAX]; /* the worker starts in the app folder */
-    if (strchr(c.wcmd[0], '/') && realpath(c.wcmd[0], exe))
-        c.wcmd[0] = exe;
+    /* The worker starts in the app folder: make relative paths in its command
+     * absolute (without resolving symlinks: a venv's python must stay itself). */
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        die("getcwd: %s", strerror(errno));
+    for (int j = 0; j < c.wargc; j++)
+        if (c.wcmd[j][0] != '/' && strchr(c.wcmd[j], '/') && access(c.wcmd[j], F_OK) == 0) {
+            char *abs;
+            if (asprintf(&abs, "%s/%s", cwd, c.wcmd[j]) < 0)
+                die("out of memory");
+            c.wcmd[j] = abs; /* lives until exit */
+        }
     if (!realpath(app, c.app))
         die("app folder %s: %s", app, strerror(errno));
     signal(SIGPIPE, SIG_IGN);
@@ -1175,7 +1251,7 @@ int main(int argc, char **argv)
             fail = r.dup || r.unknown || r.done != r.sent || r.sent != r.target || r.timed_out;
             if (!fail && !strcmp(sc, "soak") && r.ok == 0)
                 skip = "no function ran: every invocation failed";
-            double t = end_worker(&r, 10);
+            double t = end_worker(&r, 3); /* then killed, as the host does */
             jnum("worker_exit_after_close_s", t);
         }
         jnum("transport_errors", r.errors);
