@@ -2,9 +2,11 @@
 # Sets up everything and runs every test suite:
 #   1. release build (-Werror): ctest (unit, ABI, fuzz-corpus replay) and the pytest suites
 #   2. ASan+UBSan build: the same suites again
-#   3. libFuzzer build (clang): each fuzz target runs for a short time
-#   4. clang-format check
-# Environment: AZF_FUZZ_SECONDS (default 20 per target), AZF_SKIP_FUZZ=1, AZF_SKIP_ASAN=1.
+#   3. ThreadSanitizer build: only the concurrency tests (worker, driver, registry)
+#   4. libFuzzer build (clang): each fuzz target runs for a short time
+#   5. clang-format check
+# Environment: AZF_FUZZ_SECONDS (default 20 per target), AZF_SKIP_FUZZ=1, AZF_SKIP_ASAN=1,
+# AZF_SKIP_TSAN=1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -23,6 +25,9 @@ run_suites() {
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then return "$rc"; fi
 }
 
+# The tests that exercise threads in the library (kept short: CI time).
+TSAN_TESTS='^unit\.test_(driver|worker|registry|session)$'
+
 step "release build"
 scripts/build.sh release
 step "release tests"
@@ -34,6 +39,14 @@ if [ "${AZF_SKIP_ASAN:-0}" != 1 ]; then
   step "ASan+UBSan tests"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suites build-asan
+fi
+
+if [ "${AZF_SKIP_TSAN:-0}" != 1 ]; then
+  step "ThreadSanitizer build"
+  scripts/build.sh tsan test_driver test_worker test_registry test_session azfunc-worker
+  step "ThreadSanitizer: concurrency tests"
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    ctest --test-dir build-tsan --output-on-failure -j "$(nproc)" -R "$TSAN_TESTS"
 fi
 
 if [ "${AZF_SKIP_FUZZ:-0}" != 1 ]; then
