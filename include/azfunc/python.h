@@ -18,6 +18,8 @@
 #define AZFUNC_PYTHON_H
 
 #include "azfunc/common.h"
+#include "azfunc/registry.h"
+#include "azfunc/value.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,6 +59,18 @@ AZF_API int azf_python_opts_set_venv(azf_python_opts *opts, const char *venv_dir
 /* The v2 script file name. Default: PYTHON_SCRIPT_FILE_NAME as seen by
  * Python's os.environ at index time, else "function_app.py". */
 AZF_API int azf_python_opts_set_script_file_name(azf_python_opts *opts, const char *name);
+
+/* System logs: records the Python side emits outside any invocation, or from
+ * loggers named azure_functions_worker* or azure.functions* (the worker sends
+ * them as RpcLog with log_category System), and the runtime's own notes.
+ * level is AZF_LOG_* mapped from the Python level (>= 50 critical, >= 40 error,
+ * >= 30 warning, >= 20 information, >= 10 debug); category is the logger name;
+ * strings are borrowed for the call. Called from any Python thread, without the
+ * GIL; it must not call back into the azf_python handle. Default: none (dropped). */
+typedef void (*azf_python_log_fn)(int level, const char *category, const char *message,
+                                  void *user_data);
+AZF_API int azf_python_opts_set_log_callback(azf_python_opts *opts, azf_python_log_fn fn,
+                                             void *user_data);
 
 /* Creates a runtime handle (no interpreter yet). opts: copied; NULL = defaults.
  * Returns 0, AZF_E_INVALID or AZF_E_NOMEM. */
@@ -126,6 +140,61 @@ AZF_API const char *azf_python_index_metadata(const azf_python_index *idx, size_
  * Returns 0, AZF_E_PYTHON (see azf_python_last_error), AZF_E_STATE,
  * AZF_E_INVALID, AZF_E_NOMEM. */
 AZF_API int azf_python_load(azf_python *py, const char *function_id, const char *metadata_json);
+
+/* ---- invocations --------------------------------------------------------------
+ * The handler that runs registered Python functions (see azf_handler in registry.h).
+ * Borrowed from py until azf_python_free; pass py itself as user_data to
+ * azf_registry_add / azf_registry_load_v1 (the registry never releases it).
+ * Functions are found by the registry function's id (the id given to
+ * azf_python_load, or the "functionId" of the index), else by its name.
+ *
+ * Threads: invoke never takes the GIL; it queues the invocation and returns.
+ * async def functions run on one persistent asyncio loop thread; sync functions
+ * on a pool of PYTHON_THREADPOOL_THREAD_COUNT threads (default
+ * min(32, cpu_count + 4); the host injects 1000), each with
+ * context.thread_local_storage.invocation_id set around the call. Inputs are
+ * converted to Python and outputs back on the thread that runs the function.
+ * User log records (root logger, INFO; DEBUG with PYTHON_ENABLE_DEBUG_LOGGING)
+ * whose invocation is known (asyncio task, then thread_local_storage) go to
+ * azf_invocation_log before completion; the others to the log callback.
+ *
+ * Completion: exactly one per invocation. Success with outputs and return
+ * value; Failure "<Type>: <message>" with frames (SystemExit included: the
+ * process is not exited); Cancelled when azf_invocation_cancel reaches an async
+ * function (its task is cancelled) or any function before it started. A sync
+ * function that is already running cannot be interrupted: it completes with its
+ * own outcome when it returns. The runtime must be started, and every
+ * invocation completed (azf_python_drain), before azf_python_free. */
+AZF_API const azf_handler *azf_python_handler(azf_python *py);
+
+/* Adds every function of idx (azf_python_index_metadata) to reg with the Python
+ * handler and py as user_data. Functions loaded with azf_python_load (v1) are
+ * added by the caller (azf_registry_add or azf_registry_load_v1 with
+ * azf_python_handler(py) and py; azf_registry_bind_id with the same id).
+ * Returns the number of functions added (>= 0), or the azf_registry_add error
+ * (AZF_E_PARSE, AZF_E_EXISTS, AZF_E_NOMEM; azf_python_errmsg says which
+ * function), AZF_E_INVALID. */
+AZF_API int azf_python_register(azf_python *py, azf_registry *reg, const azf_python_index *idx);
+
+/* Stops accepting invocations (later ones fail at once with "RuntimeError: the
+ * Python worker is shutting down"), cancels running async functions once the
+ * deadline passes, waits up to timeout_ms (< 0: forever) for the running ones,
+ * then fails each one still running with "TimeoutError: the invocation did not
+ * finish before the worker shut down" (exactly one completion each; a sync
+ * function that never returns keeps its thread, which is abandoned).
+ * Returns the number of invocations failed (>= 0), AZF_E_STATE (not started),
+ * AZF_E_INVALID. */
+AZF_API int azf_python_drain(azf_python *py, int timeout_ms);
+
+/* FunctionEnvironmentReloadRequest (host-protocol.md §3.8), in order: app_dir
+ * (borrowed, may be NULL) appended to sys.path and the importer cache cleared;
+ * os.environ replaced by env (borrowed; string values; NULL = empty); time.tzset;
+ * the sync pool re-sized from PYTHON_THREADPOOL_THREAD_COUNT; the root logger
+ * level from PYTHON_ENABLE_DEBUG_LOGGING; the worker-extension switch re-read;
+ * chdir to app_dir unless PYTHON_ROLLBACK_CWD_PATH is true.
+ * Returns 0, AZF_E_PYTHON (see azf_python_last_error), AZF_E_STATE, AZF_E_INVALID. */
+AZF_API int azf_python_reload_environment(azf_python *py, const azf_value_map *env,
+                                          const char *app_dir);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,8 @@ struct azf_python_opts {
     char *plugin_path;
     char *venv;
     char *script_file_name;
+    azf_python_log_fn log;
+    void *log_user_data;
 };
 
 struct azf_python_error {
@@ -38,6 +40,7 @@ struct azf_python {
     azf_python_error error;
     int has_error;
     azf__errmsg errmsg;
+    azf_handler *handler;
 };
 
 struct azf_python_index {
@@ -117,9 +120,20 @@ int azf_python_opts_set_script_file_name(azf_python_opts *opts, const char *name
     return opts ? set_str(&opts->script_file_name, name) : AZF_E_INVALID;
 }
 
+int azf_python_opts_set_log_callback(azf_python_opts *opts, azf_python_log_fn fn, void *user_data)
+{
+    if (!opts)
+        return AZF_E_INVALID;
+    opts->log = fn;
+    opts->log_user_data = user_data;
+    return 0;
+}
+
 static int opts_copy(azf_python_opts *dst, const azf_python_opts *src)
 {
     dst->mode = src->mode;
+    dst->log = src->log;
+    dst->log_user_data = src->log_user_data;
     if (set_str(&dst->version, src->version) || set_str(&dst->plugin_path, src->plugin_path) ||
         set_str(&dst->venv, src->venv) || set_str(&dst->script_file_name, src->script_file_name))
         return AZF_E_NOMEM;
@@ -128,6 +142,24 @@ static int opts_copy(azf_python_opts *dst, const azf_python_opts *src)
 
 /* ------------------------------------------------------------------ handle */
 
+/* The handler callbacks: user_data is the azf_python. */
+static int handler_invoke(azf_invocation *inv, void *user_data)
+{
+    azf_python *py = user_data;
+    if (!py || !py->rt) {
+        azf_invocation_fail(inv, "RuntimeError: the Python runtime is not started", "");
+        return 0;
+    }
+    return py->plugin->invoke(py->rt, inv);
+}
+
+static void handler_cancel(azf_invocation *inv, void *user_data)
+{
+    azf_python *py = user_data;
+    if (py && py->rt)
+        py->plugin->cancel(py->rt, inv);
+}
+
 int azf_python_new(azf_python **out, const azf_python_opts *opts)
 {
     if (!out)
@@ -135,7 +167,10 @@ int azf_python_new(azf_python **out, const azf_python_opts *opts)
     azf_python *py = azf__calloc(1, sizeof *py);
     if (!py)
         return AZF_E_NOMEM;
-    if (opts && opts_copy(&py->opts, opts) < 0) {
+    if (azf_handler_new(&py->handler) < 0 ||
+        azf_handler_set_invoke(py->handler, handler_invoke) < 0 ||
+        azf_handler_set_cancel(py->handler, handler_cancel) < 0 ||
+        (opts && opts_copy(&py->opts, opts) < 0)) {
         azf_python_free(py);
         return AZF_E_NOMEM;
     }
@@ -160,6 +195,7 @@ void azf_python_free(azf_python *py)
         py->plugin->close(py->rt);
     /* The plugin stays mapped: libpython cannot be unloaded safely. */
     error_clear(py);
+    azf_handler_free(py->handler);
     azf__free(py->plugin_file);
     opts_clear(&py->opts);
     azf__free(py);
@@ -202,8 +238,14 @@ static void host_log(int level, const char *message)
     azf__log(level, "%s", message);
 }
 
+static const azf__py_api api_table = {
+#define AZF__PY_API_INIT(name) name,
+    AZF__PY_API_FUNCS(AZF__PY_API_INIT)
+#undef AZF__PY_API_INIT
+};
+
 static const azf__py_host host_table = {
-    AZF__PY_ABI_VERSION, sizeof(azf__py_host), azf__malloc, azf__free, host_log,
+    AZF__PY_ABI_VERSION, sizeof(azf__py_host), azf__malloc, azf__free, host_log, &api_table,
 };
 
 /* The directory holding libazfunc's own code (the shared library, or the
@@ -335,7 +377,8 @@ int azf_python_start(azf_python *py)
     const char *venv = py->opts.venv;
     if (!venv)
         venv = getenv("VIRTUAL_ENV");
-    azf__py_config cfg = {py->opts.mode, venv, py->opts.script_file_name};
+    azf__py_config cfg = {py->opts.mode, venv, py->opts.script_file_name, py->opts.log,
+                          py->opts.log_user_data};
     azf__py_result res = {0};
     int rc = py->plugin->open(&py->rt, &cfg, &res);
     if (rc < 0)
@@ -406,6 +449,70 @@ int azf_python_load(azf_python *py, const char *function_id, const char *metadat
         return azf__err(&py->errmsg, AZF_E_STATE, "the Python runtime is not started");
     azf__py_result res = {0};
     int rc = py->plugin->load(py->rt, function_id, metadata_json, &res);
+    if (rc < 0)
+        take_error(py, rc, &res);
+    result_free(&res);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ invocations */
+
+const azf_handler *azf_python_handler(azf_python *py)
+{
+    return py ? py->handler : NULL;
+}
+
+int azf_python_register(azf_python *py, azf_registry *reg, const azf_python_index *idx)
+{
+    if (!py || !reg || !idx)
+        return AZF_E_INVALID;
+    error_clear(py);
+    for (size_t i = 0; i < idx->count; i++) {
+        int rc = azf_registry_add(reg, idx->metadata[i], py->handler, py);
+        if (rc < 0)
+            return azf__err(&py->errmsg, rc, "function %zu of the index: %s", i,
+                            azf_registry_errmsg(reg));
+    }
+    return (int)idx->count;
+}
+
+int azf_python_drain(azf_python *py, int timeout_ms)
+{
+    if (!py)
+        return AZF_E_INVALID;
+    error_clear(py);
+    if (!py->rt)
+        return azf__err(&py->errmsg, AZF_E_STATE, "the Python runtime is not started");
+    return py->plugin->drain(py->rt, timeout_ms);
+}
+
+int azf_python_reload_environment(azf_python *py, const azf_value_map *env, const char *app_dir)
+{
+    if (!py)
+        return AZF_E_INVALID;
+    error_clear(py);
+    if (!py->rt)
+        return azf__err(&py->errmsg, AZF_E_STATE, "the Python runtime is not started");
+    size_t n = azf_value_map_count(env);
+    const char **pairs = azf__calloc(2 * n + 1, sizeof *pairs);
+    if (!pairs)
+        return azf__err(&py->errmsg, AZF_E_NOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *key;
+        const azf_value *v = azf_value_map_at(env, i, &key);
+        int kind = azf_value_kind(v);
+        if (kind != AZF_VALUE_STRING && kind != AZF_VALUE_JSON) {
+            azf__free(pairs);
+            return azf__err(&py->errmsg, AZF_E_INVALID,
+                            "environment variable %s is not a string value", key);
+        }
+        pairs[k++] = key;
+        pairs[k++] = azf_value_data(v, NULL);
+    }
+    azf__py_result res = {0};
+    int rc = py->plugin->reload(py->rt, pairs, app_dir, &res);
+    azf__free(pairs);
     if (rc < 0)
         take_error(py, rc, &res);
     result_free(&res);

@@ -12,6 +12,7 @@
 #include "azfunc/common.h"
 #include "azfunc/python.h"
 #include "python/plugin_abi.h"
+#include "python/plugin_internal.h"
 
 #include "adapter_py.h"
 
@@ -23,15 +24,9 @@
 #define ADAPTER_MODULE "_azfunc_adapter"
 #define ADAPTER_FILE "<azfunc-adapter>" /* adapter.py's ADAPTER_FILE */
 
-static const azf__py_host *host;
+const azf__py_host *azf__py_host_table;
+#define host azf__py_host_table
 static int embedded_running; /* guarded by the caller: one start per process */
-
-struct azf__py_runtime {
-    int mode;
-    PyThreadState *main_tstate; /* embedded: the initialising thread, GIL released */
-    PyObject *adapter;          /* the adapter module */
-    char *script_file_name;
-};
 
 static char *dup_mem(const char *s, size_t n)
 {
@@ -143,8 +138,25 @@ static void keep_sigint(int restore)
         sigaction(SIGINT, NULL, &saved);
 }
 
+/* The asyncio loop thread and the logging bridge (adapter.start). */
+static int start_runtime(azf__py_runtime *rt, azf__py_result *res)
+{
+    int rc;
+    PyObject *r = call_adapter(rt, "start", PyTuple_New(0), res, &rc);
+    Py_XDECREF(r);
+    return rc;
+}
+
 static int load_adapter(azf__py_runtime *rt, const azf__py_config *cfg, azf__py_result *res)
 {
+    PyObject *native = azf__py_native_module(rt);
+    PyObject *modules = PyImport_GetModuleDict();
+    if (!native || PyDict_SetItemString(modules, "_azfunc_native", native) < 0) {
+        Py_XDECREF(native);
+        PyErr_Clear();
+        return fail(res, AZF_E_NOMEM, "out of memory");
+    }
+    Py_DECREF(native);
     PyObject *code = Py_CompileString(azf__adapter_py, ADAPTER_FILE, Py_file_input);
     if (!code) {
         PyErr_Clear();
@@ -159,7 +171,7 @@ static int load_adapter(azf__py_runtime *rt, const azf__py_config *cfg, azf__py_
                     "(is the standard library reachable?)");
     }
     if (rt->mode != AZF_PYTHON_EMBEDDED)
-        return 0; /* the host interpreter keeps its own sys.path */
+        return start_runtime(rt, res); /* the host interpreter keeps its own sys.path */
 
     /* sys.path = venv site-packages, then the stdlib (apps go first later). */
     PyObject *dirs = PyList_New(0);
@@ -179,13 +191,14 @@ static int load_adapter(azf__py_runtime *rt, const azf__py_config *cfg, azf__py_
     int rc;
     PyObject *r = call_adapter(rt, "set_up_paths", Py_BuildValue("(N)", dirs), res, &rc);
     Py_XDECREF(r);
-    return rc;
+    return rc < 0 ? rc : start_runtime(rt, res);
 }
 
 static void release(azf__py_runtime *rt)
 {
     if (!rt)
         return;
+    azf__py_invoke_fini(rt);
     host->free(rt->script_file_name);
     host->free(rt);
 }
@@ -196,7 +209,14 @@ static int plugin_open(azf__py_runtime **out, const azf__py_config *cfg, azf__py
     if (!rt)
         return fail(res, AZF_E_NOMEM, "out of memory");
     memset(rt, 0, sizeof *rt);
+    rt->efd = -1;
     rt->mode = cfg->mode;
+    rt->log = cfg->log;
+    rt->log_user_data = cfg->log_user_data;
+    if (azf__py_invoke_init(rt) < 0) {
+        release(rt);
+        return fail(res, AZF_E_IO, "cannot create an eventfd");
+    }
     if (cfg->script_file_name && !(rt->script_file_name = dup_str(cfg->script_file_name))) {
         release(rt);
         return fail(res, AZF_E_NOMEM, "out of memory");
@@ -269,8 +289,11 @@ static void plugin_close(azf__py_runtime *rt)
 {
     if (!rt)
         return;
+    azf__py_result res = {0};
+    int rc;
     if (rt->mode == AZF_PYTHON_EMBEDDED) {
         PyEval_RestoreThread(rt->main_tstate);
+        Py_XDECREF(call_adapter(rt, "stop", PyTuple_New(0), &res, &rc));
         Py_CLEAR(rt->adapter);
         keep_sigint(0);
         Py_FinalizeEx();
@@ -278,9 +301,12 @@ static void plugin_close(azf__py_runtime *rt)
         embedded_running = 0;
     } else {
         PyGILState_STATE gil = PyGILState_Ensure();
+        Py_XDECREF(call_adapter(rt, "stop", PyTuple_New(0), &res, &rc));
         Py_CLEAR(rt->adapter);
         PyGILState_Release(gil);
     }
+    host->free(res.error_message);
+    host->free(res.error_stack);
     release(rt);
 }
 
@@ -333,14 +359,54 @@ static int plugin_load(azf__py_runtime *rt, const char *function_id, const char 
     return rc;
 }
 
+static int plugin_invoke(azf__py_runtime *rt, azf_invocation *inv)
+{
+    return azf__py_invoke(rt, inv);
+}
+
+static void plugin_cancel(azf__py_runtime *rt, azf_invocation *inv)
+{
+    azf__py_cancel(rt, inv);
+}
+
+static int plugin_drain(azf__py_runtime *rt, int timeout_ms)
+{
+    return azf__py_drain(rt, timeout_ms);
+}
+
+static int plugin_reload(azf__py_runtime *rt, const char *const *env, const char *app_dir,
+                         azf__py_result *res)
+{
+    int rc = 0;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *d = PyDict_New();
+    for (size_t i = 0; d && env && env[i]; i += 2) {
+        PyObject *v =
+            PyUnicode_DecodeUTF8(env[i + 1], (Py_ssize_t)strlen(env[i + 1]), "surrogateescape");
+        if (!v || PyDict_SetItemString(d, env[i], v) < 0)
+            Py_CLEAR(d);
+        Py_XDECREF(v);
+    }
+    if (!d) {
+        PyErr_Clear();
+        rc = fail(res, AZF_E_NOMEM, "out of memory");
+    } else {
+        Py_XDECREF(
+            call_adapter(rt, "reload_environment", Py_BuildValue("(Nz)", d, app_dir), res, &rc));
+    }
+    PyGILState_Release(gil);
+    return rc;
+}
+
 static const azf__py_plugin table = {
     AZF__PY_ABI_VERSION, sizeof(azf__py_plugin), PY_VERSION,   plugin_open,
     plugin_close,        plugin_runtime_version, plugin_index, plugin_load,
+    plugin_invoke,       plugin_cancel,          plugin_drain, plugin_reload,
 };
 
 /* The one exported symbol. NULL when the core speaks another ABI. */
 __attribute__((visibility("default"))) const azf__py_plugin *
-azf__python_plugin_v1(const azf__py_host *h)
+azf__python_plugin_v2(const azf__py_host *h)
 {
     if (!h || h->abi_version != AZF__PY_ABI_VERSION || h->size < sizeof(azf__py_host))
         return NULL;

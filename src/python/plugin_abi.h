@@ -13,8 +13,46 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AZF__PY_ABI_VERSION 1
-#define AZF__PY_ENTRY "azf__python_plugin_v1"
+#include "azfunc/python.h"
+#include "azfunc/registry.h"
+#include "azfunc/value.h"
+
+#define AZF__PY_ABI_VERSION 2
+#define AZF__PY_ENTRY "azf__python_plugin_v2"
+
+/* The public functions the plugin calls on values and invocations, lent by the
+ * core as pointers (the plugin does not link libazfunc). */
+#define AZF__PY_API_FUNCS(X)                                                                       \
+    X(azf_value_kind)                                                                              \
+    X(azf_value_data)                                                                              \
+    X(azf_value_int) X(azf_value_double) X(azf_value_count) X(azf_value_item) X(                   \
+        azf_value_model_version) X(azf_value_model_source) X(azf_value_model_content_type)         \
+        X(azf_value_model_content) X(azf_value_http_method) X(azf_value_http_url) X(               \
+            azf_value_http_body) X(azf_value_http_count) X(azf_value_http_entry)                   \
+            X(azf_value_map_count) X(azf_value_map_at) X(azf_value_new_data) X(azf_value_new_int)  \
+                X(azf_value_new_double) X(azf_value_new_http) X(azf_value_http_set_status_code) X( \
+                    azf_value_http_set) X(azf_value_http_set_body) X(azf_value_http_add_cookie)    \
+                    X(azf_value_free) X(azf_cookie_new) X(azf_cookie_free) X(                      \
+                        azf_cookie_set_domain) X(azf_cookie_set_path) X(azf_cookie_set_expires)    \
+                        X(azf_cookie_set_secure) X(azf_cookie_set_http_only) X(                    \
+                            azf_cookie_set_same_site) X(azf_cookie_set_max_age)                    \
+                            X(azf_invocation_function) X(azf_invocation_id) X(                     \
+                                azf_invocation_inputs) X(azf_invocation_trigger_metadata)          \
+                                X(azf_invocation_trace_parent) X(azf_invocation_trace_state) X(    \
+                                    azf_invocation_trace_attributes)                               \
+                                    X(azf_invocation_retry_context) X(                             \
+                                        azf_invocation_cancel_requested)                           \
+                                        X(azf_invocation_set_output) X(azf_invocation_set_return)  \
+                                            X(azf_invocation_complete) X(azf_invocation_fail)      \
+                                                X(azf_invocation_complete_cancelled)               \
+                                                    X(azf_invocation_log) X(azf_function_name)     \
+                                                        X(azf_function_id)
+
+typedef struct azf__py_api {
+#define AZF__PY_API_FIELD(name) __typeof__(&name) name;
+    AZF__PY_API_FUNCS(AZF__PY_API_FIELD)
+#undef AZF__PY_API_FIELD
+} azf__py_api;
 
 /* What the core lends the plugin. */
 typedef struct azf__py_host {
@@ -23,6 +61,7 @@ typedef struct azf__py_host {
     void *(*malloc)(size_t size);
     void (*free)(void *ptr);
     void (*log)(int level, const char *message);
+    const azf__py_api *api;
 } azf__py_host;
 
 /* How to start the runtime (strings borrowed for the duration of the call). */
@@ -30,6 +69,8 @@ typedef struct azf__py_config {
     int mode;                     /* AZF_PYTHON_EMBEDDED or AZF_PYTHON_EXTENSION */
     const char *venv;             /* virtual environment directory or NULL */
     const char *script_file_name; /* v2 script name or NULL (PYTHON_SCRIPT_FILE_NAME) */
+    azf_python_log_fn log;        /* System log records, or NULL */
+    void *log_user_data;
 } azf__py_config;
 
 /* The outcome of a call. On AZF_E_PYTHON, error_message ("<Type>: <msg>")
@@ -54,6 +95,13 @@ typedef struct azf__py_plugin {
     int (*index)(azf__py_runtime *rt, const char *app_dir, azf__py_result *res);
     int (*load)(azf__py_runtime *rt, const char *function_id, const char *metadata_json,
                 azf__py_result *res);
+    /* The handler callbacks: never take the GIL. */
+    int (*invoke)(azf__py_runtime *rt, azf_invocation *inv);
+    void (*cancel)(azf__py_runtime *rt, azf_invocation *inv);
+    int (*drain)(azf__py_runtime *rt, int timeout_ms);
+    /* env: NULL-terminated name, value, name, value, ... (borrowed). */
+    int (*reload)(azf__py_runtime *rt, const char *const *env, const char *app_dir,
+                  azf__py_result *res);
 } azf__py_plugin;
 
 typedef const azf__py_plugin *(*azf__py_entry_fn)(const azf__py_host *host);
