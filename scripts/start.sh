@@ -7,4 +7,4 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 scripts/setup.sh
 scripts/build.sh release
-exec build/src/cli/azfunc decode examples/captures/worker-start.bin
+exec build/bin/azfunc decode examples/captures/worker-start.bin

@@ -67,6 +67,70 @@ AZF_API int azf_frame_write_header(uint8_t header[AZF_FRAME_HEADER_SIZE], size_t
 /* Appends header + message to `out`. Returns 0, AZF_E_TOOBIG, AZF_E_NOMEM or AZF_E_INVALID. */
 AZF_API int azf_frame_append(azf_buf *out, const uint8_t *msg, size_t len);
 
+/* ---- FunctionRpc messages ----------------------------------------------
+ * An azf_message holds one decoded StreamingMessage (the envelope of every
+ * message on the host's event stream). Text inside a message is UTF-8 as sent;
+ * it is not validated on decode. The `out` buffers below are appended to
+ * (borrowed for the call; release them with azf_buf_dispose); on failure their
+ * content is unchanged. */
+
+typedef struct azf_message azf_message;
+
+/* Creates an empty StreamingMessage (no request id, no content).
+ * Returns 0 or AZF_E_NOMEM. *out is untouched on failure. */
+AZF_API int azf_message_new(azf_message **out);
+
+/* Frees the message and everything in it. NULL is a no-op. */
+AZF_API void azf_message_free(azf_message *m);
+
+/* Replaces the content of `m` with the StreamingMessage serialized in
+ * data[0..len) (copied: no pointer into `data` is kept). Unknown fields are
+ * kept and re-encoded. On failure `m` is left empty.
+ * Returns 0, AZF_E_PARSE (malformed, or nested deeper than 100 messages),
+ * AZF_E_NOMEM or AZF_E_INVALID; azf_message_errmsg describes the problem. */
+AZF_API int azf_message_decode(azf_message *m, const uint8_t *data, size_t len);
+
+/* Appends the serialized message to `out`.
+ * Returns 0, AZF_E_NOMEM or AZF_E_INVALID. */
+AZF_API int azf_message_encode(const azf_message *m, azf_buf *out);
+
+/* Appends the message as one uncompressed gRPC frame (header + message) to `out`.
+ * Returns 0, AZF_E_TOOBIG, AZF_E_NOMEM or AZF_E_INVALID. */
+AZF_API int azf_message_encode_frame(const azf_message *m, azf_buf *out);
+
+/* Appends the proto3 canonical JSON of the message to `out`, on one line, as
+ * Google's json_format prints it: lowerCamelCase names, 64-bit integers as
+ * strings, bytes in base64, enums by name, default values omitted except for
+ * set oneof members, NaN and the infinities as strings. Invalid UTF-8 in a
+ * string becomes U+FFFD; U+2028 and U+2029 are escaped so that a message is
+ * always one line. Returns 0, AZF_E_NOMEM or AZF_E_INVALID. */
+AZF_API int azf_message_to_json(const azf_message *m, azf_buf *out);
+
+/* Replaces the content of `m` with the message described by the proto3 JSON
+ * text json[0..len) (copied; no NUL needed). Field names may be lowerCamelCase
+ * or the proto names; enums may be names or numbers; bytes may use either
+ * base64 alphabet, with or without padding; null means the default. 64-bit
+ * integers written as JSON numbers must be exact (|n| <= 2^53); larger ones
+ * must be strings, as json_format writes them. On failure `m` is left empty.
+ * Returns 0, AZF_E_PARSE (bad JSON, unknown field, wrong type, out of range),
+ * AZF_E_NOMEM or AZF_E_INVALID; azf_message_errmsg describes the problem. */
+AZF_API int azf_message_from_json(azf_message *m, const char *json, size_t len);
+
+/* The field number of the member of the `content` oneof that is set
+ * (e.g. 4 for invocation_request), or 0 when none is set or m is NULL. */
+AZF_API uint32_t azf_message_content_field(const azf_message *m);
+
+/* The proto name of that member (e.g. "invocation_request"), or "" when none
+ * is set. The string is static. */
+AZF_API const char *azf_message_content_name(const azf_message *m);
+
+/* The request id (borrowed: valid until the message changes or is freed;
+ * "" when unset, never NULL). */
+AZF_API const char *azf_message_request_id(const azf_message *m);
+
+/* A description of the last error on `m` (never NULL; "" when there was none). */
+AZF_API const char *azf_message_errmsg(const azf_message *m);
+
 #ifdef __cplusplus
 }
 #endif

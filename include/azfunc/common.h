@@ -75,10 +75,9 @@ typedef struct azf_buf {
     size_t reserved; /* allocated bytes; 0 when ptr is not owned */
 } azf_buf;
 
-#define AZF_BUF_INIT                                                                               \
-    {                                                                                              \
-        NULL, 0, 0                                                                                 \
-    }
+/* clang-format off */
+#define AZF_BUF_INIT {NULL, 0, 0}
+/* clang-format on */
 
 /* Frees the buffer's memory and resets it to AZF_BUF_INIT. NULL is a no-op. */
 AZF_API void azf_buf_dispose(azf_buf *buf);

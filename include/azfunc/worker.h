@@ -14,7 +14,9 @@
 #define AZFUNC_WORKER_H
 
 #include "azfunc/common.h"
+#include "azfunc/registry.h"
 #include "azfunc/transport.h"
+#include "azfunc/value.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,6 +69,94 @@ AZF_API const char *azf_worker_opts_errmsg(const azf_worker_opts *o);
 /* The resolved host URI (borrowed; "" when none). */
 AZF_API const char *azf_worker_opts_uri(const azf_worker_opts *o);
 
+/* ---- the app provider -------------------------------------------------------
+ * The worker runs functions only through the registry's handlers (registry.h). What
+ * depends on the language (indexing an app, loading one function, the environment,
+ * draining running work) comes from a provider: an opaque table of callbacks, copied
+ * into the options, all receiving the user_data of azf_worker_opts_set_provider last.
+ * azfunc-worker's provider is the Python adapter; a native worker fills the registry
+ * itself and may leave every callback unset.
+ *
+ * Threads: the worker calls every provider callback on one thread of its own (the
+ * app thread), one at a time and in the order the host's requests arrived, never on
+ * the I/O thread; callbacks may block (import code, take the GIL). They must not call
+ * azf_worker_run, azf_worker_free or azf_worker_stop; azf_worker_log is fine.
+ *
+ * Errors: a callback that fails returns a negative AZF_E_* code and may put the
+ * official exception text in `message` ("<Type>: <message>") and the stack frames in
+ * `stack` (both empty azf_bufs owned by the worker; fill them with azf_buf_set).
+ * Without a message the host sees "<azf_strerror(code)>". */
+typedef struct azf_worker_provider azf_worker_provider;
+
+/* FunctionsMetadataRequest (host-protocol §3.4), called at most once: index the app in
+ * app_dir (borrowed) and add its functions to reg (the worker's registry, borrowed for
+ * the call) with their handlers. Returns the number of functions added (0: the host
+ * is told to read function.json itself, use_default_metadata_indexing) or an error,
+ * which is the metadata response's Failure and fails the loads of worker-indexed
+ * functions. Also called on the first FunctionLoadRequest whose metadata has the
+ * worker_indexed property when no metadata request came (several worker processes). */
+typedef int (*azf_worker_index_fn)(const char *app_dir, azf_registry *reg, azf_buf *message,
+                                   azf_buf *stack, void *user_data);
+
+/* FunctionLoadRequest (§3.5) for a function that is not registered yet. function_id and
+ * metadata_json are borrowed for the call; the JSON is the host's RpcFunctionMetadata:
+ *   {"name", "directory", "scriptFile", "entryPoint", "isProxy",
+ *    "bindings": {"<name>": {"type", "direction": "in"|"out"|"inout",
+ *                            "dataType": "undefined"|"string"|"binary"|"stream"}},
+ *    "properties": {...}}
+ * v1 (no worker_indexed property): the worker has already added the function to its
+ * registry from <directory>/function.json with the v1 handler (see
+ * azf_worker_provider_set_v1_handler) and the request's id; fn is that function.
+ * worker_indexed: the worker has run the index callback; fn is NULL when the id is
+ * still unknown. Returns 0 (Success) or an error (Failure, remembered: invocations of
+ * the function fail with it). Unset: every load that reaches it succeeds. */
+typedef int (*azf_worker_load_fn)(const char *function_id, const char *metadata_json,
+                                  const azf_function *fn, azf_buf *message, azf_buf *stack,
+                                  void *user_data);
+
+/* FunctionEnvironmentReloadRequest (§3.8): replace the environment with env (a map of
+ * string values, borrowed for the call) and use app_dir (borrowed; "" when not sent).
+ * Returns 0 or an error (the response's Failure). Unset: the reload succeeds. */
+typedef int (*azf_worker_reload_fn)(const azf_value_map *env, const char *app_dir,
+                                    azf_buf *message, azf_buf *stack, void *user_data);
+
+/* WorkerTerminate, or the end of the stream: stop taking invocations and complete every
+ * running one within timeout_ms. Invocations still running afterwards are answered by
+ * the worker with a Failure; their handler may still complete them later. Returns
+ * any value (ignored). */
+typedef int (*azf_worker_drain_fn)(int timeout_ms, void *user_data);
+
+/* Returns 0, AZF_E_INVALID or AZF_E_NOMEM. */
+AZF_API int azf_worker_provider_new(azf_worker_provider **out);
+AZF_API void azf_worker_provider_free(azf_worker_provider *p);
+/* Setters: NULL unsets. Return 0 or AZF_E_INVALID. */
+AZF_API int azf_worker_provider_set_index(azf_worker_provider *p, azf_worker_index_fn fn);
+AZF_API int azf_worker_provider_set_load(azf_worker_provider *p, azf_worker_load_fn fn);
+AZF_API int azf_worker_provider_set_reload(azf_worker_provider *p, azf_worker_reload_fn fn);
+AZF_API int azf_worker_provider_set_drain(azf_worker_provider *p, azf_worker_drain_fn fn);
+/* The handler given to v1 functions added from a FunctionLoadRequest (copied; NULL:
+ * none, their invocations fail), with handler_user_data as their user_data (borrowed
+ * until the registry is freed; the handler's release callback is not called for it). */
+AZF_API int azf_worker_provider_set_v1_handler(azf_worker_provider *p, const azf_handler *h,
+                                               void *handler_user_data);
+
+/* The provider (copied; NULL: none) and the user_data its callbacks receive
+ * (borrowed until azf_worker_free). Returns 0, AZF_E_INVALID or AZF_E_NOMEM. */
+AZF_API int azf_worker_opts_set_provider(azf_worker_opts *o, const azf_worker_provider *p,
+                                         void *user_data);
+
+/* The registry whose functions the worker serves (borrowed: it must outlive the
+ * worker; NULL: the worker makes its own). A native worker fills it before
+ * azf_worker_run; its functions are then the metadata response (unless an index
+ * callback is set). Returns 0 or AZF_E_INVALID. */
+AZF_API int azf_worker_opts_set_registry(azf_worker_opts *o, azf_registry *reg);
+
+/* WorkerMetadata.runtime_name and runtime_version (copied; defaults "python" and the
+ * Python version found at build time). azfunc-worker sets the version of the
+ * interpreter it runs. Returns 0, AZF_E_INVALID or AZF_E_NOMEM. */
+AZF_API int azf_worker_opts_set_runtime(azf_worker_opts *o, const char *name,
+                                        const char *version);
+
 typedef struct azf_worker azf_worker;
 
 /* Creates a worker from options (copied). Returns 0, AZF_E_INVALID (no URI),
@@ -89,6 +179,15 @@ AZF_API int azf_worker_run(azf_worker *w);
 /* Any thread: ends azf_worker_run gracefully (flushes, closes the stream).
  * Returns 0 or AZF_E_INVALID. */
 AZF_API int azf_worker_stop(azf_worker *w);
+
+/* The registry the worker serves (its own or the one of azf_worker_opts_set_registry).
+ * Borrowed until azf_worker_free. */
+AZF_API azf_registry *azf_worker_registry(azf_worker *w);
+
+/* Any thread, also from provider callbacks: sends a System RpcLog (no invocation id)
+ * once the stream is up; dropped before and after. level is AZF_LOG_*; category and
+ * message are copied (NULL category: "azfunc.worker"). Returns 0, AZF_E_INVALID. */
+AZF_API int azf_worker_log(azf_worker *w, int level, const char *category, const char *message);
 
 /* What ended the run, or the last error (never NULL). */
 AZF_API const char *azf_worker_errmsg(const azf_worker *w);

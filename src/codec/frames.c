@@ -4,6 +4,12 @@
 
 #include <string.h>
 
+/* Body buffers: up to this much is reserved as soon as a header announces a
+ * message (more only as its bytes arrive, so a 5-byte header cannot make the
+ * reader allocate the whole limit), and a larger buffer is released once its
+ * message has been read. */
+#define AZF__FRAME_KEEP_BUFFER ((size_t)1 << 20)
+
 struct azf_frame_reader {
     size_t max_len;
     uint8_t header[AZF_FRAME_HEADER_SIZE];
@@ -57,6 +63,28 @@ static int check_header(azf_frame_reader *r)
     return 0;
 }
 
+/* Makes room for `need` body bytes: doubling, but never past the message length,
+ * and at once up to AZF__FRAME_KEEP_BUFFER. */
+static int grow_body(azf_frame_reader *r, size_t need)
+{
+    if (r->body.reserved > need)
+        return 0;
+    size_t want = r->body.reserved * 2;
+    if (want < AZF__FRAME_KEEP_BUFFER)
+        want = AZF__FRAME_KEEP_BUFFER;
+    if (want < need)
+        want = need;
+    if (want > r->msg_len)
+        want = r->msg_len;
+    /* Sized here rather than by azf_buf_grow, which may double past the cap. */
+    char *p = azf__realloc(r->body.reserved ? r->body.ptr : NULL, want + 1);
+    if (!p)
+        return AZF_E_NOMEM;
+    r->body.ptr = p;
+    r->body.reserved = want + 1;
+    return 0;
+}
+
 int azf_frame_reader_feed(azf_frame_reader *r, const uint8_t *data, size_t len, size_t *consumed)
 {
     if (!r || !consumed || (!data && len))
@@ -69,6 +97,8 @@ int azf_frame_reader_feed(azf_frame_reader *r, const uint8_t *data, size_t len, 
         r->ready = 0;
         r->header_have = 0;
         r->body.size = 0;
+        if (r->body.reserved > AZF__FRAME_KEEP_BUFFER)
+            azf_buf_dispose(&r->body); /* do not hold on to one large message forever */
     }
     size_t used = 0;
     while (r->header_have < AZF_FRAME_HEADER_SIZE) {
@@ -98,7 +128,9 @@ int azf_frame_reader_feed(azf_frame_reader *r, const uint8_t *data, size_t len, 
     }
     size_t take = avail < need ? avail : need;
     if (take) {
-        int rc = azf_buf_append(&r->body, data + used, take);
+        int rc = grow_body(r, r->body.size + take);
+        if (!rc)
+            rc = azf_buf_append(&r->body, data + used, take);
         if (rc) {
             r->failed = 1;
             *consumed = used;

@@ -23,14 +23,13 @@ int azf_buf_grow(azf_buf *buf, size_t size)
         return AZF_E_NOMEM;
     if (buf->reserved > size)
         return 0;
-    size_t want = buf->reserved ? buf->reserved : 64;
-    while (want <= size) {
-        if (want > SIZE_MAX / 2) {
-            want = size + 1;
-            break;
-        }
-        want *= 2;
-    }
+    /* At least double (amortised appends), but a single large request gets
+     * exactly what it asks for instead of up to twice as much. */
+    size_t want = buf->reserved > SIZE_MAX / 2 ? SIZE_MAX : buf->reserved * 2;
+    if (want < 64)
+        want = 64;
+    if (want <= size)
+        want = size + 1;
     char *p;
     if (buf->reserved) {
         p = azf__realloc(buf->ptr, want);

@@ -845,9 +845,18 @@ def _dispatch(cap):
     if fi.is_async:
         task = _loop.create_task(_run_async(cap, fi, inv_id))
         _tasks[inv_id] = task
-        task.add_done_callback(lambda t: _tasks.pop(inv_id, None))
+        task.add_done_callback(lambda t: _task_done(t, cap, inv_id))
     else:
         _pool.submit(_run_sync, cap, fi, inv_id)
+
+
+def _task_done(task, cap, inv_id):
+    _tasks.pop(inv_id, None)
+    _running.pop(inv_id, None)
+    # A task cancelled before its first step never ran _run_async's handlers;
+    # the native calls are no-ops when the invocation is already complete.
+    if task.cancelled():
+        native.cancelled(cap)
 
 
 def _generic_decode(datum):

@@ -31,6 +31,7 @@ typedef struct stream {
     int rx_status;    /* client: received grpc-status, -1 when none */
     char *rx_message; /* client: received grpc-message */
     int http_status;  /* client: :status */
+    int rx_ctype_ok;  /* client: the response's content-type is application/grpc */
     int fail_status;  /* set when we failed the stream (-1: not failed) */
     char *fail_message;
     int local_reset;
@@ -287,6 +288,13 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
 
 #define IS(name, lit) (namelen == sizeof(lit) - 1 && memcmp(name, lit, namelen) == 0)
 
+/* "application/grpc", optionally followed by "+proto" or "; params". */
+static int is_grpc_content_type(const uint8_t *value, size_t valuelen)
+{
+    return valuelen >= 16 && memcmp(value, "application/grpc", 16) == 0 &&
+           (valuelen == 16 || value[16] == '+' || value[16] == ';');
+}
+
 static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
@@ -302,19 +310,25 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
             st->path_ok = valuelen == strlen(AZF_GRPC_EVENTSTREAM_PATH) &&
                           memcmp(value, AZF_GRPC_EVENTSTREAM_PATH, valuelen) == 0;
         else if (IS(name, "content-type"))
-            st->ctype_ok = valuelen >= 16 && memcmp(value, "application/grpc", 16) == 0 &&
-                           (valuelen == 16 || value[16] == '+' || value[16] == ';');
+            st->ctype_ok = is_grpc_content_type(value, valuelen);
         return 0;
     }
+    if (IS(name, "content-type") && frame->headers.cat == NGHTTP2_HCAT_RESPONSE)
+        st->rx_ctype_ok = is_grpc_content_type(value, valuelen);
     if (IS(name, ":status")) {
         st->http_status = 0;
         for (size_t i = 0; i < valuelen && value[i] >= '0' && value[i] <= '9'; i++)
             st->http_status = st->http_status * 10 + (value[i] - '0');
     } else if (IS(name, "grpc-status")) {
-        int v = 0;
-        for (size_t i = 0; i < valuelen && value[i] >= '0' && value[i] <= '9' && v < 1000; i++)
+        /* Anything but 1-3 digits is malformed, and gRPC reads it as UNKNOWN, never OK. */
+        int v = 0, ok = valuelen > 0 && valuelen <= 3;
+        for (size_t i = 0; ok && i < valuelen; i++) {
+            ok = value[i] >= '0' && value[i] <= '9';
             v = v * 10 + (value[i] - '0');
-        st->rx_status = v;
+        }
+        st->rx_status = ok ? v : AZF_GRPC_UNKNOWN;
+        if (!ok && st->fail_status < 0)
+            fail_stream(s, st, AZF_GRPC_UNKNOWN, "the server sent a malformed grpc-status");
     } else if (IS(name, "grpc-message")) {
         azf__free(st->rx_message);
         st->rx_message = pct_decode(value, valuelen);
@@ -363,6 +377,10 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
             char m[64];
             snprintf(m, sizeof m, "the server answered HTTP status %d", st->http_status);
             fail_stream(s, st, AZF_GRPC_UNAVAILABLE, m);
+        } else if (s->role == AZF_ROLE_CLIENT && frame->headers.cat == NGHTTP2_HCAT_RESPONSE &&
+                   !st->rx_ctype_ok && st->fail_status < 0) {
+            fail_stream(s, st, AZF_GRPC_UNKNOWN,
+                        "the server's response content-type is not application/grpc");
         }
         break;
     case NGHTTP2_GOAWAY:
@@ -443,6 +461,12 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error_code
     if (st->fail_status >= 0) {
         status = st->fail_status;
         msg = st->fail_message ? st->fail_message : "";
+    } else if (!st->local_reset && azf_frame_reader_pending(st->reader) > 0) {
+        /* The peer ended the stream in the middle of a message: gRPC's INTERNAL. */
+        snprintf(m, sizeof m, "the stream ended in the middle of a gRPC message (%zu bytes of it)",
+                 azf_frame_reader_pending(st->reader));
+        status = AZF_GRPC_INTERNAL;
+        msg = m;
     } else if (s->role == AZF_ROLE_CLIENT && st->rx_status >= 0) {
         status = st->rx_status;
         msg = st->rx_message ? st->rx_message : "";

@@ -30,6 +30,8 @@ void azf_worker_opts_free(azf_worker_opts *o)
     azf__free(o->uri);
     azf__free(o->worker_id);
     azf__free(o->request_id);
+    azf__free(o->runtime_name);
+    azf__free(o->runtime_version);
     azf_transport_opts_free(o->transport);
     azf__free(o);
 }
@@ -270,5 +272,82 @@ int azf_worker_opts_from_args(azf_worker_opts *o, int argc, const char *const *a
     if (timeout)
         azf_transport_opts_set_connect_timeout_ms(t, (uint32_t)timeout);
     o->max_message_length = max;
+    return 0;
+}
+
+int azf_worker_opts_set_provider(azf_worker_opts *o, const azf_worker_provider *p, void *user_data)
+{
+    if (!o)
+        return AZF_E_INVALID;
+    static const azf_worker_provider none;
+    o->provider = p ? *p : none;
+    o->provider_user_data = user_data;
+    return 0;
+}
+
+int azf_worker_opts_set_registry(azf_worker_opts *o, azf_registry *reg)
+{
+    if (!o)
+        return AZF_E_INVALID;
+    o->reg = reg;
+    return 0;
+}
+
+int azf_worker_opts_set_runtime(azf_worker_opts *o, const char *name, const char *version)
+{
+    if (!o)
+        return AZF_E_INVALID;
+    char *n = NULL, *v = NULL;
+    if ((name && !(n = azf__strdup(name))) || (version && !(v = azf__strdup(version)))) {
+        azf__free(n);
+        return AZF_E_NOMEM;
+    }
+    azf__free(o->runtime_name);
+    azf__free(o->runtime_version);
+    o->runtime_name = n;
+    o->runtime_version = v;
+    return 0;
+}
+
+/* ---- the provider callbacks table ---------------------------------------- */
+
+int azf_worker_provider_new(azf_worker_provider **out)
+{
+    if (!out)
+        return AZF_E_INVALID;
+    azf_worker_provider *p = azf__calloc(1, sizeof *p);
+    if (!p)
+        return AZF_E_NOMEM;
+    *out = p;
+    return 0;
+}
+
+void azf_worker_provider_free(azf_worker_provider *p)
+{
+    azf__free(p);
+}
+
+#define PROVIDER_SETTER(field, type)                                                        \
+    int azf_worker_provider_set_##field(azf_worker_provider *p, type fn)                    \
+    {                                                                                      \
+        if (!p)                                                                            \
+            return AZF_E_INVALID;                                                          \
+        p->field = fn;                                                                     \
+        return 0;                                                                          \
+    }
+PROVIDER_SETTER(index, azf_worker_index_fn)
+PROVIDER_SETTER(load, azf_worker_load_fn)
+PROVIDER_SETTER(reload, azf_worker_reload_fn)
+PROVIDER_SETTER(drain, azf_worker_drain_fn)
+
+int azf_worker_provider_set_v1_handler(azf_worker_provider *p, const azf_handler *h,
+                                       void *handler_user_data)
+{
+    if (!p)
+        return AZF_E_INVALID;
+    static const azf_handler none;
+    p->v1_handler = h ? *h : none;
+    p->has_v1_handler = h != NULL;
+    p->v1_user_data = handler_user_data;
     return 0;
 }

@@ -31,12 +31,17 @@ static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
 
 static char g_machine[65];
 
-void azf__worker_metadata(PB(WorkerMetadata) * md)
+void azf__worker_msg_free(azf__msg *m)
+{
+    azure_functions_rpc_messages__streaming_message__free_unpacked(m, &pb_allocator);
+}
+
+void azf__worker_metadata(azf_worker *w, PB(WorkerMetadata) * md)
 {
     static const PB(WorkerMetadata) init = PB_INIT(WORKER_METADATA);
     *md = init;
-    md->runtime_name = "python";
-    md->runtime_version = AZF_PYTHON_VERSION;
+    md->runtime_name = w->opts.runtime_name ? w->opts.runtime_name : "python";
+    md->runtime_version = w->opts.runtime_version ? w->opts.runtime_version : AZF_PYTHON_VERSION;
     md->worker_version = AZF_VERSION_STRING;
     md->worker_bitness = g_machine;
 }
@@ -55,6 +60,21 @@ int azf__worker_send(azf_worker *w, azf__msg *m)
     return rc;
 }
 
+static void send_system_log(azf_worker *w, int level, const char *category, const char *text)
+{
+    if (!atomic_load(&w->live))
+        return;
+    PB(RpcLog) log = PB_INIT(RPC_LOG);
+    log.category = (char *)(category ? category : "azfunc.worker");
+    log.level = (PB(RpcLog__Level))level;
+    log.message = (char *)text;
+    log.log_category = AZURE_FUNCTIONS_RPC_MESSAGES__RPC_LOG__RPC_LOG_CATEGORY__System;
+    azf__msg m = PB_INIT(STREAMING_MESSAGE);
+    m.content_case = PB_CASE(RPC_LOG);
+    m.rpc_log = &log;
+    azf__worker_send(w, &m);
+}
+
 void azf__worker_log(azf_worker *w, int level, const char *fmt, ...)
 {
     char text[1024];
@@ -62,16 +82,21 @@ void azf__worker_log(azf_worker *w, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    PB(RpcLog) log = PB_INIT(RPC_LOG);
-    log.category = "azfunc.worker";
-    log.level = (PB(RpcLog__Level))level;
-    log.message = text;
-    log.log_category = AZURE_FUNCTIONS_RPC_MESSAGES__RPC_LOG__RPC_LOG_CATEGORY__System;
-    azf__msg m = PB_INIT(STREAMING_MESSAGE);
-    m.content_case = PB_CASE(RPC_LOG);
-    m.rpc_log = &log;
-    azf__worker_send(w, &m);
+    send_system_log(w, level, NULL, text);
     azf__log(level, "%s", text);
+}
+
+int azf_worker_log(azf_worker *w, int level, const char *category, const char *message)
+{
+    if (!w || !message || level < AZF_LOG_TRACE || level > AZF_LOG_CRITICAL + 1)
+        return AZF_E_INVALID;
+    send_system_log(w, level, category, message);
+    return 0;
+}
+
+azf_registry *azf_worker_registry(azf_worker *w)
+{
+    return w ? w->reg : NULL;
 }
 
 /* ---- transport callbacks (I/O thread) ----------------------------------- */
@@ -88,8 +113,8 @@ static int w_on_message(uint64_t stream, const uint8_t *data, size_t len, void *
                         len);
         return 0;
     }
-    azf__worker_dispatch(w, m);
-    azure_functions_rpc_messages__streaming_message__free_unpacked(m, &pb_allocator);
+    if (!azf__worker_dispatch(w, m))
+        azf__worker_msg_free(m);
     return 0;
 }
 
@@ -121,8 +146,16 @@ int azf_worker_new(azf_worker **out, const azf_worker_opts *opts)
         struct utsname u;
         snprintf(g_machine, sizeof g_machine, "%s", uname(&u) == 0 ? u.machine : "unknown");
     }
-    w->app = azf__worker_no_app;
     int rc = AZF_E_NOMEM;
+    w->opts.provider = opts->provider;
+    w->opts.provider_user_data = opts->provider_user_data;
+    w->opts.reg = opts->reg;
+    if ((opts->runtime_name && !(w->opts.runtime_name = azf__strdup(opts->runtime_name))) ||
+        (opts->runtime_version && !(w->opts.runtime_version = azf__strdup(opts->runtime_version))))
+        goto fail;
+    if ((rc = azf__worker_app_init(w)))
+        goto fail;
+    rc = AZF_E_NOMEM;
     if (!(w->opts.uri = azf__strdup(opts->uri)) ||
         !(w->opts.worker_id = azf__strdup(opts->worker_id ? opts->worker_id : "")) ||
         !(w->opts.request_id = azf__strdup(opts->request_id ? opts->request_id : "")) ||
@@ -146,8 +179,11 @@ void azf_worker_free(azf_worker *w)
 {
     if (!w)
         return;
+    azf__worker_app_free(w);
     azf_driver_free(w->driver);
     azf_transport_opts_free(w->transport);
+    azf__free(w->opts.runtime_name);
+    azf__free(w->opts.runtime_version);
     azf__free(w->opts.uri);
     azf__free(w->opts.worker_id);
     azf__free(w->opts.request_id);
@@ -165,17 +201,26 @@ int azf_worker_run(azf_worker *w)
     if (rc)
         return azf__err(&w->err, rc, "cannot reach the host at %s: %s", w->opts.uri,
                         azf_driver_errmsg(w->driver));
+    if ((rc = azf__worker_app_start(w)))
+        return azf__err(&w->err, rc, "cannot start the app thread: %s", azf_strerror(rc));
     PB(StartStream) ss = PB_INIT(START_STREAM);
     ss.worker_id = w->opts.worker_id;
     azf__msg m = PB_INIT(STREAMING_MESSAGE);
     m.content_case = PB_CASE(START_STREAM);
     m.start_stream = &ss;
-    if ((rc = azf__worker_send(w, &m)))
+    if ((rc = azf__worker_send(w, &m))) {
+        azf__worker_app_finish(w);
         return azf__err(&w->err, rc, "cannot queue StartStream: %s", azf_strerror(rc));
+    }
+    atomic_store(&w->live, 1);
     rc = azf_driver_run(w->driver);
-    if (atomic_load(&w->terminating) == 1)
+    int why = atomic_load(&w->terminating);
+    atomic_store(&w->live, 0);
+    /* Whatever ended the conversation, every invocation still running is completed. */
+    azf__worker_app_finish(w);
+    if (why == 1)
         return azf__err(&w->err, 0, "the host sent WorkerTerminate: work drained, exiting");
-    if (atomic_load(&w->terminating) == 2)
+    if (why == 2)
         return azf__err(&w->err, 0, "the worker was stopped");
     if (rc)
         return azf__err(&w->err, rc, "the connection to the host was lost: %s",
@@ -194,7 +239,8 @@ int azf_worker_run(azf_worker *w)
 void azf__worker_begin_shutdown(azf_worker *w, int why, uint32_t timeout_ms)
 {
     int expected = 0;
-    if (atomic_compare_exchange_strong(&w->terminating, &expected, why))
+    atomic_compare_exchange_strong(&w->terminating, &expected, why);
+    if (!atomic_exchange(&w->shutdown_started, 1))
         azf_driver_shutdown(w->driver, timeout_ms);
 }
 

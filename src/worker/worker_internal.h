@@ -5,7 +5,9 @@
 #include "FunctionRpc.pb-c.h"
 #include "azfunc/worker.h"
 #include "common/common_internal.h"
+#include "registry/registry_internal.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 /* Short names for the generated protobuf-c types. */
@@ -16,42 +18,59 @@
 #define PB_FAILURE AZURE_FUNCTIONS_RPC_MESSAGES__STATUS_RESULT__STATUS__Failure
 typedef PB(StreamingMessage) azf__msg;
 
+struct azf_worker_provider {
+    azf_worker_index_fn index;
+    azf_worker_load_fn load;
+    azf_worker_reload_fn reload;
+    azf_worker_drain_fn drain;
+    azf_handler v1_handler;
+    int has_v1_handler;
+    void *v1_user_data;
+};
+
 struct azf_worker_opts {
     char *uri, *worker_id, *request_id;
+    char *runtime_name, *runtime_version;
+    azf_worker_provider provider;
+    void *provider_user_data;
+    azf_registry *reg;
     size_t max_message_length;
     azf_transport_opts *transport;
     azf__errmsg err;
 };
 
-struct azf_worker;
+/* Invocations in flight, shared with their completion callbacks (app.c). */
+typedef struct azf__flights azf__flights;
 
-/* ---- The application dispatch point -------------------------------------
- * FunctionsMetadataRequest, FunctionLoadRequest and InvocationRequest go to the
- * application layer (registry + Python adapter, a later issue) through this one
- * table. Each handler owns the reply: it must send exactly one response for its
- * request (for invocations, possibly later and from another thread, with
- * azf__worker_send). The built-in table answers as a worker with no function
- * handlers does. */
-typedef struct azf__worker_app {
-    int (*metadata)(struct azf_worker *w, const azf__msg *req, void *user_data);
-    int (*load)(struct azf_worker *w, const azf__msg *req, void *user_data);
-    int (*invoke)(struct azf_worker *w, const azf__msg *req, void *user_data);
-    void *user_data;
-} azf__worker_app;
-
-extern const azf__worker_app azf__worker_no_app;
+/* A request handed to the app thread (app.c). */
+typedef struct azf__job azf__job;
 
 struct azf_worker {
     azf_worker_opts opts;
     azf_transport_opts *transport;
-    azf__worker_app app;
     azf_driver *driver;
     uint64_t stream;
-    atomic_int terminating;
+    atomic_int live;        /* StartStream queued: logs may be sent */
+    atomic_int terminating; /* 1 WorkerTerminate, 2 azf_worker_stop, 3 stream over */
+    atomic_int shutdown_started;
     int ran;
     int stream_closed, close_status;
     char close_msg[256];
     azf__errmsg err;
+
+    /* The application side (app.c). */
+    azf_registry *reg;
+    int own_reg;
+    azf__flights *flights;
+    pthread_mutex_t lock; /* guards jobs, failed loads, app_dir */
+    pthread_cond_t cond;
+    azf__job *jobs, **jobs_tail;
+    int app_quit, app_started, drained;
+    pthread_t app_thread;
+    char *app_dir;        /* WorkerInitRequest / env reload function_app_directory */
+    struct azf__failed *failed; /* loads that failed: invocations fail with the error */
+    int indexed, index_rc;      /* app thread only */
+    char *index_msg, *index_stack;
 };
 
 /* Sends a message on the stream (any thread). An empty request_id is stamped
@@ -62,13 +81,33 @@ int azf__worker_send(struct azf_worker *w, azf__msg *m);
 void azf__worker_log(struct azf_worker *w, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Starts a graceful end once (why: 1 WorkerTerminate, 2 azf_worker_stop). */
+/* Marks the end (why: 1 WorkerTerminate, 2 azf_worker_stop) and closes the stream
+ * after the queued messages, once. */
 void azf__worker_begin_shutdown(struct azf_worker *w, int why, uint32_t timeout_ms);
 
-/* Routes one decoded message from the host to its handler (I/O thread). */
-void azf__worker_dispatch(struct azf_worker *w, const azf__msg *m);
+/* Routes one decoded message from the host (I/O thread). Returns 1 when it kept m
+ * (freed later by the app thread), 0 when the caller frees it. */
+int azf__worker_dispatch(struct azf_worker *w, azf__msg *m);
 
-/* Fills a WorkerMetadata (static strings; no allocation). */
-void azf__worker_metadata(PB(WorkerMetadata) * md);
+/* Fills a WorkerMetadata (strings borrowed from w; no allocation). */
+void azf__worker_metadata(struct azf_worker *w, PB(WorkerMetadata) * md);
+
+/* The capabilities of WorkerInitResponse (and of the env reload response). */
+extern const char *const azf__worker_caps[][2];
+extern const size_t azf__worker_ncaps;
+
+/* ---- app.c: the application side ---------------------------------------- */
+int azf__worker_app_init(struct azf_worker *w);   /* in azf_worker_new */
+void azf__worker_app_free(struct azf_worker *w);  /* in azf_worker_free */
+int azf__worker_app_start(struct azf_worker *w);  /* starts the app thread */
+/* After the conversation: drains what still runs, stops and joins the app thread. */
+void azf__worker_app_finish(struct azf_worker *w);
+/* I/O thread handlers. Each answers its request exactly once (maybe later). */
+int azf__worker_post(struct azf_worker *w, azf__msg *m); /* metadata, load, env reload */
+int azf__worker_post_terminate(struct azf_worker *w, uint32_t grace_ms);
+int azf__worker_invoke(struct azf_worker *w, const azf__msg *m);
+int azf__worker_cancel(struct azf_worker *w, const azf__msg *m);
+/* Frees an unpacked message (the worker's protobuf-c allocator). */
+void azf__worker_msg_free(azf__msg *m);
 
 #endif

@@ -360,6 +360,8 @@ static azf_invocation *start_case(azf_registry *reg, const cJSON *c, int i, cJSO
     }
     char id[64];
     snprintf(id, sizeof id, "inv-%s-%d", fname, i);
+    if (getenv("AZF_TEST_VERBOSE"))
+        fprintf(stderr, "start %s\n", id);
     azf_invocation *inv = NULL;
     CHECK_INT(azf_invocation_new(&inv, fn, id), 0);
     const cJSON *it;

@@ -131,7 +131,7 @@ def _generic(name, value):
     return fn
 
 
-for _name, _value in [('gen_bool', True), ('gen_bytes', b'\x00b'), ('gen_dict', {'a': 1}),
+for _name, _value in [('gen_bool', True), ('gen_bytes', b'\x01b'), ('gen_dict', {'a': 1}),
                       ('gen_double', 1.5), ('gen_int', -7), ('gen_list', [1, 'x']),
                       ('gen_none', None), ('gen_str', 'text')]:
     _generic(_name, _value)
