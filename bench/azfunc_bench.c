@@ -54,9 +54,10 @@ typedef struct cfg {
     long max_msg; /* 0: the host's int.MaxValue */
     const char *json_path;
     const char *worker_log;
-    int no_indexing; /* no FunctionsMetadataRequest: the host indexes function.json */
-    int legacy_args; /* only --host/--port/... (workers that predate --functions-*) */
-    int check;       /* exit 1 when a correctness check fails */
+    int no_indexing;       /* no FunctionsMetadataRequest: the host indexes function.json */
+    int legacy_args;       /* only --host/--port/... (workers that predate --functions-*) */
+    double max_rss_growth; /* soak: fail above this % (0: report only) */
+    int check;             /* exit 1 when a correctness check fails */
 } cfg;
 
 static double now_s(void)
