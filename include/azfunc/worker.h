@@ -104,11 +104,12 @@ typedef int (*azf_worker_index_fn)(const char *app_dir, azf_registry *reg, azf_b
  *    "bindings": {"<name>": {"type", "direction": "in"|"out"|"inout",
  *                            "dataType": "undefined"|"string"|"binary"|"stream"}},
  *    "properties": {...}}
- * v1 (no worker_indexed property): the worker has already added the function to its
- * registry from <directory>/function.json with the v1 handler (see
- * azf_worker_provider_set_v1_handler) and the request's id; fn is that function.
- * worker_indexed: the worker has run the index callback; fn is NULL when the id is
- * still unknown. Returns 0 (Success) or an error (Failure, remembered: invocations of
+ * v1 (no worker_indexed property): fn is NULL; on success the worker adds the function to
+ * its registry from <directory>/function.json, with the v1 handler (see
+ * azf_worker_provider_set_v1_handler) and the request's id.
+ * worker_indexed: the worker has run the index callback; fn is the function of that id,
+ * NULL when the index does not have it. Returns 0 (Success) or an error (Failure,
+ * remembered: invocations of
  * the function fail with it). Unset: every load that reaches it succeeds. */
 typedef int (*azf_worker_load_fn)(const char *function_id, const char *metadata_json,
                                   const azf_function *fn, azf_buf *message, azf_buf *stack,
@@ -117,8 +118,8 @@ typedef int (*azf_worker_load_fn)(const char *function_id, const char *metadata_
 /* FunctionEnvironmentReloadRequest (§3.8): replace the environment with env (a map of
  * string values, borrowed for the call) and use app_dir (borrowed; "" when not sent).
  * Returns 0 or an error (the response's Failure). Unset: the reload succeeds. */
-typedef int (*azf_worker_reload_fn)(const azf_value_map *env, const char *app_dir,
-                                    azf_buf *message, azf_buf *stack, void *user_data);
+typedef int (*azf_worker_reload_fn)(const azf_value_map *env, const char *app_dir, azf_buf *message,
+                                    azf_buf *stack, void *user_data);
 
 /* WorkerTerminate, or the end of the stream: stop taking invocations and complete every
  * running one within timeout_ms. Invocations still running afterwards are answered by
@@ -154,8 +155,7 @@ AZF_API int azf_worker_opts_set_registry(azf_worker_opts *o, azf_registry *reg);
 /* WorkerMetadata.runtime_name and runtime_version (copied; defaults "python" and the
  * Python version found at build time). azfunc-worker sets the version of the
  * interpreter it runs. Returns 0, AZF_E_INVALID or AZF_E_NOMEM. */
-AZF_API int azf_worker_opts_set_runtime(azf_worker_opts *o, const char *name,
-                                        const char *version);
+AZF_API int azf_worker_opts_set_runtime(azf_worker_opts *o, const char *name, const char *version);
 
 typedef struct azf_worker azf_worker;
 

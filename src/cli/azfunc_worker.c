@@ -154,8 +154,14 @@ int main(int argc, char **argv)
             return 0;
         }
     }
-    /* Socket writes must not kill the process when the host goes away. */
-    signal(SIGPIPE, SIG_IGN);
+    /* Socket writes must not kill the process when the host goes away. Blocked rather
+     * than ignored: every thread (the I/O thread, the app thread, Python's) inherits
+     * the mask, while the process-level disposition stays the default that user code
+     * expects from an embedded interpreter (signals are left to the host). */
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     azf_global_init();
     azf_set_log_callback(log_to_stderr, NULL);
     azf_worker_opts *opts;

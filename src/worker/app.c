@@ -14,8 +14,8 @@
 #define SHUTDOWN_TEXT "RuntimeError: the worker is shutting down"
 
 struct azf__job {
-    azf__msg *m;        /* a request, or NULL for the terminate drain */
-    uint32_t grace_ms;  /* terminate drain */
+    azf__msg *m;       /* a request, or NULL for the terminate drain */
+    uint32_t grace_ms; /* terminate drain */
     struct azf__job *next;
 };
 
@@ -324,8 +324,7 @@ static void ensure_indexed(azf_worker *w, const char *app_dir)
     if (!w->opts.provider.index)
         return;
     azf_buf message = AZF_BUF_INIT, stack = AZF_BUF_INIT;
-    int rc = w->opts.provider.index(app_dir, w->reg, &message, &stack,
-                                    w->opts.provider_user_data);
+    int rc = w->opts.provider.index(app_dir, w->reg, &message, &stack, w->opts.provider_user_data);
     if (rc < 0) {
         w->index_rc = rc;
         w->index_msg = azf__strdup(error_text(rc, &message));
@@ -429,8 +428,7 @@ static char *load_metadata_json(const PB(RpcFunctionMetadata) * md)
     return text;
 }
 
-static void remember_failure(azf_worker *w, const char *id, const char *message,
-                             const char *stack)
+static void remember_failure(azf_worker *w, const char *id, const char *message, const char *stack)
 {
     struct azf__failed *f = azf__calloc(1, sizeof *f);
     if (!f || !(f->id = azf__strdup(id)) || !(f->message = azf__strdup(message)) ||
@@ -448,8 +446,7 @@ static void remember_failure(azf_worker *w, const char *id, const char *message,
     pthread_mutex_unlock(&w->lock);
 }
 
-static int send_load_response(azf_worker *w, const char *id, const char *message,
-                              const char *stack)
+static int send_load_response(azf_worker *w, const char *id, const char *message, const char *stack)
 {
     PB(RpcException) ex = PB_INIT(RPC_EXCEPTION);
     PB(StatusResult) result = PB_INIT(STATUS_RESULT);
@@ -518,40 +515,43 @@ static int on_load(azf_worker *w, const azf__msg *req)
             }
             return send_load_response(w, id, NULL, NULL);
         }
-    } else if (md) {
-        const azf_worker_provider *p = &w->opts.provider;
-        rc = azf__registry_add_load_request(w->reg, r, p->has_v1_handler ? &p->v1_handler : NULL,
-                                            p->v1_user_data, &fn);
-        if (rc) {
-            char *text = azf__asprintf("FunctionLoadError: cannot load the %s function: %s",
-                                       md->name ? md->name : id,
-                                       rc == AZF_E_INVALID ? "the load request has no directory"
-                                                           : azf_registry_errmsg(w->reg));
-            rc = load_failed(w, id, text ? text : "FunctionLoadError", "");
-            azf__free(text);
-            return rc;
-        }
-        if (azf_function_load_error(fn))
-            return load_failed(w, id, azf_function_load_error(fn), "");
-    } else {
+    } else if (!md) {
         return load_failed(w, id, "FunctionLoadError: the load request has no function metadata",
                            "");
     }
-    if (!w->opts.provider.load)
+    if (w->opts.provider.load) {
+        char *json = load_metadata_json(md);
+        if (!json)
+            return load_failed(w, id, "MemoryError: cannot describe the function", "");
+        azf_buf message = AZF_BUF_INIT, stack = AZF_BUF_INIT;
+        int prc = w->opts.provider.load(id, json, fn, &message, &stack, w->opts.provider_user_data);
+        cJSON_free(json);
+        rc =
+            prc < 0 ? load_failed(w, id, error_text(prc, &message), stack.ptr ? stack.ptr : "") : 0;
+        azf_buf_dispose(&message);
+        azf_buf_dispose(&stack);
+        if (prc < 0)
+            return rc;
+    }
+    if (worker_indexed && *worker_indexed)
         return send_load_response(w, id, NULL, NULL);
-    char *json = load_metadata_json(md);
-    if (!json)
-        return load_failed(w, id, "MemoryError: cannot describe the function", "");
-    azf_buf message = AZF_BUF_INIT, stack = AZF_BUF_INIT;
-    rc = w->opts.provider.load(id, json, fn, &message, &stack, w->opts.provider_user_data);
-    cJSON_free(json);
-    if (rc < 0)
-        rc = load_failed(w, id, error_text(rc, &message), stack.ptr ? stack.ptr : "");
-    else
-        rc = send_load_response(w, id, NULL, NULL);
-    azf_buf_dispose(&message);
-    azf_buf_dispose(&stack);
-    return rc;
+    /* v1: the function joins the registry once the code loaded (the official checks and
+     * texts come first), from its function.json with the host's id. */
+    const azf_worker_provider *p = &w->opts.provider;
+    rc = azf__registry_add_load_request(w->reg, r, p->has_v1_handler ? &p->v1_handler : NULL,
+                                        p->v1_user_data, &fn);
+    if (rc) {
+        char *text = azf__asprintf("FunctionLoadError: cannot load the %s function: %s",
+                                   md->name ? md->name : id,
+                                   rc == AZF_E_INVALID ? "the load request has no directory"
+                                                       : azf_registry_errmsg(w->reg));
+        rc = load_failed(w, id, text ? text : "FunctionLoadError", "");
+        azf__free(text);
+        return rc;
+    }
+    if (azf_function_load_error(fn))
+        return load_failed(w, id, azf_function_load_error(fn), "");
+    return send_load_response(w, id, NULL, NULL);
 }
 
 static int on_env_reload(azf_worker *w, const azf__msg *req)

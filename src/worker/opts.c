@@ -327,13 +327,13 @@ void azf_worker_provider_free(azf_worker_provider *p)
     azf__free(p);
 }
 
-#define PROVIDER_SETTER(field, type)                                                        \
-    int azf_worker_provider_set_##field(azf_worker_provider *p, type fn)                    \
-    {                                                                                      \
-        if (!p)                                                                            \
-            return AZF_E_INVALID;                                                          \
-        p->field = fn;                                                                     \
-        return 0;                                                                          \
+#define PROVIDER_SETTER(field, type)                                                               \
+    int azf_worker_provider_set_##field(azf_worker_provider *p, type fn)                           \
+    {                                                                                              \
+        if (!p)                                                                                    \
+            return AZF_E_INVALID;                                                                  \
+        p->field = fn;                                                                             \
+        return 0;                                                                                  \
     }
 PROVIDER_SETTER(index, azf_worker_index_fn)
 PROVIDER_SETTER(load, azf_worker_load_fn)

@@ -67,7 +67,7 @@ struct azf_worker {
     azf__job *jobs, **jobs_tail;
     int app_quit, app_started, drained;
     pthread_t app_thread;
-    char *app_dir;        /* WorkerInitRequest / env reload function_app_directory */
+    char *app_dir;              /* WorkerInitRequest / env reload function_app_directory */
     struct azf__failed *failed; /* loads that failed: invocations fail with the error */
     int indexed, index_rc;      /* app thread only */
     char *index_msg, *index_stack;
@@ -97,9 +97,9 @@ extern const char *const azf__worker_caps[][2];
 extern const size_t azf__worker_ncaps;
 
 /* ---- app.c: the application side ---------------------------------------- */
-int azf__worker_app_init(struct azf_worker *w);   /* in azf_worker_new */
-void azf__worker_app_free(struct azf_worker *w);  /* in azf_worker_free */
-int azf__worker_app_start(struct azf_worker *w);  /* starts the app thread */
+int azf__worker_app_init(struct azf_worker *w);  /* in azf_worker_new */
+void azf__worker_app_free(struct azf_worker *w); /* in azf_worker_free */
+int azf__worker_app_start(struct azf_worker *w); /* starts the app thread */
 /* After the conversation: drains what still runs, stops and joins the app thread. */
 void azf__worker_app_finish(struct azf_worker *w);
 /* I/O thread handlers. Each answers its request exactly once (maybe later). */

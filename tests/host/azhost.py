@@ -185,6 +185,9 @@ def host_env(app_dir, worker_dir, extra=None):
     env["FUNCTIONS_APPLICATION_DIRECTORY"] = str(app_dir)
     env["FUNCTIONS_WORKER_RUNTIME_VERSION"] = f"{sys.version_info.major}.{sys.version_info.minor}"
     env.setdefault("PYTHON_THREADPOOL_THREAD_COUNT", "1000")
+    # azure-functions ships with the worker; here it lives in the test venv.
+    if sys.prefix != sys.base_prefix:
+        env.setdefault("VIRTUAL_ENV", sys.prefix)
     env.update(extra or {})
     return env
 
