@@ -164,7 +164,12 @@ AZF_API int azf_python_load(azf_python *py, const char *function_id, const char 
  * function (its task is cancelled) or any function before it started. A sync
  * function that is already running cannot be interrupted: it completes with its
  * own outcome when it returns. The runtime must be started, and every
- * invocation completed (azf_python_drain), before azf_python_free. */
+ * invocation completed (azf_python_drain), before azf_python_free.
+ *
+ * The starter's completion and log callbacks run on Python threads without the
+ * GIL, while the adapter holds that invocation's lock: they must not wait for
+ * the GIL (an extension-mode host that calls Python there must hand the work to
+ * another thread). The handler's callbacks may be called from any thread. */
 AZF_API const azf_handler *azf_python_handler(azf_python *py);
 
 /* Adds every function of idx (azf_python_index_metadata) to reg with the Python

@@ -88,6 +88,7 @@ class Binding(typing.NamedTuple):
 functions = {}          # function_id -> FunctionInfo
 _app_root = None
 _index = None           # ('ok', results) or ('error', exception) once indexed
+_app_object = None      # the v2 FunctionRegister
 
 
 # ---------------------------------------------------------------- errors
@@ -206,6 +207,22 @@ class GenericBinding:
         return binding_type != 'durableClient'
 
 
+_NO_DEFERRED = object()
+_deferred_cache = None
+
+
+def deferred_registry():
+    """azurefunctions-extensions-base's registry (SDK types), or None."""
+    global _deferred_cache
+    if _deferred_cache is None:
+        try:
+            from azurefunctions.extensions import base
+            _deferred_cache = base.get_binding_registry()
+        except ImportError:
+            _deferred_cache = _NO_DEFERRED
+    return None if _deferred_cache is _NO_DEFERRED else _deferred_cache
+
+
 def converter(binding_type):
     return _library().get_binding_registry().get(binding_type) or GenericBinding
 
@@ -317,6 +334,18 @@ def analyse(func, name, function_id, directory, bindings):
                 'azure.functions.Out in Python')
 
         effective = b.type
+        dreg = deferred_registry() if has_anno and not is_out else None
+        if dreg is not None and dreg.check_supported_type(pytype):
+            # An SDK type (azure-functions-library.md §8): the base
+            # package's converter decodes model_binding_data.
+            conv = dreg.get(b.type)
+            if conv is None or not conv.check_input_type_annotation(pytype):
+                raise FunctionLoadError(
+                    name, f'type of {pname} binding in function.json '
+                    f'"{b.type}" does not match its Python annotation '
+                    f'"{getattr(pytype, "__name__", pytype)}"')
+            inputs[pname] = ParamTypeInfo(b.type, pytype, True)
+            continue
         if has_anno and pytype in (str, bytes) \
                 and not has_implicit_output(b.type):
             effective = 'generic'
@@ -365,7 +394,7 @@ def analyse(func, name, function_id, directory, bindings):
         is_async=inspect.iscoroutinefunction(func),
         has_return=explicit_return or implicit_return,
         is_http_func=http_param is not None,
-        deferred_bindings_enabled=False,
+        deferred_bindings_enabled=any(t.deferred for t in inputs.values()),
         input_types=inputs, output_types=outputs,
         return_type=(ParamTypeInfo(return_binding_type, return_pytype)
                      if explicit_return or implicit_return else None),
@@ -438,8 +467,14 @@ def _metadata(function, app_dir):
     name = function.get_function_name()
     function_id = str(uuid.uuid5(uuid.NAMESPACE_OID, name))
     directory = str(pathlib.Path(inspect.getfile(func)).parent)
-    analyse(func, name, function_id, directory, function.get_bindings())
-    raw = list(function.get_raw_bindings())
+    fi = analyse(func, name, function_id, directory, function.get_bindings())
+    if fi.deferred_bindings_enabled:
+        # SupportsDeferredBinding in the raw bindings makes the host send
+        # model_binding_data for SDK-type parameters.
+        raw = list(deferred_registry().get_raw_bindings(
+            function, fi.input_types)[0])
+    else:
+        raw = list(function.get_raw_bindings())
     meta = {'name': name, 'functionId': function_id, 'directory': app_dir,
             'scriptFile': function.function_script_file, 'entryPoint': name,
             'bindings': [_binding_object(r) for r in raw],
@@ -460,7 +495,9 @@ def _index_app(app_dir, script_name):
     _use_app_root(app_dir)
     try:
         module = importlib.import_module(pathlib.Path(path).stem)
-        indexed = _find_app(module, script_name).get_functions()
+        global _app_object
+        _app_object = _find_app(module, script_name)
+        indexed = _app_object.get_functions()
     except ImportError as exc:
         raise _with_import_hint(exc) from None
     return [_metadata(f, app_dir) for f in indexed]
@@ -538,13 +575,25 @@ def load(function_id, metadata_json):
         if function_id not in functions:
             raise RuntimeError(f'function {meta.get("name")} ({function_id}) '
                                'is not in the indexed app')
+        _post_function_load(functions[function_id])
         return None
     name = meta.get('name')
     func = _import_v1(name, directory, meta.get('scriptFile'),
                       meta.get('entryPoint') or DEFAULT_ENTRY_POINT)
-    analyse(func, name, function_id, directory,
-            _v1_bindings(meta.get('bindings') or []))
+    _post_function_load(analyse(func, name, function_id, directory,
+                                _v1_bindings(meta.get('bindings') or [])))
     return None
+
+
+def _post_function_load(fi):
+    """Worker extensions after a successful load (azure-functions-library §10)."""
+    hooks = globals().get('_hooks')
+    if hooks is None:
+        return
+    app_hooks, fn_hooks = hooks(fi)
+    _run_hooks(fn_hooks, 'post_function_load', fi.name, fi.directory)
+    _run_hooks(app_hooks, 'post_function_load_app_level', fi.name,
+               fi.directory)
 
 
 # ================================================================ invocations
@@ -557,7 +606,6 @@ def load(function_id, metadata_json):
 
 import asyncio
 import contextvars
-import http.cookies
 import logging
 import queue
 import threading
@@ -579,7 +627,6 @@ thread_local_storage = threading.local()
 _running = {}           # invocation id -> capsule (for logs)
 _log_handler = None
 _extensions_enabled = False
-_deferred_registry = None
 
 
 def _env_true(name):
@@ -650,19 +697,22 @@ class _Pool:
             elif self._threads < self.max_workers:
                 self._threads += 1
                 spawn = True
-        if spawn:
-            threading.Thread(target=self._work, args=((fn, args),),
-                             daemon=True, name='azfunc-sync').start()
-        else:
-            self._queue.put((fn, args))
+        self._queue.put((fn, args))
+        if spawn:  # the item goes through the queue: Thread keeps its args
+            threading.Thread(target=self._work, daemon=True,
+                             name='azfunc-sync').start()
 
-    def _work(self, item):
-        while item is not None:
+    def _work(self):
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
             fn, args = item
             fn(*args)
+            # An idle thread must not keep the last invocation alive.
+            item = fn = args = None
             with self._lock:
                 self._idle += 1
-            item = self._queue.get()
 
     def shutdown(self):
         with self._lock:
@@ -725,9 +775,20 @@ def start():
     _loop = asyncio.new_event_loop()
     _loop.set_task_factory(_task_factory)
     _loop.add_reader(fd, _on_jobs)
-    _loop_thread = threading.Thread(target=_loop.run_forever, daemon=True,
-                                    name='azfunc-asyncio')
+    _loop_thread = threading.Thread(target=_run_loop, args=(_loop,),
+                                    daemon=True, name='azfunc-asyncio')
     _loop_thread.start()
+
+
+def _run_loop(loop):
+    # asyncio lets SystemExit/KeyboardInterrupt from a stray user task escape
+    # run_forever; the worker's loop must outlive them.
+    while _loop is loop:
+        try:
+            loop.run_forever()
+        except BaseException:
+            logging.getLogger('azure_functions_worker').exception(
+                'the asyncio loop stopped on an exception; restarting it')
 
 
 def stop():
@@ -736,12 +797,29 @@ def stop():
     if _loop is None:
         return
     loop, _loop = _loop, None
+    _asgi_shutdown(loop)
     loop.call_soon_threadsafe(loop.stop)
     _loop_thread.join(5)
     if _pool is not None:
         _pool.shutdown()
     if _log_handler is not None:
         logging.getLogger().removeHandler(_log_handler)
+
+
+def _asgi_shutdown(loop):
+    """AsgiFunctionApp's lifespan task lives on our loop; its __del__ would
+    asyncio.run the shutdown on a new loop at finalisation and hang, so the
+    shutdown runs here, on the right loop, before the loop stops."""
+    app = _app_object
+    if not getattr(app, 'startup_task_done', False):
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(
+            app.middleware.notify_shutdown(), loop).result(5)
+    except BaseException:
+        logging.getLogger('azure_functions_worker').warning(
+            'the ASGI application did not shut down cleanly', exc_info=True)
+    app.startup_task_done = False
 
 
 def reload_environment(env, app_dir):
@@ -764,7 +842,8 @@ def _on_jobs():
         if kind == 0:
             _dispatch(cap)
         else:
-            task = _tasks.get(native.ident(cap)[2])
+            ident = native.ident(cap)
+            task = _tasks.get(ident[2]) if ident else None
             if task is not None:
                 task.cancel()
 
@@ -835,8 +914,11 @@ def _find_function(function_id, name):
 
 
 def _dispatch(cap):
+    ident = native.ident(cap)
+    if ident is None:  # already completed (drained)
+        return
     try:
-        function_id, name, inv_id = native.ident(cap)
+        function_id, name, inv_id = ident
         fi = _find_function(function_id, name)
     except BaseException as exc:
         native.fail(cap, *describe(exc))
@@ -844,6 +926,7 @@ def _dispatch(cap):
     _running[inv_id] = cap
     if fi.is_async:
         task = _loop.create_task(_run_async(cap, fi, inv_id))
+        task.__azure_function_invocation_id__ = inv_id
         _tasks[inv_id] = task
         task.add_done_callback(lambda t: _task_done(t, cap, inv_id))
     else:
@@ -870,7 +953,7 @@ def _generic_decode(datum):
 
 def _decode(pt, datum, metadata):
     if pt.deferred:
-        conv = _deferred_registry.get(pt.binding_name)
+        conv = deferred_registry().get(pt.binding_name)
         md = metadata if conv.has_trigger_support() else {}
         return conv.decode(datum, trigger_metadata=md, pytype=pt.pytype)
     conv = converter(pt.binding_name)
@@ -1017,17 +1100,19 @@ def _hooks(fi):
     return meta.get_application_hooks(), meta.get_function_hooks(fi.name)
 
 
-def _run_hooks(hooks, attr, *args):
+def _run_hooks(hooks, attr, *args, logger=False):
+    """Calls every hook of one kind; a hook's exception is logged and the
+    chain goes on. Invocation hooks get their extension's logger first."""
     for hook in getattr(hooks, attr, None) or ():
         try:
-            hook.ext_impl(*args)
+            if logger:
+                hook.ext_impl(logging.getLogger(
+                    f'azure_functions_worker.extension.{hook.ext_name}'), *args)
+            else:
+                hook.ext_impl(*args)
         except Exception:
             logging.getLogger('azure_functions_worker').exception(
                 'extension %s failed in %s', hook.ext_name, attr)
-
-
-def _ext_logger(hooks_pair):
-    return logging.getLogger('azure_functions_worker.extension')
 
 
 def _fail(cap, exc):
@@ -1044,13 +1129,14 @@ def _run_sync(cap, fi, inv_id):
     try:
         args, ctx = _prepare(cap, fi, inv_id)
         app_hooks, fn_hooks = _hooks(fi)
-        log = _ext_logger(None)
-        _run_hooks(app_hooks, 'pre_invocation_app_level', log, ctx, args)
-        _run_hooks(fn_hooks, 'pre_invocation', log, ctx, args)
+        _run_hooks(app_hooks, 'pre_invocation_app_level', ctx, args,
+                   logger=True)
+        _run_hooks(fn_hooks, 'pre_invocation', ctx, args, logger=True)
         result = fi.func(**args)
-        _run_hooks(fn_hooks, 'post_invocation', log, ctx, args, result)
-        _run_hooks(app_hooks, 'post_invocation_app_level', log, ctx, args,
-                   result)
+        _run_hooks(fn_hooks, 'post_invocation', ctx, args, result,
+                   logger=True)
+        _run_hooks(app_hooks, 'post_invocation_app_level', ctx, args,
+                   result, logger=True)
         _finish(cap, fi, args, result)
     except BaseException as exc:  # SystemExit fails the invocation only
         _fail(cap, exc)
@@ -1067,13 +1153,14 @@ async def _run_async(cap, fi, inv_id):
             return
         args, ctx = _prepare(cap, fi, inv_id)
         app_hooks, fn_hooks = _hooks(fi)
-        log = _ext_logger(None)
-        _run_hooks(app_hooks, 'pre_invocation_app_level', log, ctx, args)
-        _run_hooks(fn_hooks, 'pre_invocation', log, ctx, args)
+        _run_hooks(app_hooks, 'pre_invocation_app_level', ctx, args,
+                   logger=True)
+        _run_hooks(fn_hooks, 'pre_invocation', ctx, args, logger=True)
         result = await fi.func(**args)
-        _run_hooks(fn_hooks, 'post_invocation', log, ctx, args, result)
-        _run_hooks(app_hooks, 'post_invocation_app_level', log, ctx, args,
-                   result)
+        _run_hooks(fn_hooks, 'post_invocation', ctx, args, result,
+                   logger=True)
+        _run_hooks(app_hooks, 'post_invocation_app_level', ctx, args,
+                   result, logger=True)
         _finish(cap, fi, args, result)
     except asyncio.CancelledError:
         sys.stdout.flush()

@@ -35,8 +35,15 @@ struct azf__py_entry {
     int done;
     atomic_int refs; /* the in-flight list, each queued job, each capsule */
     azf_invocation *inv;
-    azf__py_entry *prev, *next;
+    azf__py_entry *prev, *next;   /* the in-flight list (rt->lock) */
+    azf__py_entry *aprev, *anext; /* every live entry (all_lock) */
 };
+
+/* Every entry not yet freed: after an embedded interpreter is finalised, the
+ * capsules of abandoned functions (a sync function that never returned) will
+ * never be destroyed, so their entries are freed here. */
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static azf__py_entry *all_entries;
 
 struct azf__py_job {
     int kind;
@@ -44,11 +51,24 @@ struct azf__py_job {
     azf__py_job *next;
 };
 
+static void entry_free(azf__py_entry *e)
+{
+    pthread_mutex_destroy(&e->lock);
+    host->free(e);
+}
+
 static void entry_unref(azf__py_entry *e)
 {
     if (e && atomic_fetch_sub(&e->refs, 1) == 1) {
-        pthread_mutex_destroy(&e->lock);
-        host->free(e);
+        pthread_mutex_lock(&all_lock);
+        if (e->aprev)
+            e->aprev->anext = e->anext;
+        else
+            all_entries = e->anext;
+        if (e->anext)
+            e->anext->aprev = e->aprev;
+        pthread_mutex_unlock(&all_lock);
+        entry_free(e);
     }
 }
 
@@ -166,6 +186,12 @@ int azf__py_invoke(azf__py_runtime *rt, azf_invocation *inv)
     pthread_mutex_init(&e->lock, NULL);
     atomic_init(&e->refs, 1); /* the in-flight list */
     e->inv = inv;
+    pthread_mutex_lock(&all_lock);
+    e->anext = all_entries;
+    if (e->anext)
+        e->anext->aprev = e;
+    all_entries = e;
+    pthread_mutex_unlock(&all_lock);
     pthread_mutex_lock(&rt->lock);
     int rc = rt->draining ? AZF_E_STATE : push_job(rt, JOB_INVOKE, e);
     if (rc == 0) {
@@ -257,7 +283,7 @@ int azf__py_invoke_init(azf__py_runtime *rt)
     return 0;
 }
 
-void azf__py_invoke_fini(azf__py_runtime *rt)
+void azf__py_invoke_fini(azf__py_runtime *rt, int finalized)
 {
     if (rt->efd < 0)
         return;
@@ -272,6 +298,16 @@ void azf__py_invoke_fini(azf__py_runtime *rt)
         azf__py_entry *e = rt->inflight;
         entry_finish(rt, e, END_FAIL, "RuntimeError: the Python runtime was closed", "", 0, NULL,
                      NULL, NULL);
+    }
+    if (finalized) {
+        pthread_mutex_lock(&all_lock);
+        azf__py_entry *e = all_entries;
+        all_entries = NULL;
+        pthread_mutex_unlock(&all_lock);
+        for (azf__py_entry *next; e; e = next) {
+            next = e->anext;
+            entry_free(e);
+        }
     }
     close(rt->efd);
     rt->efd = -1;
@@ -584,16 +620,36 @@ static PyObject *n_take(PyObject *self, PyObject *args)
     return list;
 }
 
-/* ident(cap) -> (function_id, function_name, invocation_id) */
+/* Locks a running entry for reading its invocation with the GIL held (the
+ * lock is taken without the GIL). Returns 0 when it is already complete: the
+ * invocation may be gone. Entry-lock holders never wait for the GIL, except a
+ * starter's callback that would (documented in python.h). */
+static int entry_enter(azf__py_entry *e)
+{
+    Py_BEGIN_ALLOW_THREADS;
+    pthread_mutex_lock(&e->lock);
+    Py_END_ALLOW_THREADS;
+    if (!e->done)
+        return 1;
+    pthread_mutex_unlock(&e->lock);
+    return 0;
+}
+
+/* ident(cap) -> (function_id, function_name, invocation_id), None when complete */
 static PyObject *n_ident(PyObject *self, PyObject *cap)
 {
     (void)self;
     azf__py_entry *e = entry_of(cap);
     if (!e)
         return NULL;
+    if (!entry_enter(e))
+        Py_RETURN_NONE;
     const azf_function *fn = API->azf_invocation_function(e->inv);
-    return Py_BuildValue("(NNN)", ctext(API->azf_function_id(fn)),
-                         ctext(API->azf_function_name(fn)), ctext(API->azf_invocation_id(e->inv)));
+    PyObject *r =
+        Py_BuildValue("(NNN)", ctext(API->azf_function_id(fn)), ctext(API->azf_function_name(fn)),
+                      ctext(API->azf_invocation_id(e->inv)));
+    pthread_mutex_unlock(&e->lock);
+    return r;
 }
 
 /* inputs(cap) -> ({name: Datum|None}, {key: Datum|None}, (parent, state, {attrs}),
@@ -604,6 +660,10 @@ static PyObject *n_inputs(PyObject *self, PyObject *cap)
     azf__py_entry *e = entry_of(cap);
     if (!e)
         return NULL;
+    if (!entry_enter(e)) {
+        PyErr_SetString(PyExc_RuntimeError, "the invocation is already complete");
+        return NULL;
+    }
     azf_invocation *inv = e->inv;
     int32_t rc = 0, max = 0;
     const char *msg = NULL, *stack = NULL;
@@ -612,12 +672,15 @@ static PyObject *n_inputs(PyObject *self, PyObject *cap)
         retry = Py_BuildValue("(iiNN)", rc, max, ctext(msg), ctext(stack));
     else
         retry = Py_NewRef(Py_None);
-    return Py_BuildValue("(NNNN)", map_to_py(API->azf_invocation_inputs(inv)),
-                         map_to_py(API->azf_invocation_trigger_metadata(inv)),
-                         Py_BuildValue("(NNN)", ctext(API->azf_invocation_trace_parent(inv)),
-                                       ctext(API->azf_invocation_trace_state(inv)),
-                                       attrs_to_py(API->azf_invocation_trace_attributes(inv))),
-                         retry);
+    PyObject *r =
+        Py_BuildValue("(NNNN)", map_to_py(API->azf_invocation_inputs(inv)),
+                      map_to_py(API->azf_invocation_trigger_metadata(inv)),
+                      Py_BuildValue("(NNN)", ctext(API->azf_invocation_trace_parent(inv)),
+                                    ctext(API->azf_invocation_trace_state(inv)),
+                                    attrs_to_py(API->azf_invocation_trace_attributes(inv))),
+                      retry);
+    pthread_mutex_unlock(&e->lock);
+    return r;
 }
 
 static PyObject *n_cancel_requested(PyObject *self, PyObject *cap)
@@ -626,7 +689,11 @@ static PyObject *n_cancel_requested(PyObject *self, PyObject *cap)
     azf__py_entry *e = entry_of(cap);
     if (!e)
         return NULL;
-    return PyBool_FromLong(API->azf_invocation_cancel_requested(e->inv));
+    if (!entry_enter(e))
+        Py_RETURN_TRUE; /* complete: nothing left to run */
+    int r = API->azf_invocation_cancel_requested(e->inv);
+    pthread_mutex_unlock(&e->lock);
+    return PyBool_FromLong(r);
 }
 
 /* log(cap, level, category, message) -> True if delivered (the invocation runs). */

@@ -198,7 +198,7 @@ static void release(azf__py_runtime *rt)
 {
     if (!rt)
         return;
-    azf__py_invoke_fini(rt);
+    azf__py_invoke_fini(rt, rt->mode == AZF_PYTHON_EMBEDDED);
     host->free(rt->script_file_name);
     host->free(rt);
 }

@@ -22,31 +22,61 @@
 
 /* The public functions the plugin calls on values and invocations, lent by the
  * core as pointers (the plugin does not link libazfunc). */
-#define AZF__PY_API_FUNCS(X)                                                                       \
-    X(azf_value_kind)                                                                              \
-    X(azf_value_data)                                                                              \
-    X(azf_value_int) X(azf_value_double) X(azf_value_count) X(azf_value_item) X(                   \
-        azf_value_model_version) X(azf_value_model_source) X(azf_value_model_content_type)         \
-        X(azf_value_model_content) X(azf_value_http_method) X(azf_value_http_url) X(               \
-            azf_value_http_body) X(azf_value_http_count) X(azf_value_http_entry)                   \
-            X(azf_value_map_count) X(azf_value_map_at) X(azf_value_new_data) X(azf_value_new_int)  \
-                X(azf_value_new_double) X(azf_value_new_http) X(azf_value_http_set_status_code) X( \
-                    azf_value_http_set) X(azf_value_http_set_body) X(azf_value_http_add_cookie)    \
-                    X(azf_value_free) X(azf_cookie_new) X(azf_cookie_free) X(                      \
-                        azf_cookie_set_domain) X(azf_cookie_set_path) X(azf_cookie_set_expires)    \
-                        X(azf_cookie_set_secure) X(azf_cookie_set_http_only) X(                    \
-                            azf_cookie_set_same_site) X(azf_cookie_set_max_age)                    \
-                            X(azf_invocation_function) X(azf_invocation_id) X(                     \
-                                azf_invocation_inputs) X(azf_invocation_trigger_metadata)          \
-                                X(azf_invocation_trace_parent) X(azf_invocation_trace_state) X(    \
-                                    azf_invocation_trace_attributes)                               \
-                                    X(azf_invocation_retry_context) X(                             \
-                                        azf_invocation_cancel_requested)                           \
-                                        X(azf_invocation_set_output) X(azf_invocation_set_return)  \
-                                            X(azf_invocation_complete) X(azf_invocation_fail)      \
-                                                X(azf_invocation_complete_cancelled)               \
-                                                    X(azf_invocation_log) X(azf_function_name)     \
-                                                        X(azf_function_id)
+/* clang-format off */
+#define AZF__PY_API_FUNCS(X) \
+    X(azf_value_kind) \
+    X(azf_value_data) \
+    X(azf_value_int) \
+    X(azf_value_double) \
+    X(azf_value_count) \
+    X(azf_value_item) \
+    X(azf_value_model_version) \
+    X(azf_value_model_source) \
+    X(azf_value_model_content_type) \
+    X(azf_value_model_content) \
+    X(azf_value_http_method) \
+    X(azf_value_http_url) \
+    X(azf_value_http_body) \
+    X(azf_value_http_count) \
+    X(azf_value_http_entry) \
+    X(azf_value_map_count) \
+    X(azf_value_map_at) \
+    X(azf_value_new_data) \
+    X(azf_value_new_int) \
+    X(azf_value_new_double) \
+    X(azf_value_new_http) \
+    X(azf_value_http_set_status_code) \
+    X(azf_value_http_set) \
+    X(azf_value_http_set_body) \
+    X(azf_value_http_add_cookie) \
+    X(azf_value_free) \
+    X(azf_cookie_new) \
+    X(azf_cookie_free) \
+    X(azf_cookie_set_domain) \
+    X(azf_cookie_set_path) \
+    X(azf_cookie_set_expires) \
+    X(azf_cookie_set_secure) \
+    X(azf_cookie_set_http_only) \
+    X(azf_cookie_set_same_site) \
+    X(azf_cookie_set_max_age) \
+    X(azf_invocation_function) \
+    X(azf_invocation_id) \
+    X(azf_invocation_inputs) \
+    X(azf_invocation_trigger_metadata) \
+    X(azf_invocation_trace_parent) \
+    X(azf_invocation_trace_state) \
+    X(azf_invocation_trace_attributes) \
+    X(azf_invocation_retry_context) \
+    X(azf_invocation_cancel_requested) \
+    X(azf_invocation_set_output) \
+    X(azf_invocation_set_return) \
+    X(azf_invocation_complete) \
+    X(azf_invocation_fail) \
+    X(azf_invocation_complete_cancelled) \
+    X(azf_invocation_log) \
+    X(azf_function_name) \
+    X(azf_function_id)
+/* clang-format on */
 
 typedef struct azf__py_api {
 #define AZF__PY_API_FIELD(name) __typeof__(&name) name;

@@ -32,8 +32,10 @@ struct azf__py_runtime {
 };
 
 /* invoke.c */
-int azf__py_invoke_init(azf__py_runtime *rt);         /* before the adapter import; no GIL needed */
-void azf__py_invoke_fini(azf__py_runtime *rt);        /* after finalisation */
+int azf__py_invoke_init(azf__py_runtime *rt); /* before the adapter import; no GIL needed */
+/* After close; finalized: the embedded interpreter is gone, so entries still
+ * referenced by (never destroyed) capsules are freed too. */
+void azf__py_invoke_fini(azf__py_runtime *rt, int finalized);
 PyObject *azf__py_native_module(azf__py_runtime *rt); /* GIL held; new reference */
 int azf__py_invoke(azf__py_runtime *rt, azf_invocation *inv);
 void azf__py_cancel(azf__py_runtime *rt, azf_invocation *inv);

@@ -8,7 +8,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import azhost  # noqa: E402
 
-FAKE_WORKER = [sys.executable, str(Path(__file__).resolve().parent / "fake_worker.py")]
 
 
 @pytest.fixture

@@ -92,5 +92,9 @@ def main():
     sys.exit(1)
 
 
+# The command line that runs this fake worker (tests import it; pytest test modules must not
+# import from conftest, whose module name every suite shares).
+COMMAND = [sys.executable, os.path.abspath(__file__)]
+
 if __name__ == "__main__":
     main()

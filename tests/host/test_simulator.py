@@ -6,7 +6,7 @@ import pytest
 
 import azhost
 from azhost import pb
-from conftest import FAKE_WORKER
+from fake_worker import COMMAND as FAKE_WORKER
 from rawh2 import RawHost
 
 

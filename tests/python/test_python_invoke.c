@@ -2,7 +2,7 @@
  * Python handler in a registry, as the worker and the local runner use it)
  * and checks every result against <app>/invocations.json:
  *
- *   "env":   {"NAME": "value"}          set before the interpreter starts
+ *   "env":   {"NAME": "value"}          set before the interpreter starts ("%APP%": the app)
  *   "cases": [{
  *      "function": "name",
  *      "inputs":   {"binding": VALUE},  VALUE: null | {"string": s} | {"json": s}
@@ -30,6 +30,10 @@
  *   "drain": {"function": name, "timeout_ms": n, "failed": n}
  *                                       start it, then azf_python_drain: n failed
  *   "system_log": ERE                   a System log record matching it was seen
+ *   "requires": "path"                  skip (77) unless <venv>/lib/python3.X/site-packages/path
+ *   "index_contains": [ERE]             each matches one raw binding of the index
+ *   "reload": {"env": {..}}             azf_python_reload_environment(env, app dir)
+ *                                       after registering, before the cases
  *
  * Every invocation must complete exactly once (checked through the completion
  * callback count) before the test ends. */
@@ -39,6 +43,7 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <glob.h>
 #include <limits.h>
 #include <pthread.h>
 #include <regex.h>
@@ -538,12 +543,27 @@ int main(int argc, char **argv)
     const cJSON *it;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(spec, "env"))
     {
-        setenv(it->string, it->valuestring, 1);
+        setenv(it->string, strcmp(it->valuestring, "%APP%") ? it->valuestring : app, 1);
+    }
+
+    const char *venv = getenv("AZF_TEST_VENV");
+    const char *requires = cJSON_GetStringValue(cJSON_GetObjectItem(spec, "requires"));
+    if (requires) {
+        char pattern[PATH_MAX + 300];
+        glob_t g;
+        snprintf(pattern, sizeof pattern, "%s/lib/python3.*/site-packages/%s", venv ? venv : "",
+                 requires);
+        int found = glob(pattern, 0, NULL, &g) == 0;
+        globfree(&g);
+        if (!found) {
+            fprintf(stderr, "skipped: %s is not installed\n", requires);
+            cJSON_Delete(spec);
+            return 77;
+        }
     }
 
     azf_python_opts *o = NULL;
     CHECK_INT(azf_python_opts_new(&o), 0);
-    const char *venv = getenv("AZF_TEST_VENV");
     if (venv)
         CHECK_INT(azf_python_opts_set_venv(o, venv), 0);
     CHECK_INT(azf_python_opts_set_log_callback(o, on_system_log, NULL), 0);
@@ -562,11 +582,44 @@ int main(int argc, char **argv)
     if (rc != 0)
         fprintf(stderr, "index: %s\n", azf_python_errmsg(py));
     CHECK_INT(rc, 0);
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(spec, "index_contains"))
+    {
+        int found = 0;
+        for (size_t i = 0; !found && i < azf_python_index_count(idx); i++) {
+            cJSON *meta = cJSON_Parse(azf_python_index_metadata(idx, i));
+            const cJSON *raw;
+            cJSON_ArrayForEach(raw, cJSON_GetObjectItem(meta, "rawBindings"))
+            {
+                found = found || matches(it->valuestring, raw->valuestring);
+            }
+            cJSON_Delete(meta);
+        }
+        if (!found)
+            fprintf(stderr, "no raw binding matches /%s/\n", it->valuestring);
+        CHECK(found);
+    }
     if (azf_python_index_use_default(idx))
         load_v1(py, reg, app);
     else
         CHECK_INT(azf_python_register(py, reg, idx), (int)azf_python_index_count(idx));
     azf_python_index_free(idx);
+
+    const cJSON *reload = cJSON_GetObjectItem(spec, "reload");
+    if (reload) {
+        azf_value_map *env = NULL;
+        CHECK_INT(azf_value_map_new(&env), 0);
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(reload, "env"))
+        {
+            azf_value *v = NULL;
+            azf_value_new_string(&v, it->valuestring);
+            CHECK_INT(azf_value_map_set(env, it->string, v), 0);
+        }
+        rc = azf_python_reload_environment(py, env, app);
+        if (rc != 0)
+            fprintf(stderr, "reload: %s\n", azf_python_errmsg(py));
+        CHECK_INT(rc, 0);
+        azf_value_map_free(env);
+    }
 
     int started = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(spec, "cases"))

@@ -2,17 +2,16 @@
 on one side, our codec (through the azfunc CLI) on the other."""
 import json
 import os
-import struct
 import subprocess
 import sys
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import make_capture  # noqa: E402
+from grpc_frames import ROOT, split_frames  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -41,21 +40,6 @@ class Cli:
         """JSON lines in, the payloads of the frames out."""
         return split_frames(self.run(["encode", *args], "".join(
             line + "\n" for line in json_lines).encode("utf-8")).stdout)
-
-
-def frame(payload):
-    return b"\x00" + struct.pack(">I", len(payload)) + payload
-
-
-def split_frames(data):
-    out, pos = [], 0
-    while pos < len(data):
-        assert data[pos] == 0, f"compressed flag at {pos}"
-        (n,) = struct.unpack(">I", data[pos + 1:pos + 5])
-        out.append(data[pos + 5:pos + 5 + n])
-        assert len(out[-1]) == n, "truncated frame"
-        pos += 5 + n
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import os
 from google.protobuf import json_format
 
 import make_capture
-from conftest import ROOT, split_frames
+from grpc_frames import ROOT, split_frames
 from test_vectors import compare
 
 CAPTURE = os.path.join(ROOT, "examples", "captures", "worker-start.bin")

@@ -8,7 +8,7 @@ import math
 import pytest
 from google.protobuf import json_format
 
-from conftest import frame, split_frames
+from grpc_frames import frame, split_frames
 
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1

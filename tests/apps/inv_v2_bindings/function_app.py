@@ -63,7 +63,9 @@ def eventhub(event: func.EventHubEvent, out: func.Out[str]) -> None:
     out.set(json.dumps({
         'body': event.get_body().decode(), 'partition_key': event.partition_key,
         'sequence_number': event.sequence_number, 'offset': event.offset,
-        'enqueued_time': iso(event.enqueued_time)}, sort_keys=True))
+        'enqueued_time': iso(event.enqueued_time),
+        'doubles': event.metadata.get('Doubles'), 'ints': event.metadata.get('Ints'),
+        'number': event.metadata.get('Number')}, sort_keys=True))
 
 
 @app.event_hub_message_trigger(arg_name="events", event_hub_name="hub", connection="Conn",

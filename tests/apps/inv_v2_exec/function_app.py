@@ -171,3 +171,14 @@ def _has_loop():
 async def context_async(req: str, context: func.Context) -> str:
     return json.dumps({'invocation_id': context.invocation_id, 'loop': _has_loop(),
                        'retry_count': context.retry_context.retry_count})
+
+
+@app.function_name("stray_exit")
+@_trigger("stray_exit")
+async def stray_exit(req: str) -> str:
+    async def bad():
+        sys.exit('stray')
+    asyncio.ensure_future(bad())  # never awaited: escapes to the loop
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    return 'survived'
