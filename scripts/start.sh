@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The main job: set up, build, and run libazfunc on the bundled example.
-# Until the local runner (`azfunc start`) lands, this decodes the bundled
-# capture of a worker conversation into JSON lines.
+# The main job: set up, build, and serve the bundled example app with `azfunc start`
+# on http://127.0.0.1:7071 (try: curl "http://127.0.0.1:7071/api/hello?name=user").
+#   scripts/start.sh [azfunc start options, e.g. --port 8080]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 scripts/setup.sh
 scripts/build.sh release
-exec build/bin/azfunc decode examples/captures/worker-start.bin
+export VIRTUAL_ENV="$ROOT/.venv"
+exec build/bin/azfunc start examples/hello "$@"

@@ -5,6 +5,7 @@
 #include "azfunc/common.h"
 #include "azfunc/codec.h"
 #include "azfunc/python.h"
+#include "azfunc/host.h"
 #include "azfunc/transport.h"
 #include "azfunc/worker.h"
 #include "azfunc/value.h"

@@ -109,8 +109,8 @@ typedef int (*azf_worker_index_fn)(const char *app_dir, azf_registry *reg, azf_b
  * azf_worker_provider_set_v1_handler) and the request's id.
  * worker_indexed: the worker has run the index callback; fn is the function of that id,
  * NULL when the index does not have it. Returns 0 (Success) or an error (Failure,
- * remembered: invocations of
- * the function fail with it). Unset: every load that reaches it succeeds. */
+ * remembered: invocations of the function fail with it). Unset: a v1 load succeeds
+ * once the function is registered; a worker_indexed one when the index has the id. */
 typedef int (*azf_worker_load_fn)(const char *function_id, const char *metadata_json,
                                   const azf_function *fn, azf_buf *message, azf_buf *stack,
                                   void *user_data);
@@ -137,7 +137,8 @@ AZF_API int azf_worker_provider_set_reload(azf_worker_provider *p, azf_worker_re
 AZF_API int azf_worker_provider_set_drain(azf_worker_provider *p, azf_worker_drain_fn fn);
 /* The handler given to v1 functions added from a FunctionLoadRequest (copied; NULL:
  * none, their invocations fail), with handler_user_data as their user_data (borrowed
- * until the registry is freed; the handler's release callback is not called for it). */
+ * until the registry is freed; the handler's release callback, if set, runs once per
+ * such function then). */
 AZF_API int azf_worker_provider_set_v1_handler(azf_worker_provider *p, const azf_handler *h,
                                                void *handler_user_data);
 
@@ -148,8 +149,9 @@ AZF_API int azf_worker_opts_set_provider(azf_worker_opts *o, const azf_worker_pr
 
 /* The registry whose functions the worker serves (borrowed: it must outlive the
  * worker; NULL: the worker makes its own). A native worker fills it before
- * azf_worker_run; its functions are then the metadata response (unless an index
- * callback is set). Returns 0 or AZF_E_INVALID. */
+ * azf_worker_run: the metadata response lists every function of the registry (with
+ * those an index callback added); none gives use_default_metadata_indexing.
+ * Returns 0 or AZF_E_INVALID. */
 AZF_API int azf_worker_opts_set_registry(azf_worker_opts *o, azf_registry *reg);
 
 /* WorkerMetadata.runtime_name and runtime_version (copied; defaults "python" and the

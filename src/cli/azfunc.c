@@ -227,11 +227,15 @@ done:
     return rc;
 }
 
+int azf__cli_start(int argc, char **argv); /* azfunc_start.c */
+
 static const command commands[] = {
     {"decode", "[FILE|-]", "print a stream of gRPC frames as JSON, one message per line",
      cmd_decode},
     {"encode", "[FILE|-]", "turn JSON lines (one message each) into a stream of gRPC frames",
      cmd_encode},
+    {"start", "[DIR] [--port N] [--host ADDR]", "run a function app locally (docs/local-runner.md)",
+     azf__cli_start},
 };
 
 static void print_help(FILE *f)

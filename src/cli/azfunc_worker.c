@@ -37,6 +37,23 @@ static void log_to_stderr(int level, const char *message, void *ud)
         fprintf(stderr, "azfunc-worker: %s\n", message);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define AZF_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AZF_ASAN 1
+#endif
+#endif
+#ifdef AZF_ASAN
+/* Sanitizer builds: CPython keeps process-lifetime allocations that finalisation does
+ * not free; they are not libazfunc's (the same suppression as tests/python/lsan.supp). */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libpython3\n";
+}
+#endif
+
 /* ---- the app provider: the Python adapter ---------------------------------- */
 
 typedef struct app {

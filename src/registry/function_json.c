@@ -200,9 +200,9 @@ static long error_offset(const char *text, size_t len)
     return (long)(s.p - text);
 }
 
-/* Parses function.json text into its root object, with line and column on errors. */
-static int parse_root(const char *text, size_t len, const char *file, cJSON **root,
-                      azf__errmsg *err)
+/* Parses JSON text into its root object, with line and column on errors. */
+int azf__json_parse_root(const char *text, size_t len, const char *file, cJSON **root,
+                         azf__errmsg *err)
 {
     size_t skip = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0; /* BOM */
     const char *end = NULL;
@@ -279,7 +279,7 @@ int azf__function_json_parse(const char *text, size_t len, const char *file, con
                              cJSON **meta, azf__errmsg *err)
 {
     cJSON *root = NULL, *m = NULL;
-    int rc = parse_root(text, len, file, &root, err);
+    int rc = azf__json_parse_root(text, len, file, &root, err);
     if (rc)
         return rc;
     const cJSON *sf = cJSON_GetObjectItemCaseSensitive(root, "scriptFile");
@@ -418,7 +418,7 @@ int azf__function_json_load(const char *app_root, const char *folder, cJSON **me
     if (rc)
         return rc;
     cJSON *r = NULL, *m = NULL;
-    rc = parse_root(text, len, file, &r, err);
+    rc = azf__json_parse_root(text, len, file, &r, err);
     azf__free(text);
     if (rc)
         return rc;

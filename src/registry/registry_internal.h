@@ -116,4 +116,10 @@ int azf__invocation_from_pb(azf_invocation **out, const azf_function *fn,
 int azf__invocation_to_pb(const azf_invocation *inv, AZF__PB(InvocationResponse) * resp);
 void azf__invocation_response_clear(AZF__PB(InvocationResponse) * resp);
 
+/* Parses a JSON object (a UTF-8 BOM is skipped; trailing text is an error) into *root
+ * (free with cJSON_Delete). Errors (AZF_E_PARSE): "<file>:<line>:<col>: invalid JSON",
+ * "<file>: the top level must be a JSON object." Used by the host layer's settings too. */
+int azf__json_parse_root(const char *text, size_t len, const char *file, cJSON **root,
+                         azf__errmsg *err);
+
 #endif

@@ -412,12 +412,14 @@ static char *load_metadata_json(const PB(RpcFunctionMetadata) * md)
         const PB(BindingInfo) *bi = md->bindings[i]->value;
         cJSON *e = cJSON_CreateObject();
         unsigned d = bi ? (unsigned)bi->direction : 0, t = bi ? (unsigned)bi->data_type : 0;
-        ok = e && cJSON_AddItemToObject(b, md->bindings[i]->key ? md->bindings[i]->key : "", e) &&
-             cJSON_AddStringToObject(e, "type", bi && bi->type ? bi->type : "") &&
+        if (!e || !cJSON_AddItemToObject(b, md->bindings[i]->key ? md->bindings[i]->key : "", e)) {
+            cJSON_Delete(e);
+            ok = 0;
+            break;
+        }
+        ok = cJSON_AddStringToObject(e, "type", bi && bi->type ? bi->type : "") &&
              cJSON_AddStringToObject(e, "direction", d < 3 ? direction_names[d] : "in") &&
              cJSON_AddStringToObject(e, "dataType", t < 4 ? data_type_names[t] : "undefined");
-        if (!ok && e && !cJSON_GetObjectItemCaseSensitive(b, md->bindings[i]->key))
-            cJSON_Delete(e);
     }
     for (size_t i = 0; ok && i < md->n_properties; i++)
         ok = cJSON_AddStringToObject(p, md->properties[i]->key ? md->properties[i]->key : "",
@@ -621,9 +623,10 @@ static void run_job(azf_worker *w, azf__job *job)
         /* WorkerTerminate: drain within the grace period, keeping a margin so the
          * process is gone before the host kills it, then close the stream. */
         uint32_t ms = job->grace_ms;
-        uint32_t budget = ms > 1000 ? ms - 1000 : ms / 2;
+        uint32_t budget = ms > 1000 ? ms - 1000 : ms / 2, flush = ms - budget;
         drain(w, budget);
-        azf__worker_begin_shutdown(w, 1, ms - budget > 500 ? 500 : ms - budget);
+        /* Even a zero grace period gets the answers written. */
+        azf__worker_begin_shutdown(w, 1, flush < 100 ? 100 : flush > 500 ? 500 : flush);
         return;
     }
     int rc = 0;

@@ -158,14 +158,15 @@ def test_failed_load_is_remembered_for_invocations(tmp_path, make_host, worker_e
     assert again.result.exception.message == load.result.exception.message
 
 
-def test_multi_process_worker_indexed_load(tmp_path, make_host, worker_exe):
+@pytest.mark.parametrize("name", ["v2_http", "v2_blueprint", "v2_asgi"])
+def test_multi_process_worker_indexed_load(name, tmp_path, make_host, worker_exe):
     """FUNCTIONS_WORKER_PROCESS_COUNT > 1: only the first worker is asked for metadata; the
     others get loads carrying properties.worker_indexed and index on their own (§3.1, §10.14)."""
-    app = copy_app(tmp_path, "v2_http")
+    app = copy_app(tmp_path, name)
     first = make_host(worker_exe, app_dir=app)
     first.init(function_app_directory=app)
     resp = first.metadata(function_app_directory=app)
-    assert len(resp.function_metadata_results) == 5
+    assert len(resp.function_metadata_results) == len(expected(name)["index"]["functions"])
     second = make_host(worker_exe, app_dir=app)
     second.init(function_app_directory=app)
     for md in resp.function_metadata_results:

@@ -4,6 +4,7 @@ frames, unknown ids, cancel, terminate drain, environment reload. Apps: tests/ap
 (v2) and tests/apps/worker_v1_invoke (v1, function.json)."""
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,8 +51,10 @@ def test_capabilities_and_runtime_version(tmp_path, make_host, worker_exe):
     assert init.capabilities["HandlesInvocationCancelMessage"] == "true"
     assert init.capabilities["HandlesWorkerTerminateMessage"] == "true"
     # The Python the adapter runs: this build's, the same as the test venv's.
-    import sys
     assert init.worker_metadata.runtime_version == f"{sys.version_info.major}.{sys.version_info.minor}"
+    # The worker's own logs are System logs without an invocation id.
+    assert any(lg.category == "azfunc.worker" and "WorkerInitRequest" in lg.message for lg in h.system_logs)
+    assert all(lg.log_category == SYSTEM and not lg.invocation_id for lg in h.system_logs)
 
 
 def test_v2_hello_return_value_and_logs(tmp_path, make_host, worker_exe):
@@ -67,6 +70,17 @@ def test_v2_hello_return_value_and_logs(tmp_path, make_host, worker_exe):
     assert ("root", 2, "hello x", USER, inv.id) in logs
     assert ("my.logger", 3, "careful", USER, inv.id) in logs
     assert not h.dropped_logs
+
+
+def test_system_logs_from_python(tmp_path, make_host, worker_exe):
+    h, ids = v2_host(tmp_path, make_host, worker_exe)
+    assert any(lg.message == "worker_v2_invoke imported" and lg.category == "root" for lg in h.system_logs)
+    inv = h.invoke(ids["syslog"], http())
+    assert inv.response.result.status == SUCCESS
+    # Loggers named azure_functions_worker* are the worker's own: System, never User.
+    assert not [lg for lg in inv.logs if lg.message == "a worker note"]
+    h.wait_for(lambda: any(lg.message == "a worker note" for lg in h.system_logs), "the System log")
+    assert all(lg.log_category == SYSTEM and not lg.invocation_id for lg in h.system_logs)
 
 
 def test_v2_failure_type_message_and_frames(tmp_path, make_host, worker_exe):
@@ -167,3 +181,20 @@ def test_environment_reload_replaces_the_environment(tmp_path, make_host, worker
     h, ids = v2_host(tmp_path, make_host, worker_exe, reload_env={"OTHER": "1"})
     r = h.invoke(ids["setting"], http()).response
     assert r.return_value.string == "unset"
+
+
+def test_status_answered_while_a_load_blocks(tmp_path, make_host, worker_exe):
+    """Loads run on the worker's app thread: a load stuck in user code does not stop the I/O
+    thread from answering status probes (nor invocations of loaded functions)."""
+    app = copy_app(tmp_path, "worker_v1_slow")
+    marker = tmp_path / "let-go"
+    h = make_host(worker_exe, app_dir=app, env={"AZF_WORKER_TEST_MARKER": str(marker)})
+    h.init(function_app_directory=app)
+    h.send(function_load_request=pb.FunctionLoadRequest(
+        function_id="slow", metadata=azhost.function_json_metadata(app, "Slow")))
+    h.status()  # answered while the import is still blocked
+    assert not [m for m in h.received if azhost.kind(m) == "function_load_response"]
+    marker.touch()
+    load = h.expect("function_load_response").function_load_response
+    assert load.result.status == SUCCESS, load.result.exception.message
+    assert h.invoke("slow", http()).response.return_value.string == "loaded"

@@ -8,6 +8,9 @@ import azure.functions as func
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
+# Outside any invocation: a System log (the host drops User logs without one).
+logging.info("worker_v2_invoke imported")
+
 
 @app.route(route="hello")
 def hello(req: func.HttpRequest) -> func.HttpResponse:
@@ -15,6 +18,12 @@ def hello(req: func.HttpRequest) -> func.HttpResponse:
     logging.info("hello %s", name)
     logging.getLogger("my.logger").warning("careful")
     return func.HttpResponse(f"Hello, {name}")
+
+
+@app.route(route="syslog")
+def syslog(req: func.HttpRequest) -> str:
+    logging.getLogger("azure_functions_worker").warning("a worker note")
+    return "ok"
 
 
 @app.route(route="boom")

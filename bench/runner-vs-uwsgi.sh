@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# wrk against `azfunc start` serving examples/hello vs uWSGI serving the same function
+# as WSGI (bench/wsgi_hello.py), same machine, same session, runs interleaved.
+#   bench/runner-vs-uwsgi.sh [RUNS] [SECONDS] [CONNECTIONS]
+# Prints every run and the medians; the figures go to bench/README.md by hand.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+runs="${1:-5}" secs="${2:-10}" conns="${3:-32}"
+AZFUNC="${AZFUNC:-build/bin/azfunc}"
+URL_PATH="/api/hello?name=bench"
+port=7391
+export VIRTUAL_ENV="$ROOT/.venv"
+
+wait_up() {
+  for _ in $(seq 100); do
+    [ "$(curl -s "http://127.0.0.1:$port$URL_PATH")" = "Hello, bench!" ] && return 0
+    sleep 0.2
+  done
+  echo "server did not come up" >&2; return 1
+}
+
+start_server() {
+  case "$1" in
+    azfunc) "$AZFUNC" start examples/hello --port $port >/dev/null 2>&1 & ;;
+    uwsgi-1p)
+      uwsgi --plugin python3 --http-socket 127.0.0.1:$port --virtualenv "$VIRTUAL_ENV" \
+        --wsgi-file bench/wsgi_hello.py --master --die-on-term --processes 1 --threads 1 \
+        --disable-logging \
+        >/dev/null 2>&1 & ;;
+    uwsgi-2p)
+      uwsgi --plugin python3 --http-socket 127.0.0.1:$port --virtualenv "$VIRTUAL_ENV" \
+        --wsgi-file bench/wsgi_hello.py --master --die-on-term --processes 2 --threads 1 \
+        --disable-logging >/dev/null 2>&1 & ;;
+  esac
+  pid=$!
+}
+
+servers=(azfunc uwsgi-1p uwsgi-2p)
+declare -A res
+for ((i = 0; i < runs; i++)); do
+  for s in "${servers[@]}"; do
+    start_server "$s"
+    wait_up
+    rps=$(wrk -t1 -c"$conns" -d"${secs}s" "http://127.0.0.1:$port$URL_PATH" |
+      awk '/Requests\/sec/ {print $2}')
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    # uWSGI's master may take a moment to release the port
+    for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" || break; sleep 0.1; done
+    res[$s]+="$rps "
+    echo "run $i $s $rps"
+  done
+done
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+for s in "${servers[@]}"; do
+  echo "$s median $(echo "${res[$s]}" | median) (runs: ${res[$s]})"
+done

@@ -1,0 +1,21 @@
+/* `azfunc start`, the local runner (linked into the azfunc executable only: it is the
+ * one part of the host layer that needs libevent). */
+#ifndef AZF_HOST_RUNNER_H
+#define AZF_HOST_RUNNER_H
+
+#include "host/host_internal.h"
+
+typedef struct azf__runner_opts {
+    const char *dir;  /* the function app */
+    const char *host; /* listen address; default loopback */
+    int port;
+    size_t max_body;  /* request-body limit in bytes (413 beyond) */
+    int grace_ms;     /* how long SIGINT/SIGTERM waits for running invocations */
+    int color;        /* ANSI colours (a terminal) */
+    const char *venv; /* virtual environment when VIRTUAL_ENV is unset, or NULL */
+} azf__runner_opts;
+
+/* Serves the app until SIGINT/SIGTERM. Returns the process exit code. */
+int azf__runner_run(const azf__runner_opts *o);
+
+#endif
