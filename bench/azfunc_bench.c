@@ -56,6 +56,7 @@ typedef struct cfg {
     const char *worker_log;
     int no_indexing;       /* no FunctionsMetadataRequest: the host indexes function.json */
     int legacy_args;       /* only --host/--port/... (workers that predate --functions-*) */
+    double grace_slack;    /* fault-terminate: extra seconds allowed (sanitizer builds) */
     double max_rss_growth; /* soak: fail above this % (0: report only) */
     int check;             /* exit 1 when a correctness check fails */
 } cfg;
@@ -199,12 +200,12 @@ struct run {
     long rss_idle_kb, rss_mid_kb, rss_end_kb, rss_peak_kb;
     double wcpu0, scpu0, wcpu1, scpu1;
     /* shutdown and faults */
-    volatile int stopped, stream_closed, child_exited, timed_out;
+    _Atomic int stopped, stream_closed, child_exited, timed_out; /* shared with the watchdog */
     int close_status, child_status, errors;
     char close_msg[256];
     double t_closed, t_exit, t_kill, t_terminate;
     char first_failure[256];
-    volatile double terminate_at; /* watchdog sends WorkerTerminate then */
+    _Atomic double terminate_at; /* watchdog sends WorkerTerminate then */
     int terminate_grace_ms;
     int stop_after_meta;
     int verbose;
@@ -1029,6 +1030,7 @@ static void usage(void)
           "         --max-message-length N  --cancel (soak: send InvocationCancel)\n"
           "         --no-worker-indexing (v1 app: the bench indexes function.json)\n"
           "         --legacy-args (omit the --functions-* family, for old workers)\n"
+          "         --grace-slack S (fault-terminate: allow S s over the grace period)\n"
           "         --max-rss-growth PCT (soak: fail when RSS grows more over the 2nd half)\n"
           "         --check (exit 1 when a correctness check fails)  -v\n",
           stderr);
@@ -1069,6 +1071,8 @@ int main(int argc, char **argv)
             c.no_indexing = 1;
         else if (!strcmp(a, "--legacy-args"))
             c.legacy_args = 1;
+        else if (!strcmp(a, "--grace-slack") && v)
+            c.grace_slack = atof(v), i++;
         else if (!strcmp(a, "--max-rss-growth") && v)
             c.max_rss_growth = atof(v), i++;
         else if (!strcmp(a, "--check"))
@@ -1211,7 +1215,8 @@ int main(int argc, char **argv)
                     double exit_after =
                         r.child_exited && r.t_exit > 0 ? r.t_exit - r.t_terminate : -1;
                     jnum("exit_after_terminate_s", exit_after);
-                    fail |= exit_after < 0 || exit_after > r.terminate_grace_ms / 1000.0;
+                    fail |= exit_after < 0 ||
+                            exit_after > r.terminate_grace_ms / 1000.0 + c.grace_slack;
                     fail |= r.done != 1; /* the blocked invocation is answered exactly once */
                     if (!fail && r.t_last > 0 && r.t_last < r.t_terminate)
                         skip = "the 'block' function did not run (it was answered before "

@@ -2,7 +2,8 @@
 # Sets up everything and runs every test suite:
 #   1. release build (-Werror): ctest (unit, ABI, fuzz-corpus replay) and the pytest suites
 #   2. ASan+UBSan build: the same suites again
-#   3. ThreadSanitizer build: only the concurrency tests (worker, driver, registry)
+#   3. ThreadSanitizer build: only the concurrency tests (worker, driver, registry, session,
+#      bench soak and terminate)
 #   4. libFuzzer build (clang): each fuzz target runs for a short time
 #   5. clang-format check
 # Environment: AZF_FUZZ_SECONDS (default 20 per target), AZF_SKIP_FUZZ=1, AZF_SKIP_ASAN=1,
@@ -25,8 +26,10 @@ run_suites() {
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then return "$rc"; fi
 }
 
-# The tests that exercise threads in the library (kept short: CI time).
-TSAN_TESTS='^unit\.test_(driver|worker|registry|session)$'
+# The tests that exercise threads in the library (kept short: CI time): the driver,
+# session, registry and worker unit tests, and azfunc-worker with Python under the
+# bench's 10^4 soak and terminate-drain scenarios.
+TSAN_TESTS='^(unit\.test_(driver|worker|registry|session)|bench\.soak|bench\.fault\.terminate)$'
 
 step "release build"
 scripts/build.sh release
@@ -43,7 +46,10 @@ fi
 
 if [ "${AZF_SKIP_TSAN:-0}" != 1 ]; then
   step "ThreadSanitizer build"
-  scripts/build.sh tsan test_driver test_worker test_registry test_session azfunc-worker
+  # azfunc-worker starts Python: the adapter plugin for the build's Python is needed too.
+  pyver="$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  scripts/build.sh tsan test_driver test_worker test_registry test_session azfunc-worker \
+    azfunc-bench "azfunc-python$pyver"
   step "ThreadSanitizer: concurrency tests"
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     ctest --test-dir build-tsan --output-on-failure -j "$(nproc)" -R "$TSAN_TESTS"
