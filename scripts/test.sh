@@ -3,9 +3,12 @@
 #   1. release build (-Werror): ctest (unit, ABI, fuzz-corpus replay) and the pytest suites,
 #      then the Python and Go bindings against the library installed into a prefix
 #   2. ASan+UBSan build: the same suites again
-#   3. libFuzzer build (clang): each fuzz target runs for a short time
-#   4. clang-format check
-# Environment: AZF_FUZZ_SECONDS (default 20 per target), AZF_SKIP_FUZZ=1, AZF_SKIP_ASAN=1.
+#   3. ThreadSanitizer build: only the concurrency tests (worker, driver, registry, session,
+#      bench soak and terminate)
+#   4. libFuzzer build (clang): each fuzz target runs for a short time
+#   5. clang-format check
+# Environment: AZF_FUZZ_SECONDS (default 20 per target), AZF_SKIP_FUZZ=1, AZF_SKIP_ASAN=1,
+# AZF_SKIP_TSAN=1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -20,6 +23,11 @@ run_suites() {
   ctest --test-dir "$dir" --output-on-failure -j "$(nproc)"
   AZF_BUILD_DIR="$dir" .venv/bin/python -m pytest -q -p no:cacheprovider
 }
+
+# The tests that exercise threads in the library (kept short: CI time): the driver,
+# session, registry and worker unit tests, and azfunc-worker with Python under the
+# bench's 10^4 soak and terminate-drain scenarios.
+TSAN_TESTS='^(unit\.test_(driver|worker|registry|session)|bench\.soak|bench\.fault\.terminate)$'
 
 step "release build"
 scripts/build.sh release
@@ -36,6 +44,17 @@ if [ "${AZF_SKIP_ASAN:-0}" != 1 ]; then
   step "ASan+UBSan tests"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suites build-asan
+fi
+
+if [ "${AZF_SKIP_TSAN:-0}" != 1 ]; then
+  step "ThreadSanitizer build"
+  # azfunc-worker starts Python: the adapter plugin for the build's Python is needed too.
+  pyver="$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  scripts/build.sh tsan test_driver test_worker test_registry test_session azfunc-worker \
+    azfunc-bench "azfunc-python$pyver"
+  step "ThreadSanitizer: concurrency tests"
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    ctest --test-dir build-tsan --output-on-failure -j "$(nproc)" -R "$TSAN_TESTS"
 fi
 
 if [ "${AZF_SKIP_FUZZ:-0}" != 1 ]; then

@@ -48,6 +48,7 @@ struct azf_session {
     stream *streams; /* open streams (few: one per EventStream call) */
     int failed;      /* fatal error: the session is over */
     int user_abort;
+    int nomem; /* a callback failed for lack of memory (not the peer's fault) */
     int local_goaway;
     int peer_goaway;
     char ng_err[256]; /* the last message nghttp2 gave through error_callback2 */
@@ -276,8 +277,10 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
         frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     stream *st = stream_new(s);
-    if (!st)
+    if (!st) {
+        s->nomem = 1;
         return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     st->id = frame->hd.stream_id;
     nghttp2_session_set_stream_user_data(ng, st->id, st);
     return 0;
@@ -343,11 +346,19 @@ static int accept_request(azf_session *s, stream *st)
                          : "bad request: expected POST with content-type application/grpc");
         st->fail_status = st->status;
         st->fail_message = azf__strdup(st->message ? st->message : "");
-        return submit_trailers(s, st, 1) ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+        if (submit_trailers(s, st, 1)) {
+            s->nomem = 1;
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+        return 0;
     }
     nghttp2_nv nva[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
     nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = read_cb};
-    return nghttp2_submit_response(s->ng, st->id, nva, 2, &prd) ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+    if (nghttp2_submit_response(s->ng, st->id, nva, 2, &prd)) {
+        s->nomem = 1; /* the only failure left for a valid stream */
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    return 0;
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
@@ -682,7 +693,7 @@ int azf_session_recv(azf_session *s, const uint8_t *data, size_t len)
     if (rv < 0) {
         if (s->user_abort) {
             fail(s, AZF_E_USER, "%s", "a callback aborted the session");
-        } else if (rv == NGHTTP2_ERR_NOMEM) {
+        } else if (rv == NGHTTP2_ERR_NOMEM || s->nomem) {
             fail(s, AZF_E_NOMEM, "%s", "out of memory in the HTTP/2 session");
         } else if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
             fail(s, AZF_E_PROTOCOL, "%s",

@@ -230,6 +230,8 @@ int azf_worker_opts_from_args(azf_worker_opts *o, int argc, const char *const *a
     } else if (v[S_HOST] || v[S_PORT]) {
         return azf__err(&o->err, AZF_E_INVALID, "--host and --port must be given together");
     }
+    if (!uri && (v[S_F_URI] || v[S_HOST]))
+        return azf__err(&o->err, AZF_E_NOMEM, "out of memory"); /* not "no host address" */
     if (!uri && !o->uri)
         return azf__err(&o->err, AZF_E_INVALID,
                         "no host address: pass --functions-uri, or --host and --port");

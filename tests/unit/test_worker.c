@@ -243,7 +243,10 @@ static void host_send(host *h, azf__msg *m)
     azf_buf b = AZF_BUF_INIT;
     azf_buf_grow(&b, n);
     b.size = protobuf_c_message_pack(&m->base, (uint8_t *)b.ptr);
-    CHECK_INT(azf_driver_send(h->d, h->stream, &b), 0);
+    pthread_mutex_lock(&h->mu); /* the I/O thread writes it on every message (TSan) */
+    uint64_t stream = h->stream;
+    pthread_mutex_unlock(&h->mu);
+    CHECK_INT(azf_driver_send(h->d, stream, &b), 0);
 }
 
 static pid_t spawn(const char *exe, int port, const char *extra)
