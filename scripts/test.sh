@@ -7,7 +7,7 @@
 #      bench soak and terminate)
 #   4. libFuzzer build (clang): each fuzz target runs for a short time
 #   5. clang-format check
-# Environment: AZF_FUZZ_SECONDS (default 20 per target), AZF_SKIP_FUZZ=1, AZF_SKIP_ASAN=1,
+# Environment: AZF_FUZZ_SECONDS (default 60 per target), AZF_SKIP_FUZZ=1, AZF_SKIP_ASAN=1,
 # AZF_SKIP_TSAN=1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -61,7 +61,7 @@ if [ "${AZF_SKIP_FUZZ:-0}" != 1 ]; then
   step "libFuzzer build"
   scripts/build.sh fuzz
   step "short fuzz runs"
-  scripts/fuzz.sh "${AZF_FUZZ_SECONDS:-20}"
+  scripts/fuzz.sh "${AZF_FUZZ_SECONDS:-60}"
 fi
 
 step "clang-format"
