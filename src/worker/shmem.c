@@ -148,6 +148,24 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+/* mkdir -p: 0 when path is a directory afterwards. */
+static int make_dirs(char *path)
+{
+    for (char *p = path + 1;; p++)
+        if (*p == '/' || !*p) {
+            char c = *p;
+            *p = 0;
+            int bad = mkdir(path, 0777) && errno != EEXIST;
+            *p = c;
+            if (bad)
+                return -1;
+            if (!c)
+                break;
+        }
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
 int azf__shmem_write(const void *data, size_t len, char name[37], azf__errmsg *err)
 {
     if ((uint64_t)len > AZF__SHMEM_MAX)
@@ -160,16 +178,22 @@ int azf__shmem_write(const void *data, size_t len, char name[37], azf__errmsg *e
     snprintf(name, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
              u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
              u[14], u[15]);
+    /* The first directory where AzureFunctions exists or can be made, as the official
+     * worker picks it. */
     char dir[4096], path[4200];
-    if (!dir_at(0, dir, sizeof dir))
-        return azf__err(err, AZF_E_IO, "no shared memory directory");
-    snprintf(path, sizeof path, "%s/" SUBDIR, dir);
-    if (mkdir(path, 0777) && errno != EEXIST)
-        return azf__err(err, AZF_E_IO, "cannot create %s: %s", path, strerror(errno));
-    snprintf(path, sizeof path, "%s/" SUBDIR "/%s", dir, name);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd = -1;
+    for (size_t i = 0; fd < 0 && dir_at(i, dir, sizeof dir); i++) {
+        snprintf(path, sizeof path, "%s/" SUBDIR, dir);
+        if (make_dirs(path))
+            continue;
+        snprintf(path, sizeof path, "%s/" SUBDIR "/%s", dir, name);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    }
     if (fd < 0)
-        return azf__err(err, AZF_E_IO, "cannot create %s: %s", path, strerror(errno));
+        return azf__err(err, AZF_E_IO, "cannot create a map in any shared memory directory (%s)",
+                        getenv("FUNCTIONS_UNIX_SHARED_MEMORY_DIRECTORIES")
+                            ? getenv("FUNCTIONS_UNIX_SHARED_MEMORY_DIRECTORIES")
+                            : "/dev/shm");
     unsigned char h[HEADER] = {1};
     for (int b = 0; b < 8; b++)
         h[1 + b] = (unsigned char)((uint64_t)len >> (8 * b));
@@ -186,8 +210,12 @@ int azf__shmem_write(const void *data, size_t len, char name[37], azf__errmsg *e
 int azf__shmem_delete(const char *name)
 {
     char dir[4096], path[4200];
-    if (!valid_name(name) || !dir_at(0, dir, sizeof dir))
+    if (!valid_name(name))
         return AZF_E_IO;
-    snprintf(path, sizeof path, "%s/" SUBDIR "/%s", dir, name);
-    return unlink(path) ? AZF_E_IO : 0;
+    for (size_t i = 0; dir_at(i, dir, sizeof dir); i++) {
+        snprintf(path, sizeof path, "%s/" SUBDIR "/%s", dir, name);
+        if (unlink(path) == 0)
+            return 0;
+    }
+    return AZF_E_IO;
 }

@@ -24,11 +24,12 @@ int azf__shmem_enabled(void);
 int azf__shmem_read(const char *name, int64_t offset, int64_t count, char **out, size_t *len,
                     azf__errmsg *err);
 
-/* Writes a new map <first dir>/AzureFunctions/<uuid4> holding data; name receives
- * the uuid. Errors: AZF_E_IO, AZF_E_INVALID (too large); message in err. */
+/* Writes a new map <dir>/AzureFunctions/<uuid4> holding data, in the first directory
+ * where AzureFunctions exists or can be created; name receives the uuid. Errors:
+ * AZF_E_IO, AZF_E_INVALID (too large); message in err. */
 int azf__shmem_write(const void *data, size_t len, char name[37], azf__errmsg *err);
 
-/* Deletes the map file `name` in the first directory. Returns 0 or AZF_E_IO. */
+/* Deletes the map file `name` (first directory holding it). Returns 0 or AZF_E_IO. */
 int azf__shmem_delete(const char *name);
 
 #endif

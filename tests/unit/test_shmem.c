@@ -105,10 +105,20 @@ int main(void)
     unsetenv("FUNCTIONS_WORKER_SHARED_MEMORY_DATA_TRANSFER_ENABLED");
     CHECK_INT(azf__shmem_enabled(), 0);
 
-    /* A base directory that cannot hold AzureFunctions: a clear I/O error. */
-    setenv("FUNCTIONS_UNIX_SHARED_MEMORY_DIRECTORIES", "/nonexistent/dir", 1);
+    /* Directories that cannot hold AzureFunctions are skipped (one under a regular
+     * file); parents are created; none usable gives a clear I/O error. */
+    char file[96], sub[200];
+    snprintf(file, sizeof file, "%s/file", dir2);
+    fclose(fopen(file, "w"));
+    snprintf(dirs, sizeof dirs, "%s/x,%s/a/b", file, dir2);
+    setenv("FUNCTIONS_UNIX_SHARED_MEMORY_DIRECTORIES", dirs, 1);
+    CHECK_INT(azf__shmem_write("x", 1, name, &e), 0);
+    snprintf(sub, sizeof sub, "%s/a/b/AzureFunctions/%s", dir2, name);
+    CHECK(stat(sub, &st) == 0);
+    CHECK_INT(azf__shmem_delete(name), 0);
+    setenv("FUNCTIONS_UNIX_SHARED_MEMORY_DIRECTORIES", file, 1);
     CHECK_INT(azf__shmem_write("x", 1, name, &e), AZF_E_IO);
-    CHECK(strstr(e.text, "/nonexistent/dir") != NULL);
+    CHECK(strstr(e.text, file) != NULL);
 
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir1, dir2);
