@@ -40,7 +40,7 @@ int main(void)
     strcpy(dir1, "/tmp/azf_shm1_XXXXXX");
     strcpy(dir2, "/tmp/azf_shm2_XXXXXX");
     CHECK(mkdtemp(dir1) && mkdtemp(dir2));
-    char dirs[160];
+    char dirs[400];
     snprintf(dirs, sizeof dirs, " %s , %s", dir1, dir2);
     setenv("FUNCTIONS_UNIX_SHARED_MEMORY_DIRECTORIES", dirs, 1);
 
