@@ -369,8 +369,7 @@ int azf__worker_close_shm(azf_worker *w, const azf__msg *msg)
     PB(CloseSharedMemoryResourcesResponse) resp = PB_INIT(CLOSE_SHARED_MEMORY_RESOURCES_RESPONSE);
     resp.n_close_map_results = n;
     resp.close_map_results = ptrs;
-    azf__msg m = PB_INIT(STREAMING_MESSAGE);
-    m.request_id = msg->request_id;
+    azf__msg m = PB_INIT(STREAMING_MESSAGE); /* request_id: the worker's, as the official one */
     m.content_case = PB_CASE(CLOSE_SHARED_MEMORY_RESOURCES_RESPONSE);
     m.close_shared_memory_resources_response = &resp;
     int rc = azf__worker_send(w, &m);

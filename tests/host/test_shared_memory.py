@@ -71,8 +71,9 @@ def string_input(s):
 
 def close(h, names):
     h.send(close_shared_memory_resources_request=pb.CloseSharedMemoryResourcesRequest(map_names=names))
-    return dict(h.expect("close_shared_memory_resources_response")
-                .close_shared_memory_resources_response.close_map_results)
+    m = h.expect("close_shared_memory_resources_response")
+    assert m.request_id == h.request_id  # the worker's, as the official worker stamps it
+    return dict(m.close_shared_memory_resources_response.close_map_results)
 
 
 def test_inputs_from_shared_memory(tmp_path, make_host, worker_exe):
