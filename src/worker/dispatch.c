@@ -2,6 +2,7 @@
 #include "worker_internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* ---- lifecycle handlers (owned by the worker layer) ---------------------- */
 
@@ -18,6 +19,11 @@ static int on_init(azf_worker *w, const azf__msg *req)
         w->app_dir = dir;
     }
     pthread_mutex_unlock(&w->lock);
+    int cache = 0;
+    for (size_t i = 0; i < r->n_capabilities; i++)
+        if (r->capabilities[i]->key && strcmp(r->capabilities[i]->key, "FunctionDataCache") == 0)
+            cache = r->capabilities[i]->value && strcmp(r->capabilities[i]->value, "true") == 0;
+    atomic_store(&w->shm_data_cache, cache);
     PB(WorkerInitResponse__CapabilitiesEntry) entries[16], *ptrs[16];
     size_t ncaps = azf__worker_ncaps;
     for (size_t i = 0; i < ncaps; i++) {
@@ -81,6 +87,7 @@ const char *const azf__worker_caps[][2] = {
     {"RpcHttpTriggerMetadataRemoved", "true"},
     {"HandlesWorkerTerminateMessage", "true"},
     {"HandlesInvocationCancelMessage", "true"},
+    {"SharedMemoryDataTransfer", "true"},
 };
 const size_t azf__worker_ncaps = sizeof azf__worker_caps / sizeof azf__worker_caps[0];
 
@@ -95,6 +102,7 @@ static const struct route {
     {PB_CASE(INVOCATION_CANCEL), azf__worker_cancel, 0},
     /* Invocations are answered even during shutdown (a Failure then). */
     {PB_CASE(INVOCATION_REQUEST), azf__worker_invoke, 0},
+    {PB_CASE(CLOSE_SHARED_MEMORY_RESOURCES_REQUEST), azf__worker_close_shm, 0},
     /* Handed to the app thread, which owns the message from then on. */
     {PB_CASE(FUNCTION_ENVIRONMENT_RELOAD_REQUEST), post, 1},
     {PB_CASE(FUNCTIONS_METADATA_REQUEST), post, 1},

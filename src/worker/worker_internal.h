@@ -71,6 +71,8 @@ struct azf_worker {
     struct azf__failed *failed; /* loads that failed: invocations fail with the error */
     int indexed, index_rc;      /* app thread only */
     char *index_msg, *index_stack;
+    struct azf__shm_map *shm_maps; /* output maps this worker wrote (guarded by lock) */
+    atomic_int shm_data_cache;     /* host capability FunctionDataCache: keep the files */
 };
 
 /* Sends a message on the stream (any thread). An empty request_id is stamped
@@ -107,6 +109,7 @@ int azf__worker_post(struct azf_worker *w, azf__msg *m); /* metadata, load, env 
 int azf__worker_post_terminate(struct azf_worker *w, uint32_t grace_ms);
 int azf__worker_invoke(struct azf_worker *w, const azf__msg *m);
 int azf__worker_cancel(struct azf_worker *w, const azf__msg *m);
+int azf__worker_close_shm(struct azf_worker *w, const azf__msg *m);
 /* Frees an unpacked message (the worker's protobuf-c allocator). */
 void azf__worker_msg_free(azf__msg *m);
 

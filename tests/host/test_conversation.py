@@ -32,9 +32,6 @@ def test_init_advertises_terminate_handling(host):
     assert host.init().capabilities.get("HandlesWorkerTerminateMessage") == "true"
 
 
-@pytest.mark.xfail(strict=True, reason="the official worker always advertises SharedMemoryDataTransfer "
-                   "(§3.3; issue 3 asks for at least its set); azfunc-worker leaves it out until shared "
-                   "memory transfer is implemented")
 def test_init_advertises_shared_memory_transfer(host):
     assert host.init().capabilities.get("SharedMemoryDataTransfer") == "true"
 

@@ -310,11 +310,11 @@ static void test_conversation(const char *exe)
                           "WorkerStatus",
                           "RpcHttpTriggerMetadataRemoved",
                           "HandlesWorkerTerminateMessage",
-                          "HandlesInvocationCancelMessage"};
-    for (size_t i = 0; i < 7; i++)
+                          "HandlesInvocationCancelMessage",
+                          "SharedMemoryDataTransfer"};
+    for (size_t i = 0; i < 8; i++)
         CHECK_STR(cap(ir, want[i]), "true");
-    CHECK(cap(ir, "SharedMemoryDataTransfer") == NULL);
-    CHECK_INT(ir->n_capabilities, 7);
+    CHECK_INT(ir->n_capabilities, 8);
     CHECK(ir->worker_metadata != NULL);
     if (ir->worker_metadata) {
         CHECK_STR(ir->worker_metadata->runtime_name, "python");
