@@ -730,6 +730,23 @@ static int put(azf_value_map *m, const char *name, const char *val)
     return rc;
 }
 
+/* A parameter's raw text: percent-decoded, checked against its constraints, stored.
+ * Returns 1 (bound), 0 (a constraint refused it) or AZF_E_NOMEM. */
+static int bind_value(azf_value_map *m, const segment *s, const char *raw, size_t len)
+{
+    char *v = decode(raw, len);
+    if (!v)
+        return AZF_E_NOMEM;
+    int rc = 1;
+    for (size_t k = 0; k < s->n_cons && rc == 1; k++)
+        if (!check(&s->cons[k], v))
+            rc = 0;
+    if (rc == 1 && put(m, s->text, v))
+        rc = AZF_E_NOMEM;
+    azf__free(v);
+    return rc;
+}
+
 int azf__route_match(const azf__route *r, const char *path, azf_value_map **values)
 {
     if (!r || !path)
@@ -748,17 +765,7 @@ int azf__route_match(const azf__route *r, const char *path, azf_value_map **valu
         const segment *s = &r->segs[i];
         if (s->kind == SEG_CATCHALL) {
             if (have_more) {
-                char *v = decode(path + pos, plen - pos);
-                if (!v) {
-                    rc = AZF_E_NOMEM;
-                    break;
-                }
-                for (size_t k = 0; k < s->n_cons && rc == 1; k++)
-                    if (!check(&s->cons[k], v))
-                        rc = 0;
-                if (rc == 1 && put(m, s->text, v))
-                    rc = AZF_E_NOMEM;
-                azf__free(v);
+                rc = bind_value(m, s, path + pos, plen - pos);
                 pos = plen;
                 have_more = 0;
             } else if (s->dflt && put(m, s->text, s->dflt)) {
@@ -790,17 +797,7 @@ int azf__route_match(const azf__route *r, const char *path, azf_value_map **valu
             rc = 0;
             continue;
         }
-        char *v = decode(seg, slen);
-        if (!v) {
-            rc = AZF_E_NOMEM;
-            break;
-        }
-        for (size_t k = 0; k < s->n_cons && rc == 1; k++)
-            if (!check(&s->cons[k], v))
-                rc = 0;
-        if (rc == 1 && put(m, s->text, v))
-            rc = AZF_E_NOMEM;
-        azf__free(v);
+        rc = bind_value(m, s, seg, slen);
     }
     if (rc == 1 && have_more)
         rc = 0; /* path segments left over */
