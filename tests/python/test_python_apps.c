@@ -17,30 +17,12 @@
  * Environment: AZF_TEST_VENV, the virtual environment holding azure-functions. */
 #include "azfunc/python.h"
 #include "azf_test.h"
+#include "read_file.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <regex.h>
 #include <stdlib.h>
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
-}
 
 static cJSON *read_json(const char *dir, const char *name)
 {

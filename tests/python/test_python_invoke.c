@@ -40,6 +40,7 @@
 #include "azfunc/python.h"
 #include "azfunc/registry.h"
 #include "azf_test.h"
+#include "read_file.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -57,25 +58,6 @@ typedef struct {
     int log_count;
     cJSON *logs; /* array of {level, category, message} seen before completion */
 } track;
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
-}
 
 static int matches(const char *pattern, const char *text)
 {
