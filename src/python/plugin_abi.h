@@ -17,14 +17,15 @@
 #include "azfunc/registry.h"
 #include "azfunc/value.h"
 
-#define AZF__PY_ABI_VERSION 2
-#define AZF__PY_ENTRY "azf__python_plugin_v2"
+#define AZF__PY_ABI_VERSION 3
+#define AZF__PY_ENTRY "azf__python_plugin_v3"
 
 /* The public functions the plugin calls on values and invocations, lent by the
  * core as pointers (the plugin does not link libazfunc). */
 /* clang-format off */
 #define AZF__PY_API_FUNCS(X) \
     X(azf_value_kind) \
+    X(azf_value_kind_name) \
     X(azf_value_data) \
     X(azf_value_int) \
     X(azf_value_double) \
