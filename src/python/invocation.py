@@ -27,6 +27,7 @@ import os
 import sys
 import threading
 import types
+from http.cookies import SimpleCookie
 
 import _azfunc_common as common
 import _azfunc_indexing as indexing
@@ -315,6 +316,8 @@ class _Runner:
             args[name] = decode(datum, md)
         for name, _ in self.outputs:
             args[name] = Out()
+        if not (fi.requires_context or common.extensions_enabled):
+            return args, None  # nobody would see the Context
         count, max_count, message, stack = retry or (0, 0, '', '')
         ctx = Context(inv_id, fi.name, fi.directory, TraceContext(*trace),
                       RetryContext(count, max_count,
@@ -346,6 +349,8 @@ class _Runner:
         thread_local_storage.invocation_id = inv_id
         try:
             args, ctx = self._prepare(inv_id, inputs, metadata, trace, retry)
+            if not common.extensions_enabled:
+                return self._finish(args, self.func(**args))
             app_hooks, fn_hooks = hooks(self.fi)
             run_hooks(app_hooks, 'pre_invocation_app_level', ctx, args,
                       logger=True)
@@ -535,12 +540,41 @@ def _datum_raw(datum):
     raise NotImplementedError(f'unexpected Datum type: {t}')
 
 
+def _http_response_raw(obj):
+    """The library's HttpResponseConverter.encode of a plain HttpResponse,
+    straight to the raw tuple (the same headers, content type, cookies and
+    body, without the Datums in between; the response object itself is left
+    as the function returned it): the hot path of HTTP functions.
+    tests/adapter checks it against the library's converter."""
+    items = list(obj.headers.items())
+    names = {k.lower() for k, _ in items}
+    if 'content-type' not in names:
+        mimetype = obj.mimetype
+        items.append(('content-type', f'{mimetype}; charset={obj.charset}'
+                      if mimetype.startswith('text/') else f'{mimetype}'))
+    cookies = None
+    if 'set-cookie' in names:
+        cookies = [SimpleCookie(v) for k, v in items
+                   if k.lower() == 'set-cookie']
+        items = [(k, v) for k, v in items if k.lower() != 'set-cookie']
+    body = obj.get_body()
+    return (KIND_HTTP, str(obj.status_code), list(dict(items).items()),
+            (KINDS['bytes'], bytes(body) if body is not None else b''),
+            _cookies(cookies))
+
+
 def _encoder(binding_name, pytype):
     """encode(obj) -> raw, for one output binding (or the return value)."""
     conv = converter(binding_name)
+    lib = sys.modules.get('azure.functions')
+    fast = (lib.HttpResponse, _http_response_raw) \
+        if lib is not None and conv.__name__ == 'HttpResponseConverter' \
+        and conv.__module__ == 'azure.functions.http' else (None, None)
 
     def encode(obj):
         try:
+            if type(obj) is fast[0]:
+                return fast[1](obj)
             if conv is GenericBinding:
                 return _generic_encode(obj)
             return _datum_raw(conv.encode(obj, expected_type=pytype))

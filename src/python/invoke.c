@@ -387,7 +387,10 @@ static void pool_spawn(azf__py_runtime *rt)
     }
 }
 
-int azf__py_invoke(azf__py_runtime *rt, azf_invocation *inv)
+static void run_job(azf__py_runtime *rt, azf__py_entry *e, PyThreadState **ts);
+
+/* invoke (here = 0) and run (here = 1: a sync function runs on this thread). */
+static int entry_start(azf__py_runtime *rt, azf_invocation *inv, int here)
 {
     azf__py_entry *e = host->malloc(sizeof *e);
     if (!e)
@@ -402,18 +405,24 @@ int azf__py_invoke(azf__py_runtime *rt, azf_invocation *inv)
         e->anext->aprev = e;
     all_entries = e;
     pthread_mutex_unlock(&all_lock);
-    int spawn = 0, to_loop = 0;
+    int spawn = 0, to_loop = 0, rc = 0;
     pthread_mutex_lock(&rt->lock);
     e->func = func_find(rt, API->azf_invocation_function(inv));
     to_loop = e->func && e->func->is_async;
-    int rc = rt->draining || rt->stopping ? AZF_E_STATE : push_job(rt, JOB_INVOKE, e, to_loop);
+    here = here && e->func && !to_loop;
+    if (rt->draining || rt->stopping)
+        rc = AZF_E_STATE;
+    else if (here)
+        atomic_fetch_add(&e->refs, 1); /* as a job's */
+    else
+        rc = push_job(rt, JOB_INVOKE, e, to_loop);
     if (rc == 0) {
         e->next = rt->inflight;
         if (e->next)
             e->next->prev = e;
         rt->inflight = e;
         rt->inflight_count++;
-        if (!to_loop)
+        if (!to_loop && !here)
             spawn = pool_dispatch(rt);
     }
     pthread_mutex_unlock(&rt->lock);
@@ -425,11 +434,25 @@ int azf__py_invoke(azf__py_runtime *rt, azf_invocation *inv)
         }
         return rc;
     }
+    if (here) {
+        run_job(rt, e, NULL);
+        entry_unref(e);
+    }
     if (to_loop)
         wake_loop(rt);
     if (spawn)
         pool_spawn(rt);
     return 0;
+}
+
+int azf__py_invoke(azf__py_runtime *rt, azf_invocation *inv)
+{
+    return entry_start(rt, inv, 0);
+}
+
+int azf__py_run(azf__py_runtime *rt, azf_invocation *inv)
+{
+    return entry_start(rt, inv, 1);
 }
 
 /* Only a running task can be cancelled; a queued sync job reads the flag. */
@@ -1071,10 +1094,34 @@ static void describe_error(outcome *o, const char *what)
     Py_XDECREF(tb);
 }
 
-/* One sync invocation on a pool thread: the one GIL take. */
+/* The GIL for one job: a pool thread keeps its thread state (ts); any other
+ * thread (azf_invocation_run's caller) goes through PyGILState. */
+typedef struct gil_hold {
+    PyThreadState **ts;
+    PyGILState_STATE state;
+} gil_hold;
+
+static void gil_take(gil_hold *g)
+{
+    if (g->ts)
+        PyEval_RestoreThread(*g->ts);
+    else
+        g->state = PyGILState_Ensure();
+}
+
+static void gil_drop(gil_hold *g)
+{
+    if (g->ts)
+        *g->ts = PyEval_SaveThread();
+    else
+        PyGILState_Release(g->state);
+}
+
+/* One sync invocation: the one GIL take. ts: the pool thread's state, or NULL. */
 static void run_job(azf__py_runtime *rt, azf__py_entry *e, PyThreadState **ts)
 {
     outcome o = {.how = END_FAIL};
+    gil_hold gil = {.ts = ts};
     pthread_mutex_lock(&e->lock);
     if (e->done) {
         pthread_mutex_unlock(&e->lock);
@@ -1085,13 +1132,13 @@ static void run_job(azf__py_runtime *rt, azf__py_entry *e, PyThreadState **ts)
         entry_end(rt, e, END_CANCEL, NULL);
         return;
     }
-    PyEval_RestoreThread(*ts);
+    gil_take(&gil);
     if (!e->func) { /* not known when it was queued */
         const azf_function *fn = API->azf_invocation_function(e->inv);
         azf__py_func *f = func_resolve(rt, API->azf_function_id(fn), API->azf_function_name(fn));
         if (f && f->is_async) { /* to the loop after all */
             pthread_mutex_unlock(&e->lock);
-            *ts = PyEval_SaveThread();
+            gil_drop(&gil);
             pthread_mutex_lock(&rt->lock);
             e->func = f;
             int rc = push_job(rt, JOB_INVOKE, e, 1);
@@ -1123,7 +1170,7 @@ static void run_job(azf__py_runtime *rt, azf__py_entry *e, PyThreadState **ts)
     } else if (e->func) {
         describe_error(&o, "out of memory");
     }
-    *ts = PyEval_SaveThread();
+    gil_drop(&gil);
     entry_finish(rt, e, &o);
 }
 

@@ -394,6 +394,11 @@ static int plugin_invoke(azf__py_runtime *rt, azf_invocation *inv)
     return azf__py_invoke(rt, inv);
 }
 
+static int plugin_run(azf__py_runtime *rt, azf_invocation *inv)
+{
+    return azf__py_run(rt, inv);
+}
+
 static void plugin_cancel(azf__py_runtime *rt, azf_invocation *inv)
 {
     azf__py_cancel(rt, inv);
@@ -433,9 +438,9 @@ static int plugin_reload(azf__py_runtime *rt, const char *const *env, const char
 }
 
 static const azf__py_plugin table = {
-    AZF__PY_ABI_VERSION, sizeof(azf__py_plugin), PY_VERSION,   plugin_open,
-    plugin_close,        plugin_runtime_version, plugin_index, plugin_load,
-    plugin_invoke,       plugin_cancel,          plugin_drain, plugin_reload,
+    AZF__PY_ABI_VERSION,    sizeof(azf__py_plugin), PY_VERSION,  plugin_open,   plugin_close,
+    plugin_runtime_version, plugin_index,           plugin_load, plugin_invoke, plugin_cancel,
+    plugin_drain,           plugin_reload,          plugin_run,
 };
 
 /* The one exported symbol. NULL when the core speaks another ABI. */

@@ -133,6 +133,8 @@ typedef struct azf__py_plugin {
     /* env: NULL-terminated name, value, name, value, ... (borrowed). */
     int (*reload)(azf__py_runtime *rt, const char *const *env, const char *app_dir,
                   azf__py_result *res);
+    /* azf_invocation_run: may run a sync function on the calling thread (takes the GIL). */
+    int (*run)(azf__py_runtime *rt, azf_invocation *inv);
 } azf__py_plugin;
 
 typedef const azf__py_plugin *(*azf__py_entry_fn)(const azf__py_host *host);

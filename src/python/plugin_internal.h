@@ -56,6 +56,7 @@ void azf__py_funcs_clear(azf__py_runtime *rt, int with_gil);
  * number of pool threads still busy (abandoned). Takes no GIL itself. */
 int azf__py_pool_stop(azf__py_runtime *rt);
 int azf__py_invoke(azf__py_runtime *rt, azf_invocation *inv);
+int azf__py_run(azf__py_runtime *rt, azf_invocation *inv); /* a sync function runs here */
 void azf__py_cancel(azf__py_runtime *rt, azf_invocation *inv);
 int azf__py_drain(azf__py_runtime *rt, int timeout_ms);
 

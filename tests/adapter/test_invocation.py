@@ -151,3 +151,37 @@ def test_runner_sync_outcomes(invocation, indexing):
     assert message == 'ValueError: asked to fail' and 'hello' in stack
     with pytest.raises(RuntimeError, match='is not loaded'):
         invocation.runner('no-such-id', 'nope')
+
+
+def _responses():
+    plain = func.HttpResponse(b'hello')
+    text = func.HttpResponse('héllo', status_code=201, mimetype='text/html',
+                             charset='latin-1', headers={'X-A': '1'})
+    typed = func.HttpResponse(b'{}', headers={'Content-Type': 'application/json',
+                                              'x-b': '2'})
+    cookies = func.HttpResponse('c', mimetype='application/octet-stream')
+    cookies.headers.add('Set-Cookie', 'a=1; Domain=example.com; Secure')
+    cookies.headers.add('set-cookie', 'b=2; Path=/p; SameSite=Lax')
+    cookies.headers.add('X-Dup', 'first')
+    cookies.headers.add('X-Dup', 'second')
+    empty = func.HttpResponse(status_code=204)
+    return [plain, text, typed, cookies, empty]
+
+
+@pytest.mark.parametrize('index', range(5))
+def test_http_response_fast_path_matches_the_converter(invocation, index):
+    import azure.functions.http as http
+    fast = invocation._http_response_raw(_responses()[index])
+    slow = invocation._datum_raw(http.HttpResponseConverter.encode(
+        _responses()[index], expected_type=None))
+    assert fast == slow
+
+
+def test_encoder_takes_the_fast_path(invocation, monkeypatch):
+    calls = []
+    monkeypatch.setattr(invocation, '_http_response_raw',
+                        lambda obj: calls.append(obj) or ('fast',))
+    encode = invocation._encoder('http', func.HttpResponse)
+    assert encode(func.HttpResponse('x')) == ('fast',)
+    assert encode('text')[0] == invocation.KINDS['string']  # the converter
+    assert len(calls) == 1
