@@ -17,6 +17,7 @@ struct azf__py_runtime {
     PyThreadState *main_tstate; /* embedded: the initialising thread, GIL released */
     PyObject *adapter;          /* the adapter module */
     char *script_file_name;
+    char *executable; /* sys.executable after start (embedded mode) */
     azf_python_log_fn log;
     void *log_user_data;
 

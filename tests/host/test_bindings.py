@@ -23,12 +23,7 @@ SKIP = {
     ("inv_v2_bindings", 30): "sends TypedData.int, which the host never sends (§10.11): as json it is valid",
 }
 # Cases where azfunc-worker differs from the official worker when driven as the host drives it.
-XFAIL = {
-    ("inv_v2_reload", 0): "after a placeholder reload (sys.path.append of the app dir, §3.8) the metadata "
-                          "request's indexing moves the app dir to sys.path[0] (adapter.py _use_app_root), "
-                          "so sys.path[-1] is no longer the app dir as the official worker leaves it",
-    ("inv_v2_reload", 3): "its hooks record the env case's result: the same sys.path[-1] difference",
-}
+XFAIL = {}  # (app, case index) -> reason; strict
 # App keys driven through the C API only: "drain" (azf_python_drain) is covered by
 # test_invocations.py's terminate tests.
 

@@ -17,7 +17,9 @@ static azf_python *make(const char *version, const char *plugin)
         CHECK_INT(azf_python_opts_set_version(o, version), 0);
     if (plugin)
         CHECK_INT(azf_python_opts_set_plugin_path(o, plugin), 0);
-    CHECK_INT(azf_python_opts_set_venv(o, getenv("AZF_TEST_VENV")), 0);
+    /* The test venv is one Python's: it applies when no other version is asked for. */
+    if (!version && !plugin && !getenv("AZF_PYTHON_VERSION"))
+        CHECK_INT(azf_python_opts_set_venv(o, getenv("AZF_TEST_VENV")), 0);
     CHECK_INT(azf_python_new(&py, o), 0);
     azf_python_opts_free(o);
     return py;
