@@ -37,7 +37,14 @@ static int on_init(azf_worker *w, const azf__msg *req)
     PB(WorkerMetadata) md;
     azf__worker_metadata(w, &md);
     PB(StatusResult) result = PB_INIT(STATUS_RESULT);
+    PB(RpcException) ex = PB_INIT(RPC_EXCEPTION);
     result.status = PB_SUCCESS;
+    if (w->opts.init_error) { /* the runtime did not start: say why */
+        ex.message = w->opts.init_error;
+        ex.stack_trace = (char *)"";
+        result.status = PB_FAILURE;
+        result.exception = &ex;
+    }
     PB(WorkerInitResponse) resp = PB_INIT(WORKER_INIT_RESPONSE);
     resp.n_capabilities = ncaps;
     resp.capabilities = ptrs;
