@@ -136,7 +136,8 @@ def set_up_paths(pythonpath, app_dir, venv, bundled):
             front.append(p)
     sys.path[:] = front + [p for p in stdlib if p not in front]
     _front = len(front)
-    if venv:
+    if venv:  # as site.py does for a venv's own python
+        sys.prefix = sys.exec_prefix = os.path.abspath(venv)
         site.addsitedir(os.path.join(venv, 'lib', 'python%d.%d' %
                                      sys.version_info[:2], 'site-packages'))
     if bundled:
