@@ -133,8 +133,8 @@ def start_app(name, tmp_path_factory):
     spec = load_spec(name)
     req = spec.get("requires")
     site = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-    if req and not (site / req).exists():
-        pytest.skip(f"{req} is not installed")
+    if req and (azhost.TEST_PYTHON or not (site / req).exists()):
+        pytest.skip(f"{req} is not installed for the worker's Python")
     app = tmp_path_factory.mktemp("bind") / name
     shutil.copytree(APPS / name, app, ignore=shutil.ignore_patterns("__pycache__"))
     env = {k: v.replace("%APP%", str(app)) for k, v in spec.get("env", {}).items()}
