@@ -207,9 +207,9 @@ static int take_venv(azf__py_choice *c, azf__errmsg *err)
     }
     if (rc == 0 && c->version[0] && strcmp(c->version, v) != 0) {
         rc = azf__err(err, AZF_E_INVALID,
-                      "the virtual environment %s (from %s) is Python %s, but Python %s was "
-                      "asked for (%s): recreate it with python%s -m venv, or ask for Python %s",
-                      c->venv, c->venv_source, v, c->version, c->source ? c->source : "explicitly",
+                      "the virtual environment %s (from %s) is Python %s, but %s asks for "
+                      "Python %s: recreate the venv with python%s -m venv, or ask for Python %s",
+                      c->venv, c->venv_source, v, c->source ? c->source : "the caller", c->version,
                       c->version, v);
     }
     if (rc == 0) {
@@ -262,7 +262,8 @@ static int choose(azf__py_choice *c, const azf__py_wish *w, const char *default_
     if (w->version && !c->version[0]) {
         if (major_minor(w->version, c->version) != 0)
             return azf__err(err, AZF_E_INVALID, "invalid Python version \"%s\"", w->version);
-        if ((rc = set_source(c, azf__asprintf("Python %s requested", c->version))) != 0)
+        if ((rc = set_source(c, azf__strdup(w->version_source ? w->version_source
+                                                              : "the version option"))) != 0)
             return azf__err(err, rc, "out of memory");
     }
     /* 2. the app's venv */

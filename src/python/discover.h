@@ -8,10 +8,11 @@
 
 /* What the caller asked for (all borrowed, NULL = not set). */
 typedef struct azf__py_wish {
-    const char *interpreter; /* a python executable (of a venv or an installation) */
-    const char *version;     /* "3.12" */
-    const char *venv;        /* a virtual environment directory */
-    const char *app_dir;     /* the app root: its .venv/ or venv/ */
+    const char *interpreter;    /* a python executable (of a venv or an installation) */
+    const char *version;        /* "3.12" */
+    const char *version_source; /* who asks for it, for messages ("the version option") */
+    const char *venv;           /* a virtual environment directory */
+    const char *app_dir;        /* the app root: its .venv/ or venv/ */
 } azf__py_wish;
 
 /* The outcome: one installation of one X.Y, and maybe a venv on top of it. */

@@ -404,9 +404,9 @@ static int find_plugin(azf_python *py, const azf__py_choice *c, char **out)
         char have[128];
         list_adapters(dirs, have, sizeof have);
         rc = azf__err(&py->errmsg, AZF_E_NOTFOUND,
-                      "Python %s (%s) has no libazfunc adapter: %s is not installed in %s "
-                      "(adapters installed: %s)",
-                      c->version, c->source, name, dirs[0] ? dirs[0] : AZF_INSTALL_LIBDIR, have);
+                      "Python %s (%s) has no libazfunc adapter: there is no %s (adapters "
+                      "installed: %s)",
+                      c->version, c->source, name, have);
     }
     azf__free(name);
     free_dirs(dirs);
@@ -607,7 +607,9 @@ int azf_python_start(azf_python *py)
         if (!version && !py->opts.interpreter && !py->opts.plugin_path &&
             !(env_plugin && *env_plugin) && env_version && *env_version)
             version = env_version;
-        azf__py_wish wish = {py->opts.interpreter, version, py->opts.venv, py->opts.app_dir};
+        azf__py_wish wish = {py->opts.interpreter, version,
+                             version == env_version ? "AZF_PYTHON_VERSION" : "the version option",
+                             py->opts.venv, py->opts.app_dir};
         if ((rc = azf__py_choose(&c, &wish, AZF_PYTHON_DEFAULT_VERSION, &py->errmsg)) != 0)
             return rc;
         if (py->plugin)
