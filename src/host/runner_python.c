@@ -57,8 +57,40 @@ static const char *hint(const char *error, const char *version, const char *venv
     return buf;
 }
 
+/* Load and index failures, held back until the lines that say which Python runs. */
+typedef struct held {
+    struct report {
+        const azf_function *fn;
+        char *error;
+    } * at;
+    size_t count;
+} held;
+
+static void hold(const azf_function *fn, const char *error, void *user_data)
+{
+    held *h = user_data;
+    struct report *at = azf__realloc(h->at, (h->count + 1) * sizeof *at);
+    if (at) {
+        h->at = at;
+        if ((at[h->count].error = azf__strdup(error)))
+            at[h->count++].fn = fn;
+    }
+}
+
+/* Prints them (report != NULL) and frees them. */
+static void release(held *h, azf__app_report_fn report)
+{
+    for (size_t i = 0; i < h->count; i++) {
+        if (report)
+            report(h->at[i].fn, h->at[i].error, NULL);
+        azf__free(h->at[i].error);
+    }
+    azf__free(h->at);
+}
+
 int azf__runner_open_app(runner *r, azf__app_report_fn report)
 {
+    held reports = {NULL, 0};
     const azf__runner_opts *o = r->o;
     azf_python_opts *popts = NULL;
     int rc = azf_python_opts_new(&popts);
@@ -76,9 +108,10 @@ int azf__runner_open_app(runner *r, azf__app_report_fn report)
         return rc;
     }
     if (rc == 0)
-        rc = azf__app_open(&r->app, o->dir, popts, report, NULL);
+        rc = azf__app_open(&r->app, o->dir, popts, hold, &reports);
     char buf[512];
     if (rc != 0) {
+        release(&reports, NULL);
         const char *why =
             *azf_python_opts_errmsg(popts) ? azf_python_opts_errmsg(popts) : azf_strerror(rc);
         const char *h = hint(why, "", NULL, buf, sizeof buf);
@@ -97,6 +130,7 @@ int azf__runner_open_app(runner *r, azf__app_report_fn report)
         azf_python_executable(py));
     say(C_NONE, "Virtual environment: %s", venv ? venv : "none");
     say(C_NONE, "libazfunc %s, adapter %s", azf_version(), azf_python_plugin_path(py));
+    release(&reports, report);
     const char *error = azf_app_errmsg(r->app);
     if (azf_app_function_count(r->app) == 0 && *error) {
         const char *h = hint(error, version, venv, buf, sizeof buf);

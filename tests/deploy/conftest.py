@@ -4,9 +4,12 @@ whose dependencies live only in .python_packages."""
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -77,3 +80,38 @@ def plain_env(**extra):
     env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")}
     env.update(extra)
     return env
+
+
+class Runner:
+    """`azfunc start` in the background; its stdout read until a line matches."""
+
+    def __init__(self, prefix, app, *args, env=None):
+        self.port = azhost.free_port()
+        argv = [str(prefix / "bin" / "azfunc"), "start", str(app), "--port", str(self.port), *args]
+        self.proc = subprocess.Popen(argv, env=env or plain_env(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+
+    def wait_for(self, pattern, limit=200):
+        for _ in range(limit):  # bounded: azfunc prints a few lines before serving
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line.rstrip("\n"))
+            if re.search(pattern, line):
+                return line
+        raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines))
+
+    def get(self, path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as r:
+            return r.read().decode()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc.stdout.close()
