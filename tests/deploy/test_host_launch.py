@@ -87,6 +87,8 @@ def test_host_launch(tmp_path, prefix, worker_dir, worker_config, version, how, 
     assert report["ssl"].startswith("OpenSSL"), report
     assert report["path"][-1] == str(app), report["path"]  # the app root appended
     assert str(packages) in report["path"][:3], report["path"]
+    if kind == "v2":  # the official worker's module, as apps import it, is there
+        assert report["worker_logger"] == "azure_functions_worker"
 
 
 def test_config_names_the_installed_worker(prefix, worker_dir, worker_config):

@@ -6,6 +6,7 @@ import urllib.request
 
 import azure.functions as func
 import greeting
+from azure_functions_worker import logging as worker_logging  # seen in real apps
 
 app = func.FunctionApp()
 
@@ -22,4 +23,7 @@ def probe(req: func.HttpRequest) -> func.HttpResponse:
         "https": type(https).__name__,
         "path": sys.path,
         "executable": sys.executable,
+        "base_prefix": sys.base_prefix,
+        "full_version": sys.version.split()[0],
+        "worker_logger": worker_logging.logger.name,
     }))
