@@ -225,6 +225,7 @@ static void test_worker_indexed_failure(void)
 /* --version X.Y: the plugin built for another Python (AZF_PYTHON_EXTRA). */
 static void test_version(const char *version)
 {
+    unsetenv("VIRTUAL_ENV"); /* a shell's venv is another Python's */
     azf_python *py = make(version, NULL);
     CHECK_INT(azf_python_start(py), 0);
     CHECK(azf_python_version(py) && strncmp(azf_python_version(py), version, strlen(version)) == 0);

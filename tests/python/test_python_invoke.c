@@ -549,9 +549,10 @@ int main(int argc, char **argv)
 
     azf_python_opts *o = NULL;
     CHECK_INT(azf_python_opts_new(&o), 0);
-    if (only && *only)
+    if (only && *only) {
+        unsetenv("VIRTUAL_ENV"); /* a shell's venv is another Python's */
         CHECK_INT(azf_python_opts_set_version(o, only), 0);
-    else if (venv)
+    } else if (venv)
         CHECK_INT(azf_python_opts_set_venv(o, venv), 0);
     CHECK_INT(azf_python_opts_set_log_callback(o, on_system_log, NULL), 0);
     azf_python *py = NULL;
