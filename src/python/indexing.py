@@ -150,14 +150,21 @@ def _use_app_root(app_root):
     once, before anything of the app (or azure.functions) is imported."""
     global _app_root, _front
     app_root = os.path.normpath(os.path.abspath(app_root))
-    if _app_root is None:
-        at = _front if _front is not None else 0
+    if _app_root is None and _front is None:
+        # Extension mode: the host interpreter may have served other apps (with
+        # their own function_app.py) before; this one's directories go first.
+        for p in reversed([app_root] + _app_packages(app_root)[:1]):
+            if p in sys.path:
+                sys.path.remove(p)
+            sys.path.insert(0, p)
+        _app_root = app_root
+    elif _app_root is None:
+        at = _front
         for p in _app_packages(app_root):
             if p not in sys.path:
                 sys.path.insert(at, p)
                 at += 1
-        if _front is not None:
-            _front = at
+        _front = at
         if app_root not in sys.path:
             sys.path.append(app_root)
         sys.path_importer_cache.clear()
