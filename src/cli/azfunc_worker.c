@@ -242,14 +242,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "azfunc-worker: out of memory\n");
         return 1;
     }
-    int rc = azf_worker_opts_from_args(opts, argc, (const char *const *)argv);
-    if (rc) {
-        fprintf(stderr, "azfunc-worker: %s\n(try --help)\n", azf_worker_opts_errmsg(opts));
+    const char *python = NULL, *venv = NULL;
+    if (python_args(argc, argv, &python, &venv)) {
         azf_worker_opts_free(opts);
         return 2;
     }
-    const char *python = NULL, *venv = NULL;
-    if (python_args(argc, argv, &python, &venv)) {
+    int rc = azf_worker_opts_from_args(opts, argc, (const char *const *)argv);
+    if (rc) {
+        fprintf(stderr, "azfunc-worker: %s\n(try --help)\n", azf_worker_opts_errmsg(opts));
         azf_worker_opts_free(opts);
         return 2;
     }

@@ -174,3 +174,19 @@ def test_launcher_without_worker(tmp_path, worker_dir):
         worker_dir.parent.parent.parent.parent / "bin", worker_dir / VERSIONS[0]) / "azfunc-worker")
     assert p.returncode == 1
     assert p.stderr == f"worker.py: cannot start {want}: No such file or directory\n"
+
+
+def test_worker_python_option(tmp_path, prefix):
+    """--python in workerArguments wins over the host's FUNCTIONS_WORKER_RUNTIME_VERSION."""
+    app = v2_app(tmp_path)
+    message, _ = host_fails(prefix, app, {"FUNCTIONS_WORKER_RUNTIME_VERSION": VERSIONS[0]},
+                            argv=[str(prefix / "bin" / "azfunc-worker"), "--python", "3.99"])
+    assert message == ("cannot start Python: Python 3.99 (the version option) has no libazfunc adapter: "
+                       f"there is no libazfunc-python3.99.so (adapters installed: {ADAPTERS})")
+
+
+def test_worker_option_without_value(prefix):
+    p = subprocess.run([str(prefix / "bin" / "azfunc-worker"), "--venv"], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 2
+    assert p.stderr == "azfunc-worker: --venv needs a value\n(try --help)\n"
