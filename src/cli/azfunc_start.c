@@ -10,13 +10,17 @@ int azf__cli_start(int argc, char **argv);
 
 static const char usage[] =
     "usage: azfunc start [DIR] [--port PORT] [--host ADDRESS] [--max-body-size BYTES]\n"
-    "                    [--grace-period SECONDS] [--venv DIR]\n"
+    "                    [--grace-period SECONDS] [--venv DIR] [--no-storage-emulator]\n"
     "\n"
     "Runs the Python function app in DIR (default: the current directory) locally, as\n"
     "Core Tools' `func start` does: HTTP triggers on http://ADDRESS:PORT/<routePrefix>/...,\n"
     "timers, and POST /admin/functions/<name> {\"input\": \"...\"} for any other function.\n"
     "Reads host.json and local.settings.json. Stops on SIGINT/SIGTERM after the running\n"
     "invocations finish (at most --grace-period seconds, default 10).\n"
+    "Queue and blob triggers, and queue, blob and table bindings, run against the storage\n"
+    "account of their connection setting; for UseDevelopmentStorage=true it starts Azurite\n"
+    "on 127.0.0.1:10000-10002 (data in DIR/.azfunc) unless something listens there or\n"
+    "--no-storage-emulator is given.\n"
     "Defaults: port 7071, address 127.0.0.1 (loopback only), body limit 104857600.\n";
 
 static int number(const char *s, long lo, long hi, long *out)
@@ -54,6 +58,8 @@ int azf__cli_start(int argc, char **argv)
             o.grace_ms = (int)n * 1000, i++;
         } else if (strcmp(a, "--venv") == 0 && v) {
             o.venv = v, i++;
+        } else if (strcmp(a, "--no-storage-emulator") == 0) {
+            o.no_storage_emulator = 1;
         } else if (a[0] != '-' && !have_dir) {
             o.dir = a, have_dir = 1;
         } else {
