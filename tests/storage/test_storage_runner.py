@@ -144,3 +144,44 @@ def test_input_that_cannot_run_locally_fails_before_the_call(runner):
     assert ("The input binding 'documents' (type cosmosDB) cannot be supplied: Cosmos DB has "
             "no local emulator") in runner.output
     assert "TypeError" not in runner.output
+
+
+def _emulator_ports_busy():
+    import socket
+    for port in (10000, 10001, 10002):
+        with socket.socket() as s:
+            s.settimeout(1)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+    return False
+
+
+class _DevStorage:
+    connection_string = "UseDevelopmentStorage=true"
+
+
+def test_start_runs_azurite_for_development_storage(storage_app):
+    if _emulator_ports_busy():
+        pytest.skip("something listens on 127.0.0.1:10000-10002")
+    env = {"Storage": "UseDevelopmentStorage=true",
+           "AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+    r = Runner(storage_app, env=env)
+    try:
+        r.wait_for("Host started")
+        assert "Storage: started Azurite on 127.0.0.1:10000-10002" in r.output
+        queue(_DevStorage, "orders").send_message(json.dumps({"id": "d1", "item": "cake"}))
+        text = wait_until("the blob output", lambda: blob_text(_DevStorage, "results", "d1.txt"))
+        assert text.startswith("order d1 item cake")
+    finally:
+        assert r.stop() == 0
+    assert (storage_app / ".azfunc" / "azurite").is_dir()
+    wait_until("Azurite to stop", lambda: not _emulator_ports_busy(), timeout=30)
+
+    # --no-storage-emulator: nothing is started, the triggers only report the failure
+    r = Runner(storage_app, "--no-storage-emulator", env=env)
+    try:
+        r.wait_for("Host started")
+        assert "not starting Azurite (--no-storage-emulator)" in r.output
+        assert not _emulator_ports_busy()
+    finally:
+        assert r.stop() == 0
