@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +38,7 @@ static int start_azurite(const char *exe, const char *dir)
     snprintf(log, sizeof log, "%s/azurite.log", dir);
     azurite_pid = fork();
     if (azurite_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive a test that was killed */
         FILE *f = freopen(log, "w", stdout);
         (void)f;
         execl(exe, exe, "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--location",
