@@ -45,6 +45,10 @@ const char *azf__bindings_connection_string(const azf_binding *binding, const ch
 /* The storage account of a binding (one client per connection string, kept; borrowed).
  * NULL with the reason in err. */
 azf__storage *azf__bindings_account(azf__bindings *b, const azf_binding *binding, azf__errmsg *err);
+/* The outputs of a completed invocation that no local service receives (Event Hubs,
+ * Service Bus, Cosmos DB, ...), one "Output '<name>' (<type>, not delivered locally):
+ * <value>" line each (owned), or NULL. */
+char *azf__bindings_undelivered(azf_invocation *inv);
 /* 1 when fn has bindings other than its trigger and HTTP outputs. */
 int azf__bindings_wanted(const azf_function *fn);
 
@@ -56,6 +60,15 @@ typedef void (*azf__bindings_done_fn)(azf_invocation *inv, const char *error, vo
  * the input bindings, starts inv, writes its outputs when it succeeded, then done. */
 void azf__bindings_run(azf__bindings *b, azf_invocation *inv, azf__bindings_done_fn done,
                        void *user_data);
+
+/* ---- admin invocations (admin_input.c) ---- */
+/* The trigger value and metadata (NULL when none) that an admin invocation of fn gets
+ * for text, as the host would deliver such an event: system properties for Event Hubs
+ * and Service Bus (cardinality one or many), an Event Grid envelope, a JSON list for
+ * Cosmos DB, queue metadata; a string otherwise. Both owned. AZF_E_PARSE with the reason
+ * for text the trigger cannot take. */
+int azf__admin_input(const azf_function *fn, const char *text, azf_value **value,
+                     azf_value_map **metadata, azf__errmsg *err);
 
 /* ---- the queue and blob triggers (queue_trigger.c, blob_trigger.c) ---- */
 /* A trigger learns how its invocation ended (outputs written included). */

@@ -519,6 +519,34 @@ static int write_outputs(azf__bindings *b, azf_invocation *inv, const cJSON *dat
     return 0;
 }
 
+char *azf__bindings_undelivered(azf_invocation *inv)
+{
+    const azf_function *fn = azf_invocation_function(inv);
+    azf_buf out = AZF_BUF_INIT;
+    for (size_t i = 0; i < azf_function_binding_count(fn); i++) {
+        const azf_binding *bd = azf_function_binding(fn, i);
+        const char *type = azf_binding_type(bd), *name = azf_binding_name(bd);
+        if (azf_binding_direction(bd) == AZF_DIRECTION_IN || strcasecmp(type, "http") == 0 ||
+            strcasecmp(type, "queue") == 0 || strcasecmp(type, "blob") == 0 ||
+            strcasecmp(type, "table") == 0)
+            continue;
+        const azf_value *v = strcmp(name, "$return") == 0
+                                 ? azf_invocation_return_value(inv)
+                                 : azf_value_map_get(azf_invocation_outputs(inv), name);
+        size_t len = 0;
+        const char *d = azf_value_data(v, &len);
+        if (!v || azf_value_kind(v) == AZF_VALUE_NULL)
+            continue;
+        char *line = azf__asprintf("%sOutput '%s' (%s, not delivered locally): %.*s%s",
+                                   out.size ? "\n" : "", name, type, (int)(len > 2000 ? 2000 : len),
+                                   d ? d : "", len > 2000 ? "..." : "");
+        if (line)
+            azf_buf_append(&out, line, strlen(line));
+        azf__free(line);
+    }
+    return out.ptr;
+}
+
 int azf__bindings_wanted(const azf_function *fn)
 {
     for (size_t i = 0; i < azf_function_binding_count(fn); i++) {

@@ -91,6 +91,9 @@ call *azf__start_call(runner *r, const azf_function *fn, azf_value *input, const
 /* The request as the host hands it to a worker; NULL when out of memory. */
 azf_value *azf__request_value(runner *r, struct evhttp_request *req, const char *path,
                               const char *query, azf_value_map *route);
+/* azf__start_call with trigger metadata (owned) too. */
+call *azf__start_call_metadata(runner *r, const azf_function *fn, azf_value *input,
+                               azf_value_map *metadata, const char *reason);
 /* Any thread (a storage trigger's, as azf__fire_fn): queues an invocation of fn for
  * the loop thread; settled(succeeded, arg) follows exactly once when 0 is returned.
  * input and metadata are owned in every case. Returns 0 or AZF_E_NOMEM. */

@@ -99,6 +99,12 @@ call *azf__start_call(runner *r, const azf_function *fn, azf_value *input, const
     return start_call(r, fn, input, NULL, reason, req, NULL, NULL);
 }
 
+call *azf__start_call_metadata(runner *r, const azf_function *fn, azf_value *input,
+                               azf_value_map *metadata, const char *reason)
+{
+    return start_call(r, fn, input, metadata, reason, NULL, NULL, NULL);
+}
+
 /* ---- invocations posted by the storage triggers' threads ---- */
 
 typedef struct azf__posted {
@@ -347,6 +353,10 @@ static void finish(runner *r, call *c)
     if (c->binding_error && st != AZF_INVOCATION_FAILED && st != AZF_INVOCATION_CANCELLED)
         st = AZF_INVOCATION_FAILED; /* an input or output binding failed */
     const char *name = azf_function_name(azf_invocation_function(c->inv));
+    char *undelivered = st == AZF_INVOCATION_SUCCEEDED ? azf__bindings_undelivered(c->inv) : NULL;
+    if (undelivered) /* outputs to services that do not run locally */
+        say(C_NONE, "%s", undelivered);
+    azf__free(undelivered);
     const char *what = st == AZF_INVOCATION_SUCCEEDED   ? "Succeeded"
                        : st == AZF_INVOCATION_CANCELLED ? "Cancelled"
                                                         : "Failed";

@@ -185,3 +185,41 @@ def test_start_runs_azurite_for_development_storage(storage_app):
         assert not _emulator_ports_busy()
     finally:
         assert r.stop() == 0
+
+
+def admin(runner, name, text):
+    req = urllib.request.Request(f"http://127.0.0.1:{runner.port}/admin/functions/{name}",
+                                 method="POST", data=json.dumps({"input": text}).encode())
+    try:
+        with urllib.request.urlopen(req, timeout=WAIT) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_admin_invocations_of_triggers_without_a_local_service():
+    from conftest import APPS
+    r = Runner(APPS / "remote_app")
+    try:
+        r.wait_for("Host started")
+        assert admin(r, "on_event", "hello")[0] == 202
+        r.wait_for("Executed 'Functions.on_event' (Succeeded")
+        assert "event hello seq 0" in r.output
+        assert "Output 'out' (eventHub, not delivered locally): forwarded hello" in r.output
+        assert admin(r, "on_events", '["a", {"b": 1}]')[0] == 202
+        r.wait_for("Executed 'Functions.on_events' (Succeeded")
+        assert "events ['a', '{\"b\":1}']" in r.output
+        assert admin(r, "on_message", "order 7")[0] == 202
+        r.wait_for("Executed 'Functions.on_message' (Succeeded")
+        assert "message order 7 delivery 1 id-length 36" in r.output
+        assert admin(r, "on_grid", '{"size": 3}')[0] == 202
+        r.wait_for("Executed 'Functions.on_grid' (Succeeded")
+        assert "grid azfunc.admin {'size': 3}" in r.output
+        assert admin(r, "on_docs", '{"id": "d1"}')[0] == 202
+        r.wait_for("Executed 'Functions.on_docs' (Succeeded")
+        assert "docs 1 first d1" in r.output
+        status, text = admin(r, "on_docs", "not json")
+        assert status == 400 and "JSON document" in text
+        assert "Failed" not in r.output, r.output
+    finally:
+        assert r.stop() == 0
