@@ -71,8 +71,9 @@ int azf__admin_input(const azf_function *fn, const char *text, azf_value **value
                      azf_value_map **metadata, azf__errmsg *err);
 
 /* ---- the queue and blob triggers (queue_trigger.c, blob_trigger.c) ---- */
-/* A trigger learns how its invocation ended (outputs written included). */
-typedef void (*azf__settled_fn)(int succeeded, void *arg);
+/* A trigger learns how its invocation ended (outputs written included): 1 succeeded, 0
+ * failed, -1 never ran (the runner was stopping). */
+typedef void (*azf__settled_fn)(int outcome, void *arg);
 /* How a trigger hands an invocation to the runner, from its own thread (see
  * azf__post_call): input and metadata owned; 0 when settled will follow. */
 typedef int (*azf__fire_fn)(void *runner, const azf_function *fn, azf_value *input,

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define IO_THREADS 2
 
@@ -137,8 +138,10 @@ static int read_queue_options(azf__queue_options *q, const char *dir, azf__errms
             rc = azf__err(err, AZF_E_PARSE,
                           "host.json: extensions.queues.messageEncoding must be base64 or none");
     }
-    if (q->new_batch_threshold < 0) /* the host's default: half a batch per processor */
-        q->new_batch_threshold = q->batch_size / 2;
+    if (q->new_batch_threshold < 0) { /* the host's default: half a batch per processor */
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        q->new_batch_threshold = q->batch_size / 2 * (int)(cpus > 0 ? cpus : 1);
+    }
     cJSON_Delete(root);
     return rc;
 }

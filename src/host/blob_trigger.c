@@ -253,7 +253,7 @@ static void settle(listener *l)
         l->inflight--;
         cJSON_DeleteItemFromObject(b->running, f->name);
         int give_up = 0;
-        if (!f->succeeded) {
+        if (f->succeeded == 0) { /* -1: never ran, not a try */
             cJSON *tr = cJSON_GetObjectItemCaseSensitive(b->tries, f->name);
             const cJSON *te = cJSON_GetObjectItemCaseSensitive(tr, "etag");
             int n = tr && cJSON_IsString(te) && strcmp(te->valuestring, f->etag) == 0
@@ -270,7 +270,7 @@ static void settle(listener *l)
                                  "until it changes",
                                  b->container, f->name, n, azf_function_name(l->fn));
         }
-        if (f->succeeded || give_up) {
+        if (f->succeeded > 0 || give_up) {
             cJSON_DeleteItemFromObject(b->receipts, f->name);
             cJSON_AddStringToObject(b->receipts, f->name, f->etag);
             cJSON_DeleteItemFromObject(b->tries, f->name);

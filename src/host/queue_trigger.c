@@ -105,7 +105,11 @@ static void complete(listener *l, pending *p)
     qstate *q = l->state;
     const azf__queue_options *o = azf__bindings_queue_options(l->t->b);
     azf__errmsg err = {{0}};
-    if (p->succeeded) {
+    if (p->succeeded < 0) { /* never ran (shutdown): visible again at once, no retry used */
+        if (azf__queue_update(l->st, q->queue, &p->m, 0, &err) != 0)
+            azf__trigger_log(l->t, AZF_LOG_DEBUG, "Unable to release queue message '%s': %s",
+                             p->m.id, err.text);
+    } else if (p->succeeded) {
         if (azf__queue_delete(l->st, q->queue, &p->m, &err) != 0)
             azf__trigger_log(l->t, AZF_LOG_DEBUG, "Unable to delete queue message '%s': %s",
                              p->m.id, err.text);

@@ -71,7 +71,7 @@ static call *start_call(runner *r, const azf_function *fn, azf_value *input,
             azf_invocation_free(c->inv);
         azf__free(c);
         if (settled)
-            settled(0, settled_arg);
+            settled(-1, settled_arg);
         return NULL;
     }
     c->r = r;
@@ -153,7 +153,7 @@ void azf__on_post(evutil_socket_t fd, short what, void *arg)
         if (r->stopping) { /* too late: the trigger releases its message */
             azf_value_free(p->input);
             azf_value_map_free(p->metadata);
-            p->settled(0, p->arg);
+            p->settled(-1, p->arg);
         } else {
             start_call(r, p->fn, p->input, p->metadata, p->reason, NULL, p->settled, p->arg);
         }
@@ -405,7 +405,9 @@ void azf__drop_done(runner *r)
     for (call *c = r->done, *next; c; c = next) {
         next = c->next;
         if (c->settled)
-            c->settled(0, c->settled_arg);
+            c->settled(azf_invocation_status(c->inv) == AZF_INVOCATION_SUCCEEDED &&
+                           !c->binding_error,
+                       c->settled_arg);
         azf_invocation_free(c->inv);
         azf__free(c->binding_error);
         azf__free(c);
@@ -415,7 +417,7 @@ void azf__drop_done(runner *r)
         next = p->next;
         azf_value_free(p->input);
         azf_value_map_free(p->metadata);
-        p->settled(0, p->arg);
+        p->settled(-1, p->arg);
         azf__free(p->reason);
         azf__free(p);
     }
