@@ -45,6 +45,13 @@ const char *azf__bindings_connection_string(const azf_binding *binding, const ch
 /* The storage account of a binding (one client per connection string, kept; borrowed).
  * NULL with the reason in err. */
 azf__storage *azf__bindings_account(azf__bindings *b, const azf_binding *binding, azf__errmsg *err);
+/* 1 when a binding asks for an SDK type ("properties": {"SupportsDeferredBinding": true}):
+ * it gets a reference to the blob instead of its content, as the host sends it. */
+int azf__deferred_binding(const cJSON *binding);
+/* That reference: model binding data from "AzureStorageBlobs" with the connection
+ * setting's name, the container and the blob name as JSON. */
+int azf__blob_reference(const char *setting, const char *container, const char *name,
+                        azf_value **out);
 /* The outputs of a completed invocation that no local service receives (Event Hubs,
  * Service Bus, Cosmos DB, ...), one "Output '<name>' (<type>, not delivered locally):
  * <value>" line each (owned), or NULL. */

@@ -256,12 +256,42 @@ static int blob_path(const cJSON *bj, const cJSON *data, char **container, char 
     return *container && *name ? 0 : azf__err(err, AZF_E_NOMEM, "out of memory");
 }
 
-static int blob_input(azf__storage *st, const cJSON *bj, const cJSON *data, azf_value **out,
-                      azf__errmsg *err)
+int azf__deferred_binding(const cJSON *bj)
+{
+    return cJSON_IsTrue(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(bj, "properties"), "SupportsDeferredBinding"));
+}
+
+int azf__blob_reference(const char *setting, const char *container, const char *name,
+                        azf_value **out)
+{
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "Connection", setting);
+    cJSON_AddStringToObject(c, "ContainerName", container);
+    cJSON_AddStringToObject(c, "BlobName", name);
+    char *text = cJSON_PrintUnformatted(c);
+    cJSON_Delete(c);
+    int rc = text ? azf_value_new_model_binding_data(out, "1.0", "AzureStorageBlobs",
+                                                     "application/json", text, strlen(text))
+                  : AZF_E_NOMEM;
+    cJSON_free(text);
+    return rc;
+}
+
+static int blob_input(azf__storage *st, const azf_binding *bd, const cJSON *bj, const cJSON *data,
+                      azf_value **out, azf__errmsg *err)
 {
     char *container = NULL, *name = NULL;
     int rc = blob_path(bj, data, &container, &name, err);
     azf_buf content = AZF_BUF_INIT;
+    if (rc == 0 && azf__deferred_binding(bj)) { /* an SDK type: the reference, not the bytes */
+        const char *setting = NULL;
+        azf__bindings_connection_string(bd, &setting);
+        rc = azf__blob_reference(setting, container, name, out);
+        azf__free(container);
+        azf__free(name);
+        return rc;
+    }
     if (rc == 0)
         rc = azf__blob_get(st, container, name, &content, NULL, err);
     if (rc == AZF_E_NOTFOUND) { /* a missing blob binds as null, as the host does */
@@ -337,7 +367,7 @@ static int supply_inputs(azf__bindings *b, azf_invocation *inv, const cJSON *dat
         cJSON *bj = binding_json(bd);
         azf_value *v = NULL;
         int rc = !st                             ? AZF_E_NOTFOUND
-                 : strcasecmp(type, "blob") == 0 ? blob_input(st, bj, data, &v, &e)
+                 : strcasecmp(type, "blob") == 0 ? blob_input(st, bd, bj, data, &v, &e)
                                                  : table_input(st, bj, data, &v, &e);
         cJSON_Delete(bj);
         if (rc == 0 && (rc = azf_invocation_set_input(inv, azf_binding_name(bd), v)) != 0) {

@@ -19,6 +19,8 @@
 typedef struct bstate {
     char *container, *pattern, *prefix; /* pattern: the blob part of the path */
     int binary;                         /* dataType binary/stream: the content as bytes */
+    int deferred;                       /* an SDK type: a reference instead of the content */
+    char *setting;                      /* the connection setting's name */
     char *receipts_path;
     cJSON *receipts; /* {"<blob name>": "<etag>"} */
     cJSON *tries;    /* {"<blob name>": {"etag": .., "n": ..}} failures, in memory */
@@ -42,6 +44,7 @@ static void free_state(void *p)
         return;
     azf__free(b->container), azf__free(b->pattern), azf__free(b->prefix);
     azf__free(b->receipts_path);
+    azf__free(b->setting);
     cJSON_Delete(b->receipts), cJSON_Delete(b->tries), cJSON_Delete(b->running);
     azf__free(b);
 }
@@ -101,6 +104,10 @@ int azf__blob_listener_init(listener *l, const cJSON *bj)
         b->pattern = azf__strdup(slash[1] ? slash + 1 : "{name}");
         b->prefix = azf__strndup(slash + 1, strcspn(slash + 1, "{"));
         b->binary = !cJSON_IsString(dt) || strcmp(dt->valuestring, "string") != 0;
+        b->deferred = azf__deferred_binding(bj);
+        const char *setting = NULL;
+        azf__bindings_connection_string(azf_function_trigger(l->fn), &setting);
+        b->setting = azf__strdup(setting ? setting : "AzureWebJobsStorage");
         char *dir = azf__asprintf("%s/blob-receipts", l->t->state_dir);
         b->receipts_path = dir ? azf__asprintf("%s/%s.json", dir, azf_function_name(l->fn)) : NULL;
         if (dir && (mkdir(l->t->state_dir, 0755) == 0 || errno == EEXIST) &&
@@ -207,9 +214,11 @@ static void fire(listener *l, const azf__blob_props *item, const cJSON *tokens)
         f->etag = azf__strdup(p.etag ? p.etag : item->etag);
         rc = f->name && f->etag ? 0 : AZF_E_NOMEM;
     }
-    rc = rc ? rc
-            : azf_value_new_data(&input, b->binary ? AZF_VALUE_BYTES : AZF_VALUE_STRING,
-                                 content.ptr, content.size);
+    if (rc == 0 && b->deferred)
+        rc = azf__blob_reference(b->setting, b->container, item->name, &input);
+    else if (rc == 0)
+        rc = azf_value_new_data(&input, b->binary ? AZF_VALUE_BYTES : AZF_VALUE_STRING, content.ptr,
+                                content.size);
     azf_buf_dispose(&content);
     if (rc == 0) {
         char reason[512];

@@ -223,3 +223,27 @@ def test_admin_invocations_of_triggers_without_a_local_service():
         assert "Failed" not in r.output, r.output
     finally:
         assert r.stop() == 0
+
+
+def test_sdk_type_blob_bindings_get_a_client(azurite, tmp_path):
+    pytest.importorskip("azurefunctions.extensions.bindings.blob")
+    import shutil
+    from conftest import APPS
+    app = tmp_path / "sdk_app"
+    shutil.copytree(APPS / "sdk_app", app)
+    blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
+    for c in ("docs", "sdk-in"):
+        try:
+            blobs.create_container(c)
+        except Exception:
+            pass
+    blobs.get_blob_client("docs", "readme.txt").upload_blob(b"read me", overwrite=True)
+    r = Runner(app, env={"Storage": azurite.connection_string})
+    try:
+        r.wait_for("Host started")
+        assert http(r, "GET", "sdk/readme") == (200, "readme.txt: read me")
+        blobs.get_blob_client("sdk-in", "note.txt").upload_blob(b"via sdk", overwrite=True)
+        r.wait_for("Executed 'Functions.sdk_trigger' (Succeeded")
+        assert "sdk blob note.txt says via sdk" in r.output
+    finally:
+        r.stop()
