@@ -148,6 +148,7 @@ int azf__runner_run(const azf__runner_opts *o)
     if (azf__http_start(r) != 0)
         goto out;
     r->wake = event_new(r->base, -1, 0, azf__on_wake, r);
+    r->post_ev = event_new(r->base, -1, 0, azf__on_post, r);
     r->sigint = evsignal_new(r->base, SIGINT, azf__on_signal, r);
     r->sigterm = evsignal_new(r->base, SIGTERM, azf__on_signal, r);
     event_add(r->sigint, NULL);
@@ -156,6 +157,8 @@ int azf__runner_run(const azf__runner_opts *o)
     if (azf__runner_open_app(r, on_report) != 0)
         goto out;
     print_functions(r);
+    if (azf__runner_storage_start(r) != 0)
+        goto out;
     say(C_NONE, "Host started; listening on http://%s:%d", o->host, o->port);
     azf__setup_timers(r);
     event_base_dispatch(r->base);
@@ -168,8 +171,11 @@ out:
     /* Completed after the loop ended: drop them. */
     azf_app_free(r->app);
     azf__drop_done(r);
+    azf__runner_storage_free(r);
     if (r->wake)
         event_free(r->wake);
+    if (r->post_ev)
+        event_free(r->post_ev);
     if (r->sigint)
         event_free(r->sigint);
     if (r->sigterm)

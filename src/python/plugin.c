@@ -228,6 +228,7 @@ static const char *config_set(PyConfig *config, wchar_t **field, const char *val
 
 static void clear_modules(azf__py_runtime *rt)
 {
+    azf__py_funcs_clear(rt, 1);
     Py_CLEAR(rt->invocation);
     Py_CLEAR(rt->indexing);
     Py_CLEAR(rt->common);
@@ -237,7 +238,8 @@ static void release(azf__py_runtime *rt)
 {
     if (!rt)
         return;
-    azf__py_invoke_fini(rt, rt->mode == AZF_PYTHON_EMBEDDED);
+    if (!azf__py_invoke_fini(rt, rt->mode == AZF_PYTHON_EMBEDDED))
+        return; /* abandoned pool threads still use rt: it stays */
     host->free(rt->script_file_name);
     host->free(rt->executable);
     host->free(rt);
@@ -343,6 +345,7 @@ static void plugin_close(azf__py_runtime *rt)
         return;
     azf__py_result res = {0};
     int rc;
+    azf__py_pool_stop(rt);
     if (rt->mode == AZF_PYTHON_EMBEDDED) {
         PyEval_RestoreThread(rt->main_tstate);
         Py_XDECREF(call_adapter(rt, rt->invocation, "stop", PyTuple_New(0), &res, &rc));
@@ -421,6 +424,11 @@ static int plugin_invoke(azf__py_runtime *rt, azf_invocation *inv)
     return azf__py_invoke(rt, inv);
 }
 
+static int plugin_run(azf__py_runtime *rt, azf_invocation *inv)
+{
+    return azf__py_run(rt, inv);
+}
+
 static void plugin_cancel(azf__py_runtime *rt, azf_invocation *inv)
 {
     azf__py_cancel(rt, inv);
@@ -474,6 +482,7 @@ static const azf__py_plugin table = {
     plugin_cancel,
     plugin_drain,
     plugin_reload,
+    plugin_run,
 };
 
 /* The one exported symbol. NULL when the core speaks another ABI. */

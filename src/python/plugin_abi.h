@@ -25,6 +25,7 @@
 /* clang-format off */
 #define AZF__PY_API_FUNCS(X) \
     X(azf_value_kind) \
+    X(azf_value_kind_name) \
     X(azf_value_data) \
     X(azf_value_int) \
     X(azf_value_double) \
@@ -143,6 +144,8 @@ typedef struct azf__py_plugin {
     /* env: NULL-terminated name, value, name, value, ... (borrowed). */
     int (*reload)(azf__py_runtime *rt, const char *const *env, const char *app_dir,
                   azf__py_result *res);
+    /* azf_invocation_run: may run a sync function on the calling thread (takes the GIL). */
+    int (*run)(azf__py_runtime *rt, azf_invocation *inv);
 } azf__py_plugin;
 
 typedef const azf__py_plugin *(*azf__py_entry_fn)(const azf__py_host *host);
