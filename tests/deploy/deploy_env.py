@@ -77,7 +77,7 @@ def make_app(tmp_path, name, version, prefix):
 
 def plain_env(**extra):
     """A plain shell's environment: no venv, no PYTHONPATH, a bare PATH."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")}
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.path.expanduser("~")}
     env.update(extra)
     return env
 
