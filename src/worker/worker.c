@@ -2,8 +2,6 @@
  * send and log. What each message means is the areas' business (see worker_internal.h). */
 #include "worker_internal.h"
 
-#include "transport/transport_internal.h"
-
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +19,11 @@ int azf__worker_send(azf_worker *w, azf__msg *m)
         rc = azf_driver_send(w->driver, w->stream, &b);
     azf_buf_dispose(&b);
     return rc;
+}
+
+int azf__worker_congested(azf_worker *w)
+{
+    return azf__driver_queued(w->driver) >= AZF__WORKER_SEND_QUEUE_MAX;
 }
 
 int azf__worker_send_invocation_failure(azf_worker *w, const char *invocation_id,
@@ -43,7 +46,7 @@ int azf__worker_send_invocation_failure(azf_worker *w, const char *invocation_id
 
 static void send_system_log(azf_worker *w, int level, const char *category, const char *text)
 {
-    if (!atomic_load(&w->live))
+    if (!atomic_load(&w->live) || azf__worker_congested(w))
         return;
     AZF__PB(RpcLog) log = AZF__PB_INIT(RPC_LOG);
     log.category = (char *)(category ? category : "azfunc.worker");
@@ -107,6 +110,13 @@ static int w_on_message(uint64_t stream, const uint8_t *data, size_t len, void *
 {
     (void)stream;
     azf_worker *w = ud;
+    if (w->exhausted)
+        return 0;
+    if (azf__driver_queued(w->driver) >= 2 * AZF__WORKER_SEND_QUEUE_MAX) {
+        w->exhausted = 1;
+        azf_driver_stop(w->driver);
+        return 0;
+    }
     azf__msg *m = NULL;
     azf__errmsg err;
     azf__err_clear(&err);
@@ -216,6 +226,11 @@ int azf_worker_run(azf_worker *w)
     atomic_store(&w->live, 0);
     /* Whatever ended the conversation, every invocation still running is completed. */
     azf__worker_app_finish(w);
+    if (w->exhausted)
+        return azf__err(&w->err, AZF_E_TOOBIG,
+                        "the host stopped reading: more than %zu MiB waited to be sent "
+                        "(RESOURCE_EXHAUSTED); the worker ended the conversation",
+                        (2 * AZF__WORKER_SEND_QUEUE_MAX) >> 20);
     if (why == 1)
         return azf__err(&w->err, 0, "the host sent WorkerTerminate: work drained, exiting");
     if (why == 2)
