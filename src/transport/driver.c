@@ -433,8 +433,6 @@ int azf_driver_new(azf_driver **out, int role, const azf_transport_opts *opts,
         d->cbs = *cbs;
     pthread_mutex_init(&d->lock, NULL);
     int rc = azf__transport_opts_copy(&d->opts, opts);
-    if (!rc && !(d->rbuf = azf__malloc(READ_CHUNK)))
-        rc = AZF_E_NOMEM;
     if (!rc) {
         d->epfd = epoll_create1(EPOLL_CLOEXEC);
         d->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -442,7 +440,9 @@ int azf_driver_new(azf_driver **out, int role, const azf_transport_opts *opts,
         if (d->epfd < 0 || d->evfd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->evfd, &ev))
             rc = azf__err(&d->err, AZF_E_IO, "cannot set up epoll: %s", strerror(errno));
     }
-    if (!rc)
+    /* A client makes its TLS context at the first https connect (tls_connect): loading
+     * the system's CA bundle costs milliseconds an h2c worker never needs. */
+    if (!rc && d->role == AZF_ROLE_SERVER)
         rc = make_ctx(d);
     if (rc) {
         azf_driver_free(d);
@@ -934,6 +934,9 @@ int azf_driver_run(azf_driver *d)
 {
     if (!d)
         return AZF_E_INVALID;
+    /* The read buffer exists only while there is something to read. */
+    if (!d->rbuf && !(d->rbuf = azf__malloc(READ_CHUNK)))
+        return azf__err(&d->err, AZF_E_NOMEM, "out of memory");
     d->io_thread = pthread_self();
     atomic_store(&d->running, 1);
     d->run_rc = 0;

@@ -15,7 +15,9 @@ int azf__worker_send(azf_worker *w, azf__msg *m)
         m->request_id = w->opts.request_id ? w->opts.request_id : "";
     azf_buf b = AZF_BUF_INIT;
     int rc = azf__codec_pack(&b, &m->base);
-    if (!rc)
+    if (!rc && w->sink)
+        w->sink((const uint8_t *)b.ptr, b.size, w->sink_ud);
+    else if (!rc)
         rc = azf_driver_send(w->driver, w->stream, &b);
     azf_buf_dispose(&b);
     return rc;
@@ -106,16 +108,29 @@ static void refused(azf_worker *w, const uint8_t *data, size_t len, const char *
                     len, why);
 }
 
+void azf__worker_set_sink(azf_worker *w, void (*sink)(const uint8_t *data, size_t len, void *ud),
+                          void *ud)
+{
+    w->sink = sink;
+    w->sink_ud = ud;
+    atomic_store(&w->live, 1);
+}
+
 static int w_on_message(uint64_t stream, const uint8_t *data, size_t len, void *ud)
 {
     (void)stream;
-    azf_worker *w = ud;
+    azf__worker_receive(ud, data, len);
+    return 0;
+}
+
+void azf__worker_receive(azf_worker *w, const uint8_t *data, size_t len)
+{
     if (w->exhausted)
-        return 0;
+        return;
     if (azf__driver_queued(w->driver) >= 2 * AZF__WORKER_SEND_QUEUE_MAX) {
         w->exhausted = 1;
         azf_driver_stop(w->driver);
-        return 0;
+        return;
     }
     azf__msg *m = NULL;
     azf__errmsg err;
@@ -123,11 +138,10 @@ static int w_on_message(uint64_t stream, const uint8_t *data, size_t len, void *
     int rc = azf__codec_unpack(data, len, &m, &err);
     if (rc) {
         refused(w, data, len, err.text[0] ? err.text : azf_strerror(rc));
-        return 0;
+        return;
     }
     if (!azf__worker_dispatch(w, m))
         azf__msg_free(m);
-    return 0;
 }
 
 static void w_on_stream_close(uint64_t stream, int status, const char *message, void *ud)

@@ -69,6 +69,9 @@ struct azf_worker {
     atomic_int terminating; /* 1 WorkerTerminate, 2 azf_worker_stop, 3 stream over */
     atomic_int shutdown_started;
     int exhausted; /* ended: the host stopped reading (I/O thread) */
+    /* Without a connection (fuzz_worker): where sent messages go instead. */
+    void (*sink)(const uint8_t *data, size_t len, void *ud);
+    void *sink_ud;
     int ran;
     int stream_closed, close_status;
     char close_msg[256];
@@ -109,6 +112,14 @@ int azf__worker_congested(azf_worker *w);
 int azf__worker_send_invocation_failure(azf_worker *w, const char *invocation_id,
                                         const char *message, const char *stack);
 
+/* The receive path: one message from the host (I/O thread). */
+void azf__worker_receive(azf_worker *w, const uint8_t *data, size_t len);
+/* For tests/fuzz/fuzz_worker.c: a worker that is never connected sends every message
+ * (packed) to sink, and runs on the calling thread what would go to the app thread
+ * (azf__worker_run_jobs). Call before anything is received. */
+void azf__worker_set_sink(azf_worker *w, void (*sink)(const uint8_t *data, size_t len, void *ud),
+                          void *ud);
+
 /* ---- dispatch.c ------------------------------------------------------------------ */
 /* Routes one decoded message (I/O thread). Returns 1 when it kept m (freed later by the
  * app thread), 0 when the caller frees it. */
@@ -118,6 +129,8 @@ void azf__worker_app_free(azf_worker *w); /* in azf_worker_free */
 int azf__worker_app_start(azf_worker *w); /* starts the app thread */
 /* After the conversation: drains what still runs, stops and joins the app thread. */
 void azf__worker_app_finish(azf_worker *w);
+/* Runs the queued app-thread requests on the calling thread (a worker with a sink). */
+void azf__worker_run_jobs(azf_worker *w);
 
 /* ---- lifecycle.c ------------------------------------------------------------------ */
 int azf__lifecycle_init(azf_worker *w, const azf__msg *m);      /* I/O thread */
