@@ -16,6 +16,7 @@
 #include <time.h>
 
 typedef struct runner runner;
+typedef struct conn conn; /* a client connection (runner_http.c) */
 
 /* One invocation in flight: an HTTP request, an admin call or a timer tick. */
 typedef struct call {
@@ -41,13 +42,23 @@ struct runner {
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
-    struct event *wake, *sigint, *sigterm, *deadline;
-    pthread_mutex_t mu; /* guards done, inflight, the output */
+    struct event *wake, *sigint, *sigterm, *deadline, *resume;
+    pthread_mutex_t mu; /* guards done */
     call *done;
     int inflight, replying, stopping, local_time;
     timer *timers;
     size_t ntimers;
     int exit_code;
+    struct timespec stop_started; /* the first stop signal */
+    int listen_fd;                /* inherited listening socket, or -1: bind host:port */
+    /* The effective limits (flags > host.json > defaults). */
+    long long max_body, max_header_count, max_header_bytes, max_request_line, max_connections;
+    long long read_timeout_ms, keep_alive_timeout_ms, function_timeout_ms;
+    /* Client connections by socket fd (runner_http.c). */
+    conn **conns;
+    int conns_cap, nconns;
+    int paused;         /* accepting paused: 1 at max_connections, 2 after an accept error */
+    int accept_failing; /* accept errors said, until one succeeds again */
 };
 
 /* ---- output (runner.c) ---- */
@@ -61,13 +72,19 @@ void azf__on_user_log(azf_invocation *inv, int level, const char *category, cons
 /* ---- HTTP front (runner_http.c) ---- */
 /* Creates the evhttp server with its limits and binds it; 0 or -1 (printed). */
 int azf__http_start(runner *r);
+void azf__http_stop_accepting(runner *r);
 const char *azf__http_method_name(enum evhttp_cmd_type m);
-void azf__http_reply_text(struct evhttp_request *req, int code, const char *reason,
+/* Every reply goes out here: the status line, the headers and the output buffer already
+ * set on req, with the body rules of RFC 9110 applied. */
+void azf__http_send(runner *r, struct evhttp_request *req, int code, const char *reason);
+void azf__http_reply_text(runner *r, struct evhttp_request *req, int code, const char *reason,
                           const char *text);
+/* c answers req: if the client goes away first, azf__call_orphaned(c) is called. */
+void azf__http_attach(runner *r, struct evhttp_request *req, call *c);
 
 /* ---- routing (runner_route.c) ---- */
-/* evhttp's callback for every request. */
-void azf__route_request(struct evhttp_request *req, void *arg);
+/* A request that passed the HTTP front's checks. */
+void azf__route_request(runner *r, struct evhttp_request *req);
 int azf__is_http(const azf_function *fn);
 
 /* ---- invocations (runner_invoke.c) ---- */
@@ -75,11 +92,14 @@ int azf__is_http(const azf_function *fn);
  * could not start (the reason is printed). */
 call *azf__start_call(runner *r, const azf_function *fn, azf_value *input, const char *reason,
                       struct evhttp_request *req);
-/* The request as the host hands it to a worker; NULL when out of memory. */
-azf_value *azf__request_value(runner *r, struct evhttp_request *req, const char *path,
-                              const char *query, azf_value_map *route);
-/* Answers to this request are no longer wanted (the client went away). */
-void azf__on_connection_close(struct evhttp_connection *con, void *arg);
+/* The request as the host hands it to a worker: 0, AZF_E_PARSE (a query name or value
+ * that is not UTF-8 once decoded: 400) or AZF_E_NOMEM. */
+int azf__request_value(runner *r, struct evhttp_request *req, const char *path, const char *query,
+                       azf_value_map *route, azf_value **out);
+/* Well-formed UTF-8. */
+int azf__utf8_valid(const char *s);
+/* The client of c's request went away: the invocation finishes unanswered. */
+void azf__call_orphaned(call *c);
 /* The loop's wake event: finishes the completed invocations. */
 void azf__on_wake(evutil_socket_t fd, short what, void *arg);
 /* Frees the completed invocations left when the loop has ended. */
@@ -92,10 +112,13 @@ void azf__stop_timers(runner *r);
 void azf__free_timers(runner *r);
 
 /* ---- signals and shutdown (runner_shutdown.c) ---- */
+enum { AZF__EXIT_ABANDONED = 3 };
 void azf__on_signal(evutil_socket_t sig, short what, void *arg);
+/* Ends the process now (exit code 3), saying why and what was abandoned. */
+void azf__abandon(runner *r, const char *why) __attribute__((noreturn));
+/* What is left of the grace period since the first stop signal. */
+long long azf__grace_left_ms(const runner *r);
 /* Ends the loop once stopping and nothing is running or being written. */
 void azf__maybe_exit(runner *r);
-/* A reply has been written out (evhttp's on-complete callback; arg is the runner). */
-void azf__on_sent(struct evhttp_request *req, void *arg);
 
 #endif
