@@ -8,8 +8,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define PFX(x) AZURE_FUNCTIONS_RPC_MESSAGES__##x
-
 /* ---- handlers ------------------------------------------------------------------- */
 
 int azf_handler_new(azf_handler **out)
@@ -33,6 +31,14 @@ int azf_handler_set_invoke(azf_handler *h, azf_invoke_fn fn)
     if (!h)
         return AZF_E_INVALID;
     h->invoke = fn;
+    return 0;
+}
+
+int azf_handler_set_run(azf_handler *h, azf_invoke_fn fn)
+{
+    if (!h)
+        return AZF_E_INVALID;
+    h->run = fn;
     return 0;
 }
 
@@ -211,17 +217,18 @@ static int build_retry(const cJSON *r, azf_function *fn, azf__errmsg *err)
         return azf__err(err, AZF_E_PARSE,
                         "retry.strategy must be 'fixed_delay' or 'exponential_backoff'.");
     const cJSON *mc = cJSON_GetObjectItemCaseSensitive(r, "maxRetryCount");
-    long long count;
+    int64_t count = 0;
     char *end = NULL;
-    if (cJSON_IsNumber(mc) && mc->valuedouble == (double)(long long)mc->valuedouble)
-        count = (long long)mc->valuedouble;
+    int rc = -1;
+    if (cJSON_IsNumber(mc))
+        rc = azf__double_to_i64(mc->valuedouble, -1, INT32_MAX, &count);
     else if (cJSON_IsString(mc) && *mc->valuestring &&
              ((count = strtoll(mc->valuestring, &end, 10)), *end == '\0'))
-        ;
-    else
+        rc = count < -1 || count > INT32_MAX ? -2 : 0;
+    if (rc == -1)
         return azf__err(err, AZF_E_PARSE, "retry.maxRetryCount must be an integer.");
-    if (count < -1 || count > INT32_MAX)
-        return azf__err(err, AZF_E_PARSE, "retry.maxRetryCount must be -1 or more.");
+    if (rc == -2)
+        return azf__err(err, AZF_E_PARSE, "retry.maxRetryCount must be between -1 and 2147483647.");
     static const char *const keys[] = {"delayInterval", "minimumInterval", "maximumInterval"};
     int64_t *dst[] = {&fn->delay_ms, &fn->minimum_ms, &fn->maximum_ms};
     for (int i = 0; i < 3; i++) {
@@ -876,137 +883,4 @@ int azf_binding_is_trigger(const azf_binding *b)
 const char *azf_binding_json(const azf_binding *b)
 {
     return b ? b->json : NULL;
-}
-
-/* ---- RpcFunctionMetadata ------------------------------------------------------------ */
-
-static void *pb_new(const void *init, size_t size)
-{
-    void *p = azf__malloc(size);
-    if (p)
-        memcpy(p, init, size);
-    return p;
-}
-#define PB_NEW(T, INIT) ((AZF__PB(T) *)pb_new(&(AZF__PB(T))PFX(INIT), sizeof(AZF__PB(T))))
-
-static AZF__PB(Duration) * duration(int64_t ms)
-{
-    AZF__PB(Duration) *d = PB_NEW(Duration, DURATION__INIT);
-    if (d) {
-        d->seconds = ms / 1000;
-        d->nanos = (int32_t)(ms % 1000) * 1000000;
-    }
-    return d;
-}
-
-int azf__function_to_pb(const azf_function *fn, azf__pb_function_metadata *md)
-{
-    md->name = fn->name;
-    md->directory = fn->directory;
-    md->script_file = fn->script_file;
-    md->entry_point = fn->entry_point;
-    md->function_id = fn->id;
-    md->language = fn->language;
-    md->is_proxy = 0;
-    if (!(md->status = PB_NEW(StatusResult, STATUS_RESULT__INIT)))
-        goto nomem;
-    md->status->status =
-        fn->load_error ? PFX(STATUS_RESULT__STATUS__Failure) : PFX(STATUS_RESULT__STATUS__Success);
-    if (fn->load_error) {
-        if (!(md->status->exception = PB_NEW(RpcException, RPC_EXCEPTION__INIT)))
-            goto nomem;
-        md->status->exception->message = fn->load_error;
-    }
-    size_t n = fn->n_bindings;
-    if (n) {
-        if (!(md->raw_bindings = azf__calloc(n, sizeof *md->raw_bindings)))
-            goto nomem;
-        md->n_raw_bindings = n;
-        for (size_t i = 0; i < n; i++)
-            md->raw_bindings[i] = fn->bindings[i].json;
-        /* One block of entries, one of BindingInfos, one pointer array. */
-        AZF__PB(RpcFunctionMetadata__BindingsEntry) *es = azf__calloc(n, sizeof *es);
-        AZF__PB(BindingInfo) *infos = azf__calloc(n, sizeof *infos);
-        md->bindings = azf__calloc(n, sizeof *md->bindings);
-        if (!es || !infos || !md->bindings) {
-            azf__free(es);
-            azf__free(infos);
-            goto nomem;
-        }
-        md->n_bindings = n;
-        for (size_t i = 0; i < n; i++) {
-            es[i] = (AZF__PB(RpcFunctionMetadata__BindingsEntry))PFX(
-                RPC_FUNCTION_METADATA__BINDINGS_ENTRY__INIT);
-            infos[i] = (AZF__PB(BindingInfo))PFX(BINDING_INFO__INIT);
-            infos[i].type = fn->bindings[i].type;
-            infos[i].direction = (AZF__PB(BindingInfo__Direction))fn->bindings[i].direction;
-            infos[i].data_type = (AZF__PB(BindingInfo__DataType))fn->bindings[i].data_type;
-            es[i].key = fn->bindings[i].name;
-            es[i].value = &infos[i];
-            md->bindings[i] = &es[i];
-        }
-    }
-    if (fn->retry_strategy != AZF_RETRY_NONE) {
-        AZF__PB(RpcRetryOptions) *r = PB_NEW(RpcRetryOptions, RPC_RETRY_OPTIONS__INIT);
-        if (!(md->retry_options = r))
-            goto nomem;
-        r->retry_strategy = (AZF__PB(RpcRetryOptions__RetryStrategy))fn->retry_strategy;
-        r->max_retry_count = fn->max_retry_count;
-        if (fn->retry_strategy == AZF_RETRY_FIXED_DELAY) {
-            if (!(r->delay_interval = duration(fn->delay_ms)))
-                goto nomem;
-        } else if (!(r->minimum_interval = duration(fn->minimum_ms)) ||
-                   !(r->maximum_interval = duration(fn->maximum_ms))) {
-            goto nomem;
-        }
-    }
-    if (fn->n_props) {
-        AZF__PB(RpcFunctionMetadata__PropertiesEntry) *es = azf__calloc(fn->n_props, sizeof *es);
-        if (!es || !(md->properties = azf__calloc(fn->n_props, sizeof *md->properties))) {
-            azf__free(es);
-            goto nomem;
-        }
-        md->n_properties = fn->n_props;
-        for (size_t i = 0; i < fn->n_props; i++) {
-            es[i] = (AZF__PB(RpcFunctionMetadata__PropertiesEntry))PFX(
-                RPC_FUNCTION_METADATA__PROPERTIES_ENTRY__INIT);
-            es[i].key = fn->props[i].name;
-            es[i].value = fn->props[i].value;
-            md->properties[i] = &es[i];
-        }
-    }
-    return 0;
-nomem:
-    azf__function_metadata_clear(md);
-    return AZF_E_NOMEM;
-}
-
-void azf__function_metadata_clear(azf__pb_function_metadata *md)
-{
-    if (md->status)
-        azf__free(md->status->exception);
-    azf__free(md->status);
-    md->status = NULL;
-    azf__free(md->raw_bindings);
-    md->raw_bindings = NULL;
-    md->n_raw_bindings = 0;
-    if (md->n_bindings) {
-        azf__free(md->bindings[0]->value);
-        azf__free(md->bindings[0]);
-    }
-    azf__free(md->bindings);
-    md->bindings = NULL;
-    md->n_bindings = 0;
-    if (md->retry_options) {
-        azf__free(md->retry_options->delay_interval);
-        azf__free(md->retry_options->minimum_interval);
-        azf__free(md->retry_options->maximum_interval);
-        azf__free(md->retry_options);
-        md->retry_options = NULL;
-    }
-    if (md->n_properties)
-        azf__free(md->properties[0]);
-    azf__free(md->properties);
-    md->properties = NULL;
-    md->n_properties = 0;
 }

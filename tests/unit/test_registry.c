@@ -2,7 +2,7 @@
  * constraints, handlers and invocations (completed exactly once), and the protobuf-c
  * conversions used by the worker. */
 #include "azf_test.h"
-#include "registry/registry_internal.h"
+#include "worker/worker_internal.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -183,6 +183,26 @@ static void test_validation(void)
                  "\"retry\":{\"strategy\":\"fixed_delay\",\"maxRetryCount\":\"x\","
                  "\"delayInterval\":\"00:00:01\"}}",
                  AZF_E_PARSE, "retry.maxRetryCount must be an integer.");
+    /* Numbers no integer type holds are range errors, never an undefined conversion
+     * (UBSan's float-cast-overflow in the sanitizer build). */
+    static const char *const huge[] = {"5.7e68", "1e19", "-1e300", "-2", "2147483648"};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        char meta[300];
+        snprintf(meta, sizeof meta,
+                 "{\"name\":\"f\",\"bindings\":[{\"name\":\"q\",\"type\":\"queueTrigger\"}],"
+                 "\"retry\":{\"strategy\":\"fixed_delay\",\"maxRetryCount\":%s,"
+                 "\"delayInterval\":\"00:00:01\"}}",
+                 huge[i]);
+        expect_error(meta, AZF_E_PARSE, "retry.maxRetryCount must be between -1 and 2147483647.");
+    }
+    expect_error("{\"name\":\"f\",\"bindings\":[{\"name\":\"q\",\"type\":\"queueTrigger\"}],"
+                 "\"retry\":{\"strategy\":\"fixed_delay\",\"maxRetryCount\":1.5,"
+                 "\"delayInterval\":\"00:00:01\"}}",
+                 AZF_E_PARSE, "retry.maxRetryCount must be an integer.");
+    expect_error("{\"name\":\"f\",\"bindings\":[{\"name\":\"q\",\"type\":\"queueTrigger\"}],"
+                 "\"retry\":{\"strategy\":\"fixed_delay\",\"maxRetryCount\":1e999,"
+                 "\"delayInterval\":\"00:00:01\"}}",
+                 AZF_E_PARSE, "retry.maxRetryCount must be an integer."); /* infinity */
     expect_error("{\"name\":\"f\",\"bindings\":[{\"name\":\"q\",\"type\":\"queueTrigger\"}],"
                  "\"retry\":{\"strategy\":\"fixed_delay\",\"maxRetryCount\":1,"
                  "\"delayInterval\":\"00:61:00\"}}",
@@ -407,10 +427,12 @@ static void test_route_lookup(void)
 /* ---- handlers and invocations --------------------------------------------------- */
 
 typedef struct {
-    int invoked, cancelled, released, completions;
-    int mode; /* 0: complete later, 1: complete inside invoke, 2: refuse */
+    int invoked, cancelled, released, completions, ran;
+    int mode; /* 0: complete later, 1: complete inside invoke, 2: refuse, 3: in a thread */
     azf_invocation *pending;
 } probe;
+
+static void *complete_in_thread(void *arg);
 
 static int on_invoke(azf_invocation *inv, void *ud)
 {
@@ -418,6 +440,12 @@ static int on_invoke(azf_invocation *inv, void *ud)
     p->invoked++;
     if (p->mode == 2)
         return AZF_E_USER;
+    if (p->mode == 3) {
+        pthread_t t;
+        CHECK_INT(pthread_create(&t, NULL, complete_in_thread, inv), 0);
+        pthread_detach(t);
+        return 0;
+    }
     if (p->mode == 1) {
         azf_value *v;
         if (azf_value_new_string(&v, "done"))
@@ -640,6 +668,64 @@ static void *race(void *arg)
         break;
     }
     return NULL;
+}
+
+/* The handler's run callback: completes on the caller's thread. */
+static int on_run(azf_invocation *inv, void *ud)
+{
+    probe *p = ud;
+    p->ran++;
+    return azf_invocation_complete(inv);
+}
+
+static void test_invocation_run(void)
+{
+    /* Without a run callback: invoke, then run waits for the completion that another
+     * thread makes. */
+    azf_registry *reg;
+    azf_registry_new(&reg);
+    azf_handler *h;
+    CHECK_INT(azf_handler_new(&h), 0);
+    azf_handler_set_invoke(h, on_invoke);
+    probe p;
+    memset(&p, 0, sizeof p);
+    CHECK_INT(azf_registry_add(reg, HTTP_FN, h, &p), 0);
+    const azf_function *fn = azf_registry_find(reg, "Products");
+    p.mode = 3; /* complete_in_thread */
+    azf_invocation *inv;
+    CHECK_INT(azf_invocation_new(&inv, fn, "run-1"), 0);
+    CHECK_INT(azf_invocation_set_on_complete(inv, on_complete, &p), 0);
+    CHECK_INT(azf_invocation_run(inv), 0);
+    CHECK_INT(p.completions, 1); /* the callback returned before run did */
+    CHECK_INT(azf_invocation_status(inv), AZF_INVOCATION_SUCCEEDED);
+    CHECK_INT(azf_invocation_run(inv), AZF_E_STATE);
+    azf_invocation_free(inv);
+    CHECK_INT(azf_invocation_run(NULL), AZF_E_INVALID);
+
+    /* With one: run uses it, start still uses invoke. */
+    azf_handler_set_run(h, on_run);
+    CHECK_INT(azf_handler_set_run(NULL, on_run), AZF_E_INVALID);
+    azf_registry *reg2;
+    azf_registry_new(&reg2);
+    probe q;
+    memset(&q, 0, sizeof q);
+    q.mode = 1;
+    CHECK_INT(azf_registry_add(reg2, HTTP_FN, h, &q), 0);
+    fn = azf_registry_find(reg2, "Products");
+    CHECK_INT(azf_invocation_new(&inv, fn, "run-2"), 0);
+    CHECK_INT(azf_invocation_run(inv), 0);
+    CHECK_INT(q.ran, 1);
+    CHECK_INT(q.invoked, 0);
+    CHECK_INT(azf_invocation_status(inv), AZF_INVOCATION_SUCCEEDED);
+    azf_invocation_free(inv);
+    CHECK_INT(azf_invocation_new(&inv, fn, "run-3"), 0);
+    CHECK_INT(azf_invocation_start(inv), 0);
+    CHECK_INT(q.invoked, 1);
+    CHECK_INT(q.ran, 1);
+    azf_invocation_free(inv);
+    azf_handler_free(h);
+    azf_registry_free(reg2);
+    azf_registry_free(reg);
 }
 
 static void test_exactly_once_under_races(void)
@@ -1000,14 +1086,15 @@ static void test_allocation_failures(void)
 
 int main(void)
 {
-    test_contract();
-    test_validation();
-    test_routes();
-    test_route_lookup();
-    test_invocations();
-    test_exactly_once_under_races();
-    test_invocation_logs();
-    test_metadata_pb();
-    test_allocation_failures();
+    RUN(test_contract());
+    RUN(test_validation());
+    RUN(test_routes());
+    RUN(test_route_lookup());
+    RUN(test_invocations());
+    RUN(test_invocation_run());
+    RUN(test_exactly_once_under_races());
+    RUN(test_invocation_logs());
+    RUN(test_metadata_pb());
+    RUN(test_allocation_failures());
     TEST_MAIN_END();
 }

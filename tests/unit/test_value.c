@@ -1,7 +1,7 @@
 /* Tests of the marshal layer: every value kind, the TypedData round trip through
  * protobuf-c pack/unpack, nullable http fields, refused output kinds, allocation failures. */
 #include "azf_test.h"
-#include "marshal/marshal_internal.h"
+#include "marshal/marshal_pb.h"
 
 #include <float.h>
 #include <stdlib.h>
@@ -636,11 +636,11 @@ static void test_allocation_failures(void)
 
 int main(void)
 {
-    test_scalars();
-    test_collections();
-    test_http();
-    test_decode_nullable_request();
-    test_map();
-    test_allocation_failures();
+    RUN(test_scalars());
+    RUN(test_collections());
+    RUN(test_http());
+    RUN(test_decode_nullable_request());
+    RUN(test_map());
+    RUN(test_allocation_failures());
     TEST_MAIN_END();
 }
