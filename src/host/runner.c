@@ -38,6 +38,11 @@ void azf__say(int color, const char *fmt, ...)
     va_end(ap);
 }
 
+void azf__set_color(int on)
+{
+    out_color = on;
+}
+
 static int level_color(int level)
 {
     return level >= AZF_LOG_ERROR ? C_RED : level == AZF_LOG_WARNING ? C_YELLOW : C_NONE;
@@ -146,7 +151,7 @@ static void resolve_limits(runner *r)
     r->function_timeout_ms = pick(o->function_timeout_ms, s->function_timeout_ms, 30 * 60000);
 }
 
-int azf__runner_run(const azf__runner_opts *o)
+int azf__runner_serve(const azf__runner_opts *o)
 {
     runner r_, *r = &r_;
     memset(r, 0, sizeof *r);
@@ -196,6 +201,7 @@ int azf__runner_run(const azf__runner_opts *o)
     }
     print_functions(r);
     say(C_NONE, "Host started; listening on http://%s:%d", o->host, o->port);
+    azf__supervised_ready(r);
     azf__setup_timers(r);
     event_base_dispatch(r->base);
     r->exit_code = 0;
@@ -213,6 +219,8 @@ out:
     azf__free(r->conns);
     if (r->resume)
         event_free(r->resume);
+    if (r->setup)
+        event_free(r->setup);
     if (r->wake)
         event_free(r->wake);
     if (r->sigint)

@@ -28,6 +28,7 @@ struct conn {
     struct event *deadline;
     call *active; /* the invocation answering this connection's request */
     int fd, phase;
+    conn *pending; /* next one waiting for set_up_pending */
 };
 
 /* ---- accepting ------------------------------------------------------------------- */
@@ -125,7 +126,13 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
         struct linger now = {1, 0};
         setsockopt(k->fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
         r->replying--;
+    } else if (k->fd >= 0) {
+        /* The supervisor holds a copy of the socket: end the connection now rather
+         * than when both copies are closed. */
+        shutdown(k->fd, SHUT_WR);
     }
+    if (k->fd >= 0)
+        azf__supervised_conn(k->fd, 0);
     evbuffer_remove_cb(bufferevent_get_input(k->bev), on_input, k);
     if (k->fd >= 0 && k->fd < r->conns_cap && r->conns[k->fd] == k)
         r->conns[k->fd] = NULL;
@@ -134,13 +141,11 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 }
 
 /* Runs once evhttp has made the connection around the bufferevent (see on_new_bev). */
-static void on_conn_ready(evutil_socket_t fd_, short what, void *arg)
+static void set_up(conn *k)
 {
-    conn *k = arg;
     runner *r = k->r;
     bufferevent_event_cb ecb = NULL;
     void *evcon = NULL;
-    (void)fd_, (void)what;
     bufferevent_getcb(k->bev, NULL, NULL, &ecb, &evcon);
     int fd = (int)bufferevent_getfd(k->bev);
     if (!ecb || !evcon || fd < 0) { /* evhttp has already let it go */
@@ -167,15 +172,34 @@ static void on_conn_ready(evutil_socket_t fd_, short what, void *arg)
     k->fd = fd;
     r->conns[fd] = k;
     evhttp_connection_set_closecb(k->evcon, on_conn_close, k);
+    azf__supervised_conn(fd, 1);
     bufferevent_decref(k->bev); /* evhttp owns it now; on_conn_close tells us its end */
     if (k->phase == IDLE)
         await_request(k);
 }
 
+static void set_up_pending(runner *r)
+{
+    conn *k = r->pending;
+    r->pending = NULL;
+    while (k) {
+        conn *next = k->pending;
+        set_up(k);
+        k = next;
+    }
+}
+
+static void on_set_up(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    set_up_pending(arg);
+}
+
 /* evhttp asks for each accepted connection's bufferevent: it is made here so the
  * connection gets its state, counted against the limit. evhttp only attaches the socket
- * after this returns, so the rest happens in on_conn_ready on the next loop turn (our
- * reference keeps the bufferevent alive until then). */
+ * after this returns, so the rest happens in set_up, on the next loop turn or before the
+ * connection's first request, whichever comes first (our reference keeps the
+ * bufferevent alive until then). */
 static struct bufferevent *on_new_bev(struct event_base *base, void *arg)
 {
     runner *r = arg;
@@ -200,8 +224,9 @@ static struct bufferevent *on_new_bev(struct event_base *base, void *arg)
         evconnlistener_disable(evhttp_bound_socket_get_listener(r->bound));
         r->paused = 1;
     }
-    struct timeval now = {0, 0};
-    event_base_once(base, -1, EV_TIMEOUT, on_conn_ready, k, &now);
+    k->pending = r->pending;
+    r->pending = k;
+    event_active(r->setup, EV_TIMEOUT, 0);
     return bev;
 }
 
@@ -210,6 +235,8 @@ static conn *conn_of(runner *r, struct evhttp_request *req)
     struct evhttp_connection *evcon = req ? evhttp_request_get_connection(req) : NULL;
     if (!evcon)
         return NULL;
+    if (r->pending) /* a request can be read in the loop turn its connection was made */
+        set_up_pending(r);
     int fd = (int)bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
     conn *k = fd >= 0 && fd < r->conns_cap ? r->conns[fd] : NULL;
     return k && k->evcon == evcon ? k : NULL;
@@ -220,6 +247,12 @@ void azf__http_attach(runner *r, struct evhttp_request *req, call *c)
     conn *k = conn_of(r, req);
     if (k)
         k->active = c;
+}
+
+int azf__http_fd(runner *r, struct evhttp_request *req)
+{
+    conn *k = conn_of(r, req);
+    return k ? k->fd : -1;
 }
 
 /* ---- replies ---------------------------------------------------------------------- */
@@ -366,7 +399,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 int azf__http_start(runner *r)
 {
     const azf__runner_opts *o = r->o;
-    if (!(r->http = evhttp_new(r->base)) || !(r->resume = evtimer_new(r->base, on_resume, r))) {
+    if (!(r->http = evhttp_new(r->base)) || !(r->resume = evtimer_new(r->base, on_resume, r)) ||
+        !(r->setup = event_new(r->base, -1, 0, on_set_up, r))) {
         fprintf(stderr, "azfunc start: cannot create the event loop\n");
         return -1;
     }

@@ -24,6 +24,7 @@ typedef struct call {
     azf_invocation *inv;
     struct evhttp_request *req; /* NULL: no HTTP reply (admin, timer) or client gone */
     struct timespec started;
+    int slot;          /* in the supervisor's table, or -1 */
     struct call *next; /* the completed queue */
 } call;
 
@@ -56,12 +57,27 @@ struct runner {
     long long read_timeout_ms, keep_alive_timeout_ms, function_timeout_ms;
     /* Client connections by socket fd (runner_http.c). */
     conn **conns;
+    conn *pending; /* accepted, not yet set up */
+    struct event *setup;
     int conns_cap, nconns;
     int paused;         /* accepting paused: 1 at max_connections, 2 after an accept error */
     int accept_failing; /* accept errors said, until one succeeds again */
 };
 
+/* ---- the app process (runner.c) ---- */
+/* Serves the app on o->listen_fd (or host:port) until stopped; the exit code. */
+int azf__runner_serve(const azf__runner_opts *o);
+
+/* ---- the supervisor (runner_supervisor.c) ----
+ * Called in the app process; no-ops when not supervised. */
+void azf__supervised_ready(runner *r);       /* serving: restarts are now worth it */
+void azf__supervised_conn(int fd, int open); /* a client connection opens / closes */
+/* A running invocation's slot, with the fd of the connection waiting for it (or -1). */
+int azf__supervised_begin(const char *fn, const char *id, int conn_fd);
+void azf__supervised_end(int slot);
+
 /* ---- output (runner.c) ---- */
+void azf__set_color(int on);
 enum { C_NONE, C_RED, C_GREEN, C_YELLOW, C_CYAN, C_GREY };
 /* One timestamped line on stdout, in colour when enabled. */
 void azf__say(int color, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -79,6 +95,8 @@ const char *azf__http_method_name(enum evhttp_cmd_type m);
 void azf__http_send(runner *r, struct evhttp_request *req, int code, const char *reason);
 void azf__http_reply_text(runner *r, struct evhttp_request *req, int code, const char *reason,
                           const char *text);
+/* The fd of req's client connection, or -1. */
+int azf__http_fd(runner *r, struct evhttp_request *req);
 /* c answers req: if the client goes away first, azf__call_orphaned(c) is called. */
 void azf__http_attach(runner *r, struct evhttp_request *req, call *c);
 

@@ -67,6 +67,8 @@ call *azf__start_call(runner *r, const azf_function *fn, azf_value *input, const
     azf_invocation_set_on_log(c->inv, azf__on_user_log, c);
     azf_invocation_set_on_complete(c->inv, on_complete, c);
     r->inflight++;
+    /* Before it starts: the app process may die while the function runs. */
+    c->slot = azf__supervised_begin(azf_function_name(fn), id, req ? azf__http_fd(r, req) : -1);
     say(C_NONE, "Executing 'Functions.%s' (Reason='%s', Id=%s)", azf_function_name(fn), reason, id);
     azf_invocation_start(c->inv);
     return c;
@@ -245,7 +247,7 @@ int azf__request_value(runner *r, struct evhttp_request *req, const char *path, 
     return 0;
 }
 
-void add_cookie(struct evkeyvalq *out, const azf_cookie *ck)
+static void add_cookie(struct evkeyvalq *out, const azf_cookie *ck)
 {
     azf_buf b = AZF_BUF_INIT;
     const char *s;
@@ -370,7 +372,7 @@ void azf__call_orphaned(call *c)
     c->req = NULL;
 }
 
-void finish(runner *r, call *c)
+static void finish(runner *r, call *c)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -389,9 +391,9 @@ void finish(runner *r, call *c)
         say(C_RED, "System.Exception: Result: Failure\nException: %s%s%s",
             azf_invocation_error_message(c->inv), *stack ? "\nStack: " : "", stack);
     }
-    if (c->req) {
+    azf__supervised_end(c->slot);
+    if (c->req)
         send_response(r, c);
-    }
     azf_invocation_free(c->inv);
     azf__free(c);
     r->inflight--;

@@ -289,3 +289,105 @@ def test_paths_and_queries(start):
     assert get(b"/api/items/%31%32") == (200, b"item '12'")  # decoded once
     assert get(b"/api/hello?name=%ff")[0] == 400  # was a 500
     assert get(b"/api/hello?name=%C3%A9") == (200, "Hello, \u00e9!".encode())
+
+
+# ---- shutdown ----------------------------------------------------------------------
+
+
+def hang_in_background(r, seconds=600):
+    result = []
+    t = threading.Thread(target=lambda: result.append(
+        r.request(f"/api/hang?seconds={seconds}")[0]), daemon=True)
+    t.start()
+    return t, result
+
+
+def test_grace_period_bounds_the_whole_stop(start):
+    r = start(HOSTILE, "--grace-period", "2", "--function-timeout", "0")
+    t, result = hang_in_background(r)
+    r.wait_for("Executing 'Functions.hang'")
+    t0 = time.monotonic()
+    r.proc.send_signal(signal.SIGTERM)
+    assert r.proc.wait(timeout=WAIT) == 3  # not everything finished
+    # Bounded by the grace period (2 s), not by the function (600 s) nor 2 + 10 s.
+    assert time.monotonic() - t0 < 2 + 5
+    t.join(WAIT)
+    assert result == [503]
+    r.wait_for("Shutdown grace period over")
+
+
+def test_second_signal_stops_at_once(start):
+    r = start(HOSTILE, "--grace-period", "600", "--function-timeout", "0")
+    t, result = hang_in_background(r)
+    r.wait_for("Executing 'Functions.hang'")
+    r.proc.send_signal(signal.SIGINT)
+    r.wait_for("SIGINT received: stopping")
+    r.proc.send_signal(signal.SIGINT)
+    assert r.proc.wait(timeout=WAIT) == 3
+    r.wait_for("Second SIGINT: stopping now, 1 invocation(s)")
+    t.join(WAIT)
+    assert result == [503]
+
+
+def test_complete_drain_exits_zero(start):
+    r = start(HOSTILE, "--grace-period", "60")
+    t, result = hang_in_background(r, seconds=1)
+    r.wait_for("Executing 'Functions.hang'")
+    r.proc.send_signal(signal.SIGTERM)
+    assert r.proc.wait(timeout=WAIT) == 0
+    t.join(WAIT)
+    assert result == [200]
+
+
+# ---- the supervisor ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path,why", [
+    ("/api/exit", "The app process exited with code 7"),
+    ("/api/segfault", "The app process was killed by signal 11 (Segmentation fault)"),
+])
+def test_crashing_app_is_restarted(start, path, why):
+    r = start(HOSTILE)
+    # Another request in flight when the app dies is answered too.
+    t, result = hang_in_background(r, seconds=60)
+    r.wait_for("Executing 'Functions.hang'")
+    assert r.request(path)[0] == 500
+    r.wait_for(why + " while running 'Functions.%s'" % path.rsplit("/", 1)[1])
+    r.wait_for(why + " while running 'Functions.hang'")
+    t.join(WAIT)
+    assert result == [500]
+    r.wait_for("Host started", 2)  # a new app process, on the same socket
+    assert r.request("/api/hello?name=again")[:2] == (200, b"Hello, again!")
+    assert r.stop() == 0
+
+
+def test_repeated_crashes_back_off(start):
+    r = start(HOSTILE)
+    for n in range(1, 4):
+        r.wait_for("Host started", n)
+        assert r.request("/api/exit")[0] == 500
+    r.wait_for("Restarting the app process in 500 ms (2 failures in a row)")
+    r.wait_for("Restarting the app process in 1000 ms (3 failures in a row)")
+    r.wait_for("Host started", 4)
+    assert r.request("/api/hello")[0] == 200
+
+
+def test_function_timeout_restarts_hung_sync_functions(start):
+    # host.json: "functionTimeout": "00:00:03". Six hung sync functions fill the sync
+    # thread pool; a seventh request queues behind them.
+    r = start(HOSTILE)
+    threads = [hang_in_background(r) for _ in range(7)]
+    r.wait_for("Executing 'Functions.hang'", 7)
+    r.wait_for("Timeout value of 3000 ms exceeded by function 'Functions.hang'")
+    for t, _ in threads:
+        t.join(WAIT)
+    statuses = sorted(res[0] for _, res in threads)
+    assert statuses.count(500) >= 6 and set(statuses) <= {500, 503}, statuses
+    r.wait_for("Host started", 2)
+    assert r.request("/api/hello?name=after")[:2] == (200, b"Hello, after!")
+
+
+def test_function_timeout_flag(start):
+    r = start(HOSTILE, "--function-timeout", "1")
+    assert r.request("/api/hang?seconds=600")[0] == 500
+    r.wait_for("Timeout value of 1000 ms exceeded by function 'Functions.hang'")

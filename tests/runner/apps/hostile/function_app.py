@@ -39,6 +39,7 @@ def count(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(f"{len(req.headers)} headers, {len(req.params)} params")
 
 
+@app.function_name(name="exit")
 @app.route(route="exit")
 def exit_(req: func.HttpRequest) -> func.HttpResponse:
     os._exit(7)
