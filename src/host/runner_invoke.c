@@ -174,7 +174,8 @@ static int add_query(azf_value *v, const char *query)
     struct evkeyvalq q = {0};
     if (!query || !*query)
         return 0;
-    if (evhttp_parse_query_str(query, &q) != 0)
+    /* A decoded NUL would cut the text short. */
+    if (strstr(query, "%00") || evhttp_parse_query_str(query, &q) != 0)
         return AZF_E_PARSE;
     size_t n = 0, nb = 1, nf = 0;
     for (const struct evkeyval *h = q.tqh_first; h; h = h->next.tqe_next)
@@ -185,7 +186,7 @@ static int add_query(azf_value *v, const char *query)
     size_t *bucket = azf__calloc(nb, sizeof *bucket), *next = azf__calloc(n ? n : 1, sizeof *next);
     int rc = f && bucket && next ? 0 : AZF_E_NOMEM;
     for (const struct evkeyval *h = q.tqh_first; rc == 0 && h; h = h->next.tqe_next) {
-        if (strstr(query, "%00") || !azf__utf8_valid(h->key) || !azf__utf8_valid(h->value)) {
+        if (!azf__utf8_valid(h->key) || !azf__utf8_valid(h->value)) {
             rc = AZF_E_PARSE;
             break;
         }

@@ -288,6 +288,7 @@ def test_paths_and_queries(start):
     assert get(b"/api/./x/%2e%2e/hello?name=enc") == (200, b"Hello, enc!")
     assert get(b"/api/items/%31%32") == (200, b"item '12'")  # decoded once
     assert get(b"/api/hello?name=%ff")[0] == 400  # was a 500
+    assert get(b"/api/hello?name=a%00b")[0] == 400
     assert get(b"/api/hello?name=%C3%A9") == (200, "Hello, \u00e9!".encode())
 
 
