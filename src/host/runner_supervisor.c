@@ -292,6 +292,8 @@ static const char *signame(int sig)
     return n ? n : "unknown signal";
 }
 
+static int supervise(super *s, sigset_t *old);
+
 int azf__runner_run(const azf__runner_opts *o)
 {
     super s_ = {.o = o, .chan = -1}, *s = &s_;
@@ -314,6 +316,15 @@ int azf__runner_run(const azf__runner_opts *o)
         fprintf(stderr, "azfunc start: cannot start the app process: %s\n", strerror(errno));
         return 1;
     }
+    int code = supervise(s, &old);
+    free(s->fds);
+    return code;
+}
+
+/* Runs the app process until the end; the exit code. */
+static int supervise(super *s, sigset_t *old)
+{
+    const azf__runner_opts *o = s->o;
     int crashes = 0, code = 1;
     long long born = now_ms(), restart_at = -1;
     for (;;) {
@@ -397,7 +408,7 @@ int azf__runner_run(const azf__runner_opts *o)
         if (s->child <= 0 && restart_at >= 0 && now_ms() >= restart_at) {
             restart_at = -1;
             born = now_ms();
-            if ((s->child = spawn(s, &old)) < 0) {
+            if ((s->child = spawn(s, old)) < 0) {
                 say(C_RED, "Cannot restart the app process: %s", strerror(errno));
                 return 1;
             }
