@@ -15,7 +15,8 @@ static const char usage[] =
     "                    [--max-body-size BYTES] [--max-header-count N]\n"
     "                    [--max-header-size BYTES] [--max-request-line BYTES]\n"
     "                    [--max-connections N] [--request-timeout SECONDS]\n"
-    "                    [--keep-alive-timeout SECONDS]\n"
+    "                    [--keep-alive-timeout SECONDS] [--python X.Y|PATH]\n"
+    "                    [--no-storage-emulator]\n"
     "\n"
     "Runs the Python function app in DIR (default: the current directory) locally, as\n"
     "Core Tools' `func start` does: HTTP triggers on http://ADDRESS:PORT/<routePrefix>/...,\n"
@@ -24,8 +25,17 @@ static const char usage[] =
     "SIGINT/SIGTERM stops after the running invocations finish (at most --grace-period\n"
     "seconds in total, default 10; exit code 0, or 3 when some did not finish); a second\n"
     "signal stops at once. A crashed or timed-out app process is restarted.\n"
+    "Queue and blob triggers, and queue, blob and table bindings, run against the storage\n"
+    "account of their connection setting; for UseDevelopmentStorage=true it starts Azurite\n"
+    "on 127.0.0.1:10000-10002 (data in DIR/.azfunc) unless something listens there or\n"
+    "--no-storage-emulator is given.\n"
     "Defaults: port 7071, address 127.0.0.1 (loopback only); the limits are listed in\n"
-    "docs/local-runner.md.\n";
+    "docs/local-runner.md.\n"
+    "\n"
+    "Which Python runs, first match wins: --python (a version such as 3.12, or an\n"
+    "interpreter); the app's venv (--venv, else VIRTUAL_ENV, else .venv/ or venv/ in\n"
+    "DIR); FUNCTIONS_WORKER_RUNTIME_VERSION; python3 on PATH. The first lines printed\n"
+    "say which Python, venv and libazfunc serve the app.\n";
 
 static int number(const char *s, long long lo, long long hi, long long *out)
 {
@@ -88,6 +98,10 @@ int azf__cli_start(int argc, char **argv)
             o.grace_ms = (int)n * 1000, i++;
         } else if (strcmp(a, "--venv") == 0 && v) {
             o.venv = v, i++;
+        } else if (strcmp(a, "--python") == 0 && v) {
+            o.python = v, i++;
+        } else if (strcmp(a, "--no-storage-emulator") == 0) {
+            o.no_storage_emulator = 1;
         } else if (a[0] != '-' && !have_dir) {
             o.dir = a, have_dir = 1;
         } else {

@@ -18,10 +18,12 @@ typedef struct azf__runner_opts {
     long long read_timeout_ms;       /* a request's arrival, from its first byte */
     long long keep_alive_timeout_ms; /* an idle connection between requests */
     long long function_timeout_ms;   /* an invocation (0: none) */
-    int grace_ms;     /* how long SIGINT/SIGTERM waits for running invocations, in total */
-    int color;        /* ANSI colours (a terminal) */
-    const char *venv; /* virtual environment when VIRTUAL_ENV is unset, or NULL */
-    int listen_fd;    /* a listening socket to serve, or -1: listen on host:port */
+    int grace_ms;            /* how long SIGINT/SIGTERM waits for running invocations, in total */
+    int color;               /* ANSI colours (a terminal) */
+    const char *venv;        /* --venv: the app's virtual environment, or NULL */
+    const char *python;      /* --python: a version ("3.12") or an interpreter path, or NULL */
+    int no_storage_emulator; /* --no-storage-emulator: never start Azurite */
+    int listen_fd;           /* a listening socket to serve, or -1: listen on host:port */
 } azf__runner_opts;
 
 /* Serves the app until SIGINT/SIGTERM. Returns the process exit code. */

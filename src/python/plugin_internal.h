@@ -21,6 +21,7 @@ struct azf__py_runtime {
     PyObject *indexing;         /* ..._azfunc_indexing, ... */
     PyObject *invocation;       /* ..._azfunc_invocation) */
     char *script_file_name;
+    char *executable; /* sys.executable after start (embedded mode) */
     azf_python_log_fn log;
     void *log_user_data;
 
