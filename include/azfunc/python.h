@@ -93,13 +93,6 @@ typedef void (*azf_python_log_fn)(int level, const char *category, const char *m
                                   void *user_data);
 AZF_API int azf_python_opts_set_log_callback(azf_python_opts *opts, azf_python_log_fn fn,
                                              void *user_data);
-/* User logs outside any invocation: records of other loggers (the app's, the root
- * logger) emitted while no invocation runs on that thread or task, e.g. while the app
- * is indexed (the official worker sends them as RpcLog with log_category User and no
- * invocation id). Same contract as the System callback. Default: NULL, and they go to
- * the System log callback. */
-AZF_API int azf_python_opts_set_user_log_callback(azf_python_opts *opts, azf_python_log_fn fn,
-                                                  void *user_data);
 
 /* Creates a runtime handle (no interpreter yet). opts: copied; NULL = defaults.
  * Returns 0, AZF_E_INVALID or AZF_E_NOMEM. */

@@ -196,10 +196,6 @@ AZF_API azf_registry *azf_worker_registry(azf_worker *w);
  * once the stream is up; dropped before and after. level is AZF_LOG_*; category and
  * message are copied (NULL category: "azfunc.worker"). Returns 0, AZF_E_INVALID. */
 AZF_API int azf_worker_log(azf_worker *w, int level, const char *category, const char *message);
-/* The same as a User RpcLog (no invocation id): records of user code outside any
- * invocation, such as an app's logs while it is indexed. */
-AZF_API int azf_worker_log_user(azf_worker *w, int level, const char *category,
-                                const char *message);
 
 /* What ended the run, or the last error (never NULL). */
 AZF_API const char *azf_worker_errmsg(const azf_worker *w);

@@ -120,27 +120,16 @@ static int app_drain(int timeout_ms, void *ud)
     return azf_python_drain(a->py, timeout_ms);
 }
 
-/* The adapter's System logs and the app's logs outside invocations (User, as the
- * official worker sends them): to the host once the worker exists, else stderr. */
-static void app_log_to(int user, int level, const char *category, const char *message, void *ud)
+/* The adapter's System logs: to the host once the worker exists, else stderr. */
+static void app_log(int level, const char *category, const char *message, void *ud)
 {
     app *a = ud;
     pthread_mutex_lock(&a->lock);
     if (a->w)
-        (user ? azf_worker_log_user : azf_worker_log)(a->w, level, category, message);
+        azf_worker_log(a->w, level, category, message);
     else if (level >= AZF_LOG_WARNING)
         fprintf(stderr, "azfunc-worker: %s: %s\n", category, message);
     pthread_mutex_unlock(&a->lock);
-}
-
-static void app_log(int level, const char *category, const char *message, void *ud)
-{
-    app_log_to(0, level, category, message, ud);
-}
-
-static void app_user_log(int level, const char *category, const char *message, void *ud)
-{
-    app_log_to(1, level, category, message, ud);
 }
 
 /* --python X.Y|PATH and --venv DIR (the worker's own flags; the worker options
@@ -189,8 +178,6 @@ static int app_start(app *a, azf_worker_opts *opts, azf_worker_provider *p, cons
     int rc = azf_python_opts_new(&po);
     if (!rc)
         rc = azf_python_opts_set_log_callback(po, app_log, a);
-    if (!rc)
-        rc = azf_python_opts_set_user_log_callback(po, app_user_log, a);
     if (!rc && (rc = python_opts(po, python, venv)) == AZF_E_INVALID)
         fprintf(stderr, "azfunc-worker: invalid --python or --venv value\n");
     if (!rc)

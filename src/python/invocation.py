@@ -80,22 +80,18 @@ def current_invocation_id():
 
 
 class _Bridge(logging.Handler):
-    """Root logger -> invocation logs (User), the user log callback (User
-    records outside invocations) or the System log callback."""
+    """Root logger -> invocation logs (User) or the System log callback."""
 
     def emit(self, record):
         try:
             msg = self.format(record)
             level = _log_level(record.levelno)
             name = record.name
-            user = not name.startswith(SYSTEM_LOGGERS)
-            if user:
+            if not name.startswith(SYSTEM_LOGGERS):
                 cap = _running.get(current_invocation_id())
                 if cap is not None and native.log(cap, level, name, msg):
                     return
-            # Outside an invocation (indexing, say): a user record still goes
-            # as one, without an invocation id, as the official worker sends it.
-            native.syslog(level, name, msg, user)
+            native.syslog(level, name, msg)
         except Exception:
             pass
 

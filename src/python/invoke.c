@@ -1316,21 +1316,18 @@ static PyObject *n_log(PyObject *self, PyObject *args)
     return PyBool_FromLong(ok);
 }
 
-/* syslog(level, category, message, user): the runtime's System log callback, or
- * (user true) its callback for user records outside invocations. */
+/* syslog(level, category, message): the runtime's System log callback. */
 static PyObject *n_syslog(PyObject *self, PyObject *args)
 {
     (void)self;
-    int level, user = 0;
+    int level;
     const char *category, *message;
-    if (!PyArg_ParseTuple(args, "iss|p", &level, &category, &message, &user))
+    if (!PyArg_ParseTuple(args, "iss", &level, &category, &message))
         return NULL;
     azf__py_runtime *rt = N.rt;
-    azf_python_log_fn fn = rt ? (user ? rt->user_log : rt->log) : NULL;
-    if (fn) {
-        void *ud = user ? rt->user_log_user_data : rt->log_user_data;
+    if (rt && rt->log) {
         Py_BEGIN_ALLOW_THREADS;
-        fn(level, category, message, ud);
+        rt->log(level, category, message, rt->log_user_data);
         Py_END_ALLOW_THREADS;
     }
     Py_RETURN_NONE;

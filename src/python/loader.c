@@ -35,8 +35,6 @@ struct azf_python_opts {
     char *script_file_name;
     azf_python_log_fn log;
     void *log_user_data;
-    azf_python_log_fn user_log;
-    void *user_log_user_data;
     azf__errmsg err; /* why the last azf_app_open with these options failed */
 };
 
@@ -166,23 +164,11 @@ int azf_python_opts_set_log_callback(azf_python_opts *opts, azf_python_log_fn fn
     return 0;
 }
 
-int azf_python_opts_set_user_log_callback(azf_python_opts *opts, azf_python_log_fn fn,
-                                          void *user_data)
-{
-    if (!opts)
-        return AZF_E_INVALID;
-    opts->user_log = fn;
-    opts->user_log_user_data = user_data;
-    return 0;
-}
-
 static int opts_copy(azf_python_opts *dst, const azf_python_opts *src)
 {
     dst->mode = src->mode;
     dst->log = src->log;
     dst->log_user_data = src->log_user_data;
-    dst->user_log = src->user_log;
-    dst->user_log_user_data = src->user_log_user_data;
     if (set_str(&dst->version, src->version) || set_str(&dst->plugin_path, src->plugin_path) ||
         set_str(&dst->venv, src->venv) || set_str(&dst->script_file_name, src->script_file_name) ||
         set_str(&dst->interpreter, src->interpreter) || set_str(&dst->app_dir, src->app_dir))
@@ -679,9 +665,7 @@ int azf_python_start(azf_python *py)
                           bundled,
                           py->opts.script_file_name,
                           py->opts.log,
-                          py->opts.log_user_data,
-                          py->opts.user_log,
-                          py->opts.user_log_user_data};
+                          py->opts.log_user_data};
     azf__py_result res = {0};
     rc = py->plugin->open(&py->rt, &cfg, &res);
     if (rc < 0)

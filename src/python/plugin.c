@@ -255,8 +255,6 @@ static int plugin_open(azf__py_runtime **out, const azf__py_config *cfg, azf__py
     rt->mode = cfg->mode;
     rt->log = cfg->log;
     rt->log_user_data = cfg->log_user_data;
-    rt->user_log = cfg->user_log ? cfg->user_log : cfg->log;
-    rt->user_log_user_data = cfg->user_log ? cfg->user_log_user_data : cfg->log_user_data;
     if (azf__py_invoke_init(rt) < 0) {
         release(rt);
         return fail(res, AZF_E_IO, "cannot create an eventfd");

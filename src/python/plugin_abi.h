@@ -111,8 +111,6 @@ typedef struct azf__py_config {
     const char *script_file_name;  /* v2 script name or NULL (PYTHON_SCRIPT_FILE_NAME) */
     azf_python_log_fn log;         /* System log records, or NULL */
     void *log_user_data;
-    azf_python_log_fn user_log; /* User records outside invocations, or NULL (to log) */
-    void *user_log_user_data;
 } azf__py_config;
 
 /* The outcome of a call. On AZF_E_PYTHON, error_message ("<Type>: <msg>")

@@ -24,8 +24,6 @@ struct azf__py_runtime {
     char *executable; /* sys.executable after start (embedded mode) */
     azf_python_log_fn log;
     void *log_user_data;
-    azf_python_log_fn user_log; /* NULL: user records outside invocations go to log */
-    void *user_log_user_data;
 
     /* Invocations (invoke.c), under one lock: the loaded functions, the sync
      * jobs (the pool's), the loop thread's jobs (async; read when the eventfd

@@ -41,7 +41,7 @@ int azf__worker_send_invocation_failure(azf_worker *w, const char *invocation_id
     return azf__worker_send(w, &m);
 }
 
-static void send_log(azf_worker *w, int user, int level, const char *category, const char *text)
+static void send_system_log(azf_worker *w, int level, const char *category, const char *text)
 {
     if (!atomic_load(&w->live))
         return;
@@ -49,8 +49,7 @@ static void send_log(azf_worker *w, int user, int level, const char *category, c
     log.category = (char *)(category ? category : "azfunc.worker");
     log.level = (AZF__PB(RpcLog__Level))level;
     log.message = (char *)text;
-    log.log_category = user ? AZF__PB_K(RPC_LOG__RPC_LOG_CATEGORY__User)
-                            : AZF__PB_K(RPC_LOG__RPC_LOG_CATEGORY__System);
+    log.log_category = AZF__PB_K(RPC_LOG__RPC_LOG_CATEGORY__System);
     azf__msg m = AZF__PB_INIT(STREAMING_MESSAGE);
     m.content_case = AZF__PB_CASE(RPC_LOG);
     m.rpc_log = &log;
@@ -64,7 +63,7 @@ void azf__worker_log(azf_worker *w, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    send_log(w, 0, level, NULL, text);
+    send_system_log(w, level, NULL, text);
     azf__log(level, "%s", text);
 }
 
@@ -72,15 +71,7 @@ int azf_worker_log(azf_worker *w, int level, const char *category, const char *m
 {
     if (!w || !message || level < AZF_LOG_TRACE || level > AZF_LOG_CRITICAL + 1)
         return AZF_E_INVALID;
-    send_log(w, 0, level, category, message);
-    return 0;
-}
-
-int azf_worker_log_user(azf_worker *w, int level, const char *category, const char *message)
-{
-    if (!w || !message || level < AZF_LOG_TRACE || level > AZF_LOG_CRITICAL + 1)
-        return AZF_E_INVALID;
-    send_log(w, 1, level, category, message);
+    send_system_log(w, level, category, message);
     return 0;
 }
 

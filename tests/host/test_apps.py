@@ -191,22 +191,3 @@ def test_multi_process_indexing_error(tmp_path, make_host, worker_exe):
     assert load.result.status == FAILURE
     assert load.result.exception.message == \
         "Exception: Could not find top level function app instances in function_app.py."
-
-
-def test_user_logs_while_indexing_reach_the_host_as_user_logs(tmp_path, make_host, worker_exe):
-    # As the official worker: the app's records and the library's root-logger warning,
-    # emitted while the app is indexed, are User RpcLogs without an invocation id.
-    app = copy_app(tmp_path, "v2_index_logs")
-    h = make_host(worker_exe, app_dir=app)
-    assert h.init(function_app_directory=app).result.status == SUCCESS
-    resp = h.metadata(function_app_directory=app)
-    assert resp.result.status == SUCCESS, resp.result.exception.message
-    assert [md.name for md in resp.function_metadata_results] == ["on_queue"]
-    user = pb.RpcLog.RpcLogCategory.Value("User")
-    seen = [(log.category, log.level, log.log_category, log.invocation_id, log.message)
-            for log in h.logs if not log.category.startswith("azfunc")]
-    assert ("index_logs.app", pb.RpcLog.Information, user, "", "imported while indexing") in seen
-    warning = [s for s in seen if s[0] == "root"]
-    assert len(warning) == 1, seen
-    assert warning[0][1:4] == (pb.RpcLog.Warning, user, "")
-    assert warning[0][4].startswith("Auth level is not applied to non http function app.")
