@@ -247,3 +247,19 @@ def test_sdk_type_blob_bindings_get_a_client(azurite, tmp_path):
         assert "sdk blob note.txt says via sdk" in r.output
     finally:
         r.stop()
+
+
+def test_lease_is_renewed_while_the_function_runs(azurite, storage_app):
+    # a 6 s lease renewed every 3 s outlives a 9 s function: it runs once
+    r = Runner(storage_app, env={"Storage": azurite.connection_string,
+                                 "AZFUNC_QUEUE_LEASE_SECONDS": "6"})
+    try:
+        r.wait_for("Host started")
+        queue(azurite, "slow").send_message("long job")
+        r.wait_for("Executed 'Functions.slow' (Succeeded")
+        assert r.count("slow start long job") == 1
+        assert "dequeue 2" not in r.output
+        wait_until("the message to be deleted",
+                   lambda: not list(queue(azurite, "slow").peek_messages(max_messages=32)))
+    finally:
+        r.stop()

@@ -60,3 +60,11 @@ def read_note(req: func.HttpRequest, note: str) -> str:
                      connection="CosmosConnection")
 def docs(req: func.HttpRequest, documents: func.DocumentList) -> str:
     return str(len(documents))
+
+
+@app.queue_trigger(arg_name="msg", queue_name="slow", connection="Storage")
+def slow(msg: func.QueueMessage) -> None:
+    import logging
+    import time
+    logging.info("slow start %s dequeue %d", msg.get_body().decode(), msg.dequeue_count)
+    time.sleep(9)
