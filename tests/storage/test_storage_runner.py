@@ -263,3 +263,12 @@ def test_lease_is_renewed_while_the_function_runs(azurite, storage_app):
                    lambda: not list(queue(azurite, "slow").peek_messages(max_messages=32)))
     finally:
         r.stop()
+
+
+def test_bad_queue_options_in_host_json_stop_the_start(storage_app):
+    (storage_app / "host.json").write_text(
+        '{"version": "2.0", "extensions": {"queues": {"batchSize": 64}}}')
+    r = Runner(storage_app)
+    assert r.proc.wait(WAIT) != 0
+    r.stop()
+    assert "host.json: extensions.queues.batchSize must be 1..32" in r.output
