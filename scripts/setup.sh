@@ -8,7 +8,7 @@ APT_PACKAGES=(
   build-essential cmake pkg-config git clang clang-format llvm libclang-rt-14-dev
   protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
   libnghttp2-dev libssl-dev libcjson-dev libmicrohttpd-dev
-  python3 python3-dev python3-venv libpython3-dev
+  python3 python3-dev python3-venv python3-pip libpython3-dev
   libevent-dev
   # the storage client of azfunc start (src/storage): HTTP and XML
   libcurl4-openssl-dev libxml2-dev

@@ -42,7 +42,7 @@ static int level_color(int level)
     return level >= AZF_LOG_ERROR ? C_RED : level == AZF_LOG_WARNING ? C_YELLOW : C_NONE;
 }
 
-static void on_python_log(int level, const char *category, const char *message, void *user_data)
+void azf__on_python_log(int level, const char *category, const char *message, void *user_data)
 {
     const runner *r = user_data;
     (void)category;
@@ -129,7 +129,6 @@ int azf__runner_run(const azf__runner_opts *o)
     out_color = o->color;
     azf__settings_init(&r->settings);
     azf__errmsg err = {{0}};
-    azf_python_opts *popts = NULL;
     int rc = azf__settings_load(&r->settings, o->dir, &err);
     if (rc != 0) {
         fprintf(stderr, "azfunc start: %s\n", err.text[0] ? err.text : azf_strerror(rc));
@@ -155,17 +154,8 @@ int azf__runner_run(const azf__runner_opts *o)
     event_add(r->sigint, NULL);
     event_add(r->sigterm, NULL);
 
-    if ((rc = azf_python_opts_new(&popts)) == 0)
-        rc = azf_python_opts_set_log_callback(popts, on_python_log, r);
-    if (rc == 0 && getenv("VIRTUAL_ENV") == NULL && o->venv)
-        rc = azf_python_opts_set_venv(popts, o->venv);
-    if (rc == 0)
-        rc = azf__app_open(&r->app, o->dir, popts, on_report, NULL);
-    if (rc != 0) {
-        fprintf(stderr, "azfunc start: cannot open the function app in %s: %s\n", o->dir,
-                azf_strerror(rc));
+    if (azf__runner_open_app(r, on_report) != 0)
         goto out;
-    }
     print_functions(r);
     if (azf__runner_storage_start(r) != 0)
         goto out;
@@ -194,7 +184,6 @@ out:
         event_free(r->deadline);
     if (r->base)
         event_base_free(r->base);
-    azf_python_opts_free(popts);
     azf__settings_clear(&r->settings);
     pthread_mutex_destroy(&r->mu);
     return r->exit_code;

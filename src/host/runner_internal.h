@@ -68,8 +68,15 @@ enum { C_NONE, C_RED, C_GREEN, C_YELLOW, C_CYAN, C_GREY };
 /* One timestamped line on stdout, in colour when enabled. */
 void azf__say(int color, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define say azf__say
+void azf__on_python_log(int level, const char *category, const char *message, void *user_data);
 void azf__on_user_log(azf_invocation *inv, int level, const char *category, const char *message,
                       void *user_data);
+
+/* ---- Python (runner_python.c) ---- */
+/* Opens r->app with the Python the options and the rule pick and says which Python,
+ * venv and libazfunc serve it; on failure prints the cause and a hint to stderr.
+ * 0 or the azf__app_open error. */
+int azf__runner_open_app(runner *r, azf__app_report_fn report);
 
 /* ---- HTTP front (runner_http.c) ---- */
 /* Creates the evhttp server with its limits and binds it; 0 or -1 (printed). */

@@ -17,14 +17,15 @@
 #include "azfunc/registry.h"
 #include "azfunc/value.h"
 
-#define AZF__PY_ABI_VERSION 2
-#define AZF__PY_ENTRY "azf__python_plugin_v2"
+#define AZF__PY_ABI_VERSION 3
+#define AZF__PY_ENTRY "azf__python_plugin_v3"
 
 /* The public functions the plugin calls on values and invocations, lent by the
  * core as pointers (the plugin does not link libazfunc). */
 /* clang-format off */
 #define AZF__PY_API_FUNCS(X) \
     X(azf_value_kind) \
+    X(azf_value_kind_name) \
     X(azf_value_data) \
     X(azf_value_int) \
     X(azf_value_double) \
@@ -94,12 +95,21 @@ typedef struct azf__py_host {
     const azf__py_api *api;
 } azf__py_host;
 
-/* How to start the runtime (strings borrowed for the duration of the call). */
+/* How to start the runtime (strings borrowed for the duration of the call).
+ * Embedded mode builds sys.path in the official worker's order: pythonpath,
+ * the app's .python_packages, the standard library of home, the venv's
+ * site-packages (with its .pth files), bundled, then the app root (appended
+ * when the app is indexed or loaded). */
 typedef struct azf__py_config {
-    int mode;                     /* AZF_PYTHON_EMBEDDED or AZF_PYTHON_EXTENSION */
-    const char *venv;             /* virtual environment directory or NULL */
-    const char *script_file_name; /* v2 script name or NULL (PYTHON_SCRIPT_FILE_NAME) */
-    azf_python_log_fn log;        /* System log records, or NULL */
+    int mode;                      /* AZF_PYTHON_EMBEDDED or AZF_PYTHON_EXTENSION */
+    const char *home;              /* installation prefix, NULL: the plugin's own */
+    const char *executable;        /* sys.executable, or NULL */
+    const char *const *pythonpath; /* NULL-terminated PYTHONPATH entries, or NULL */
+    const char *app_dir;           /* the app root when known, or NULL */
+    const char *venv;              /* virtual environment directory or NULL */
+    const char *bundled;           /* libazfunc's own site-packages (azure-functions), or NULL */
+    const char *script_file_name;  /* v2 script name or NULL (PYTHON_SCRIPT_FILE_NAME) */
+    azf_python_log_fn log;         /* System log records, or NULL */
     void *log_user_data;
 } azf__py_config;
 
@@ -119,9 +129,11 @@ typedef struct azf__py_plugin {
     uint32_t abi_version;
     uint32_t size;              /* sizeof(azf__py_plugin) of the plugin's build */
     const char *python_version; /* PY_VERSION the plugin was compiled against */
+    const char *home;           /* sys.base_prefix of the Python it was built against */
     int (*open)(azf__py_runtime **out, const azf__py_config *cfg, azf__py_result *res);
     void (*close)(azf__py_runtime *rt);
     const char *(*runtime_version)(azf__py_runtime *rt); /* Py_GetVersion() */
+    const char *(*executable)(azf__py_runtime *rt);      /* sys.executable ("" if none) */
     int (*index)(azf__py_runtime *rt, const char *app_dir, azf__py_result *res);
     int (*load)(azf__py_runtime *rt, const char *function_id, const char *metadata_json,
                 azf__py_result *res);
@@ -132,6 +144,8 @@ typedef struct azf__py_plugin {
     /* env: NULL-terminated name, value, name, value, ... (borrowed). */
     int (*reload)(azf__py_runtime *rt, const char *const *env, const char *app_dir,
                   azf__py_result *res);
+    /* azf_invocation_run: may run a sync function on the calling thread (takes the GIL). */
+    int (*run)(azf__py_runtime *rt, azf_invocation *inv);
 } azf__py_plugin;
 
 typedef const azf__py_plugin *(*azf__py_entry_fn)(const azf__py_host *host);

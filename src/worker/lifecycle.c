@@ -94,7 +94,14 @@ int azf__lifecycle_init(azf_worker *w, const azf__msg *req)
     AZF__PB(WorkerMetadata) md;
     worker_metadata(w, &md);
     AZF__PB(StatusResult) result = AZF__PB_INIT(STATUS_RESULT);
+    AZF__PB(RpcException) ex = AZF__PB_INIT(RPC_EXCEPTION);
     result.status = AZF__PB_SUCCESS;
+    if (w->opts.init_error) { /* the runtime did not start: say why */
+        ex.message = w->opts.init_error;
+        ex.stack_trace = (char *)"";
+        result.status = AZF__PB_FAILURE;
+        result.exception = &ex;
+    }
     AZF__PB(WorkerInitResponse) resp = AZF__PB_INIT(WORKER_INIT_RESPONSE);
     resp.n_capabilities = capabilities(
         w, &azure_functions_rpc_messages__worker_init_response__capabilities_entry__descriptor,
