@@ -272,3 +272,16 @@ def test_bad_queue_options_in_host_json_stop_the_start(storage_app):
     assert r.proc.wait(WAIT) != 0
     r.stop()
     assert "host.json: extensions.queues.batchSize must be 1..32" in r.output
+
+
+def test_missing_connection_settings_are_warned_about(storage_app):
+    r = Runner(storage_app, env={"Storage": "", "AzureWebJobsStorage": ""})
+    try:
+        r.wait_for("Host started")
+        assert ("Warning: Cannot find value named 'Storage' in local.settings.json that "
+                "matches 'connection' property set on 'queueTrigger' in 'on_order'.") in r.output
+        assert "Missing value for AzureWebJobsStorage in local.settings.json" in r.output
+        assert "Function 'on_order' cannot listen: the connection setting 'Storage' is not set" \
+            in r.output
+    finally:
+        assert r.stop() == 0
