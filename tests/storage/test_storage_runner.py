@@ -285,3 +285,27 @@ def test_missing_connection_settings_are_warned_about(storage_app):
             in r.output
     finally:
         assert r.stop() == 0
+
+
+def test_a_sas_connection_string_works_the_same_way(azurite, storage_app):
+    import datetime
+    from azure.storage.blob import (AccountSasPermissions, ResourceTypes, Services,
+                                    generate_account_sas)
+    from conftest import KEY
+    sas = generate_account_sas(
+        "devstoreaccount1", KEY, ResourceTypes(service=True, container=True, object=True),
+        AccountSasPermissions(read=True, write=True, delete=True, list=True, add=True,
+                              create=True, update=True, process=True),
+        datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1),
+        services=Services(blob=True, queue=True))
+    cs = (f"BlobEndpoint=http://127.0.0.1:{azurite.ports['Blob']}/devstoreaccount1;"
+          f"QueueEndpoint=http://127.0.0.1:{azurite.ports['Queue']}/devstoreaccount1;"
+          f"SharedAccessSignature={sas}")
+    r = Runner(storage_app, env={"Storage": cs})
+    try:
+        r.wait_for("Host started")
+        queue(azurite, "orders").send_message(json.dumps({"id": "sas1", "item": "jam"}))
+        text = wait_until("the blob output", lambda: blob_text(azurite, "results", "sas1.txt"))
+        assert text.startswith("order sas1 item jam")
+    finally:
+        r.stop()
