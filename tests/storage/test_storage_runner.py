@@ -309,3 +309,24 @@ def test_a_sas_connection_string_works_the_same_way(azurite, storage_app):
         assert text.startswith("order sas1 item jam")
     finally:
         r.stop()
+
+
+def test_a_blob_that_keeps_failing_goes_to_the_poison_queue(azurite, runner):
+    blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
+    try:
+        blobs.create_container("broken")
+    except Exception:
+        pass
+    blobs.get_blob_client("broken", "bad.txt").upload_blob(b"?", overwrite=True)
+    poison = queue(azurite, "webjobs-blobtrigger-poison", create=False)
+
+    def poisoned():
+        try:
+            return [json.loads(m.content) for m in poison.peek_messages(max_messages=32)]
+        except ResourceNotFoundError:
+            return None
+    msgs = wait_until("the blob poison queue", poisoned)
+    assert len(msgs) == 1
+    assert msgs[0]["Type"] == "BlobTrigger" and msgs[0]["FunctionId"] == "Host.Functions.on_broken"
+    assert (msgs[0]["ContainerName"], msgs[0]["BlobName"]) == ("broken", "bad.txt")
+    assert runner.count("Executed 'Functions.on_broken' (Failed") == 5

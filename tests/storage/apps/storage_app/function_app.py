@@ -68,3 +68,8 @@ def slow(msg: func.QueueMessage) -> None:
     import time
     logging.info("slow start %s dequeue %d", msg.get_body().decode(), msg.dequeue_count)
     time.sleep(9)
+
+
+@app.blob_trigger(arg_name="blob", path="broken/{name}.txt", connection="Storage")
+def on_broken(blob: func.InputStream) -> None:
+    raise ValueError(f"cannot read {blob.name}")
