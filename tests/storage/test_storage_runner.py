@@ -330,3 +330,10 @@ def test_a_blob_that_keeps_failing_goes_to_the_poison_queue(azurite, runner):
     assert msgs[0]["Type"] == "BlobTrigger" and msgs[0]["FunctionId"] == "Host.Functions.on_broken"
     assert (msgs[0]["ContainerName"], msgs[0]["BlobName"]) == ("broken", "bad.txt")
     assert runner.count("Executed 'Functions.on_broken' (Failed") == 5
+
+
+def test_a_failing_output_binding_fails_the_invocation(runner):
+    assert http(runner, "POST", "badrow", "")[0] == 500
+    runner.wait_for("Executed 'Functions.bad_row' (Failed")
+    assert ("The output binding 'row' (type table) failed: a table output must be a JSON "
+            "object or a list") in runner.output

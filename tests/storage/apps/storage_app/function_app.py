@@ -73,3 +73,10 @@ def slow(msg: func.QueueMessage) -> None:
 @app.blob_trigger(arg_name="blob", path="broken/{name}.txt", connection="Storage")
 def on_broken(blob: func.InputStream) -> None:
     raise ValueError(f"cannot read {blob.name}")
+
+
+@app.route(route="badrow", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@app.table_output(arg_name="row", table_name="people", connection="Storage")
+def bad_row(req: func.HttpRequest, row: func.Out[str]) -> str:
+    row.set("not an entity")
+    return "never seen"
