@@ -21,12 +21,10 @@ static void log_line(int level, const char *message)
             "%s", message);
 }
 
-/* 1 when AzureWebJobsStorage or a storage binding's connection is development storage. */
+/* 1 when a storage trigger or binding's connection is development storage (an app with
+ * only HTTP and timer functions needs no emulator, whatever AzureWebJobsStorage says). */
 static int wants_emulator(runner *r)
 {
-    const char *s = getenv("AzureWebJobsStorage");
-    if (s && strcasecmp(s, "UseDevelopmentStorage=true") == 0)
-        return 1;
     for (size_t i = 0; i < azf_app_function_count(r->app); i++) {
         const azf_function *fn = azf_app_function_at(r->app, i);
         for (size_t j = 0; j < azf_function_binding_count(fn); j++) {
