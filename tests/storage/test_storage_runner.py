@@ -12,7 +12,7 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import (QueueServiceClient, TextBase64DecodePolicy,
                                  TextBase64EncodePolicy)
 
-from conftest import AZFUNC, WAIT, Runner, wait_until
+from storage_env import AZFUNC, WAIT, Runner, wait_until
 
 pytestmark = pytest.mark.skipif(not AZFUNC.exists(), reason=f"{AZFUNC} not built")
 
@@ -198,7 +198,7 @@ def admin(runner, name, text):
 
 
 def test_admin_invocations_of_triggers_without_a_local_service():
-    from conftest import APPS
+    from storage_env import APPS
     r = Runner(APPS / "remote_app")
     try:
         r.wait_for("Host started")
@@ -228,7 +228,7 @@ def test_admin_invocations_of_triggers_without_a_local_service():
 def test_sdk_type_blob_bindings_get_a_client(azurite, tmp_path):
     pytest.importorskip("azurefunctions.extensions.bindings.blob")
     import shutil
-    from conftest import APPS
+    from storage_env import APPS
     app = tmp_path / "sdk_app"
     shutil.copytree(APPS / "sdk_app", app)
     blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
@@ -291,7 +291,7 @@ def test_a_sas_connection_string_works_the_same_way(azurite, storage_app):
     import datetime
     from azure.storage.blob import (AccountSasPermissions, ResourceTypes, Services,
                                     generate_account_sas)
-    from conftest import KEY
+    from storage_env import KEY
     sas = generate_account_sas(
         "devstoreaccount1", KEY, ResourceTypes(service=True, container=True, object=True),
         AccountSasPermissions(read=True, write=True, delete=True, list=True, add=True,
