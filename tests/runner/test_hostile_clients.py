@@ -364,6 +364,18 @@ def test_crashing_app_is_restarted(start, path, why):
     assert r.stop() == 0
 
 
+def test_python_runs_outside_the_socket_owner(start):
+    r = start(HOSTILE)
+    pid = r.proc.pid
+    children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    assert len(children) == 1
+    assert "libpython" not in open(f"/proc/{pid}/maps").read()
+    assert "libpython" in open(f"/proc/{children[0]}/maps").read()
+    listening = {f.name for f in os.scandir(f"/proc/{pid}/fd")
+                 if os.readlink(f.path).startswith("socket:")}
+    assert listening  # the supervisor holds the listening socket
+
+
 def test_repeated_crashes_back_off(start):
     r = start(HOSTILE)
     for n in range(1, 4):
