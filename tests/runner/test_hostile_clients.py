@@ -250,6 +250,8 @@ def test_framing_errors(start):
                     b"3\r\nabc\r\n0\r\n\r\n")[0] == 400
     assert exchange(r, post + b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")[::2] \
         == (200, b"abc")
+    assert exchange(r, b"GARBAGE\r\n\r\n")[0] == 400
+    assert exchange(r, b"GET /api/hello HTTP/1.1\r\nNo colon here\r\n\r\n")[0] == 400
 
 
 def test_malformed_chunk_is_refused(start):
