@@ -1,4 +1,4 @@
-"""Functions that misbehave on purpose, for tests/runner/test_hostile.py."""
+"""Functions that misbehave on purpose, for tests/runner/test_hostile_clients.py."""
 import ctypes
 import os
 import time
