@@ -90,7 +90,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     conn *k = arg;
     (void)fd, (void)what;
-    if (k->phase == IDLE || k->phase == READING)
+    if (k->evcon && (k->phase == IDLE || k->phase == READING))
         evhttp_connection_free(k->evcon); /* calls on_conn_close */
 }
 

@@ -332,6 +332,7 @@ int azf__request_value(runner *r, struct evhttp_request *req, const char *path, 
         rc = azf_value_new_data(&body, AZF_VALUE_BYTES, evbuffer_pullup(in, -1), n);
         if (rc == 0 && (rc = azf_value_http_set_body(v, body)) != 0)
             azf_value_free(body);
+        evbuffer_drain(in, n); /* copied: not kept for the whole invocation */
     }
     if (rc != 0) {
         azf_value_free(v);
