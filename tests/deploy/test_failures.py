@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import APPS, VERSIONS, Runner, azhost, bundled, plain_env, pythons
+from deploy_env import APPS, VERSIONS, Runner, azhost, bundled, plain_env, pythons
 
 pytestmark = pytest.mark.skipif(not VERSIONS, reason="no build/python-versions.txt")
 FAILURE = azhost.pb.StatusResult.Status.Value("Failure")

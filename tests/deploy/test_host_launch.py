@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from conftest import VERSIONS, azhost, make_app, pythons
+from deploy_env import VERSIONS, azhost, make_app, pythons
 
 pb = azhost.pb
 SUCCESS = azhost.SUCCESS

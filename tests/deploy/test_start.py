@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import APPS, VERSIONS, Runner, plain_env, pythons
+from deploy_env import APPS, VERSIONS, Runner, plain_env, pythons
 
 pytestmark = pytest.mark.skipif(not VERSIONS, reason="no build/python-versions.txt")
 
