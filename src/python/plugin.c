@@ -487,7 +487,7 @@ static const azf__py_plugin table = {
 
 /* The one exported symbol. NULL when the core speaks another ABI. */
 __attribute__((visibility("default"))) const azf__py_plugin *
-azf__python_plugin_v3(const azf__py_host *h)
+azf__python_plugin_v4(const azf__py_host *h)
 {
     if (!h || h->abi_version != AZF__PY_ABI_VERSION || h->size < sizeof(azf__py_host))
         return NULL;

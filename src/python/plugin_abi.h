@@ -17,8 +17,8 @@
 #include "azfunc/registry.h"
 #include "azfunc/value.h"
 
-#define AZF__PY_ABI_VERSION 3
-#define AZF__PY_ENTRY "azf__python_plugin_v3"
+#define AZF__PY_ABI_VERSION 4
+#define AZF__PY_ENTRY "azf__python_plugin_v4"
 
 /* The public functions the plugin calls on values and invocations, lent by the
  * core as pointers (the plugin does not link libazfunc). */
