@@ -102,6 +102,11 @@ void azf__triggers_stop(azf__triggers *t);
 /* Stops, waits for the threads and frees. NULL is a no-op. */
 void azf__triggers_free(azf__triggers *t);
 
+/* The trigger metadata of a blob (BlobTrigger, Uri, Properties, Metadata and the path's
+ * tokens), as the host gives it; owned, NULL without memory. */
+azf_value_map *azf__blob_trigger_metadata(azf__storage *st, const char *container,
+                                          const azf__blob_props *p, const cJSON *tokens);
+
 /* ---- the storage emulator (emulator.c) ---- */
 typedef struct azf__emulator azf__emulator;
 /* 1 when something listens on one of the emulator's ports (127.0.0.1:10000-10002). */

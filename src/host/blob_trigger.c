@@ -148,16 +148,15 @@ static void on_settled(int succeeded, void *arg)
 }
 
 /* The trigger metadata of a blob, as the host gives it to the Python library. */
-static azf_value_map *metadata(listener *l, const azf__blob_props *p, const cJSON *tokens)
+azf_value_map *azf__blob_trigger_metadata(azf__storage *st, const char *container,
+                                          const azf__blob_props *p, const cJSON *tokens)
 {
-    bstate *b = l->state;
     azf_value_map *md = NULL;
     azf_value *v = NULL;
     if (azf_value_map_new(&md) != 0)
         return NULL;
-    char *full = azf__asprintf("%s/%s", b->container, p->name);
-    char *uri =
-        azf__asprintf("%s/%s/%s", azf__storage_endpoint(l->st, AZF__BLOB), b->container, p->name);
+    char *full = azf__asprintf("%s/%s", container, p->name);
+    char *uri = azf__asprintf("%s/%s/%s", azf__storage_endpoint(st, AZF__BLOB), container, p->name);
     cJSON *props = cJSON_CreateObject(), *meta = cJSON_CreateObject();
     cJSON_AddNumberToObject(props, "ContentLength", (double)p->length);
     cJSON_AddNumberToObject(props, "Length", (double)p->length);
@@ -211,7 +210,7 @@ static void fire(listener *l, const azf__blob_props *item, const cJSON *tokens)
     }
     fired *f = azf__calloc(1, sizeof *f);
     azf_value *input = NULL;
-    azf_value_map *md = metadata(l, &p, tokens);
+    azf_value_map *md = azf__blob_trigger_metadata(l->st, b->container, &p, tokens);
     int rc = f && md ? 0 : AZF_E_NOMEM;
     if (rc == 0) {
         f->l = l;
