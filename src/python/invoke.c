@@ -1,9 +1,9 @@
 /* Invocations in the Python adapter plugin: the handler side that never takes
  * the GIL (queue, in-flight list, drain) and the `_azfunc_native` module that
- * adapter.py uses to read inputs and complete invocations.
+ * invocation.py uses to read inputs and complete invocations.
  *
  * Flow: invoke() queues a job and writes the eventfd; the asyncio loop thread
- * (adapter.py) wakes up, takes the jobs and schedules each one on the loop
+ * (invocation.py) wakes up, takes the jobs and schedules each one on the loop
  * (async def) or on the sync pool. The thread that runs a function converts
  * its inputs here (azf_value -> azure.functions Datum shapes, in C: the hot
  * path) and hands back outputs as plain tuples that become azf_values here.
@@ -815,7 +815,7 @@ bad:
     return -1;
 }
 
-/* A raw output tuple from adapter.py -> azf_value (NULL for None). GIL held. */
+/* A raw output tuple from invocation.py -> azf_value (NULL for None). GIL held. */
 static int raw_to_value(PyObject *raw, azf_value **out, char *err, size_t errn)
 {
     *out = NULL;

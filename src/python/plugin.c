@@ -1,10 +1,12 @@
 /* The Python adapter plugin: libazfunc-python3.X.so, one build per Python.
  *
  * It owns (embedded mode) or borrows (extension mode) the interpreter and
- * drives adapter.py, which is compiled in as a C string (adapter_py.h is
- * generated from it by CMake), so the plugin is one self-contained file that
- * cannot get out of step with its Python half and that user code on sys.path
- * cannot shadow. The core reaches it only through the table of plugin_abi.h.
+ * drives the adapter's Python modules (common.py, indexing.py, invocation.py),
+ * which are compiled in as C strings (adapter_py.h is generated from them by
+ * CMake) and registered in sys.modules before any user code runs, so the
+ * plugin is one self-contained file that cannot get out of step with its
+ * Python half and that user code on sys.path cannot shadow. The core reaches
+ * it only through the table of plugin_abi.h.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -18,11 +20,22 @@
 
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
-#define ADAPTER_MODULE "_azfunc_adapter"
-#define ADAPTER_FILE "<azfunc-adapter>" /* adapter.py's ADAPTER_FILE */
+/* The adapter modules in import order. The file names start with "<azfunc-"
+ * (common.py's ADAPTER_FILE_PREFIX): their frames are hidden from users. */
+static const struct {
+    const char *name, *file, *source;
+    size_t offset; /* where azf__py_runtime keeps the module */
+} adapter_modules[] = {
+    {"_azfunc_common", "<azfunc-common>", azf__py_common, offsetof(azf__py_runtime, common)},
+    {"_azfunc_indexing", "<azfunc-indexing>", azf__py_indexing,
+     offsetof(azf__py_runtime, indexing)},
+    {"_azfunc_invocation", "<azfunc-invocation>", azf__py_invocation,
+     offsetof(azf__py_runtime, invocation)},
+};
 
 const azf__py_host *azf__py_host_table;
 #define host azf__py_host_table
@@ -70,14 +83,14 @@ static char *to_utf8(PyObject *s)
     return out;
 }
 
-/* Runs adapter.<entry>(*args) through adapter.run, which never raises.
+/* Runs module.<entry>(*args) through common.run, which never raises.
  * Returns the result (new reference) or NULL with res filled and *rc set. */
-static PyObject *call_adapter(azf__py_runtime *rt, const char *entry, PyObject *args,
-                              azf__py_result *res, int *rc)
+static PyObject *call_adapter(azf__py_runtime *rt, PyObject *module, const char *entry,
+                              PyObject *args, azf__py_result *res, int *rc)
 {
     PyObject *out = NULL, *ret = NULL, *full = NULL;
-    PyObject *run = PyObject_GetAttrString(rt->adapter, "run");
-    PyObject *fn = PyObject_GetAttrString(rt->adapter, entry);
+    PyObject *run = rt->common ? PyObject_GetAttrString(rt->common, "run") : NULL;
+    PyObject *fn = module ? PyObject_GetAttrString(module, entry) : NULL;
     if (!run || !fn || !args)
         goto internal;
     full = PyTuple_New(PyTuple_GET_SIZE(args) + 1);
@@ -138,11 +151,11 @@ static void keep_sigint(int restore)
         sigaction(SIGINT, NULL, &saved);
 }
 
-/* The asyncio loop thread and the logging bridge (adapter.start). */
+/* The asyncio loop thread and the logging bridge (invocation.start). */
 static int start_runtime(azf__py_runtime *rt, azf__py_result *res)
 {
     int rc;
-    PyObject *r = call_adapter(rt, "start", PyTuple_New(0), res, &rc);
+    PyObject *r = call_adapter(rt, rt->invocation, "start", PyTuple_New(0), res, &rc);
     Py_XDECREF(r);
     return rc;
 }
@@ -157,18 +170,24 @@ static int load_adapter(azf__py_runtime *rt, const azf__py_config *cfg, azf__py_
         return fail(res, AZF_E_NOMEM, "out of memory");
     }
     Py_DECREF(native);
-    PyObject *code = Py_CompileString(azf__adapter_py, ADAPTER_FILE, Py_file_input);
-    if (!code) {
-        PyErr_Clear();
-        return fail(res, AZF_E_INTERNAL, "the Python adapter does not compile");
-    }
-    rt->adapter = PyImport_ExecCodeModuleEx(ADAPTER_MODULE, code, ADAPTER_FILE);
-    Py_DECREF(code);
-    if (!rt->adapter) {
-        PyErr_Clear();
-        return fail(res, AZF_E_PYTHON,
-                    "the Python adapter failed to import "
-                    "(is the standard library reachable?)");
+    for (size_t i = 0; i < sizeof adapter_modules / sizeof adapter_modules[0]; i++) {
+        PyObject *code =
+            Py_CompileString(adapter_modules[i].source, adapter_modules[i].file, Py_file_input);
+        if (!code) {
+            PyErr_Clear();
+            return fail(res, AZF_E_INTERNAL, "the Python adapter module %s does not compile",
+                        adapter_modules[i].name);
+        }
+        PyObject *m =
+            PyImport_ExecCodeModuleEx(adapter_modules[i].name, code, adapter_modules[i].file);
+        Py_DECREF(code);
+        if (!m) {
+            PyErr_Clear();
+            return fail(res, AZF_E_PYTHON,
+                        "the Python adapter failed to import "
+                        "(is the standard library reachable?)");
+        }
+        *(PyObject **)((char *)rt + adapter_modules[i].offset) = m;
     }
     if (rt->mode != AZF_PYTHON_EMBEDDED)
         return start_runtime(rt, res); /* the host interpreter keeps its own sys.path */
@@ -189,9 +208,17 @@ static int load_adapter(azf__py_runtime *rt, const azf__py_config *cfg, azf__py_
         Py_DECREF(d);
     }
     int rc;
-    PyObject *r = call_adapter(rt, "set_up_paths", Py_BuildValue("(N)", dirs), res, &rc);
+    PyObject *r =
+        call_adapter(rt, rt->indexing, "set_up_paths", Py_BuildValue("(N)", dirs), res, &rc);
     Py_XDECREF(r);
     return rc < 0 ? rc : start_runtime(rt, res);
+}
+
+static void clear_modules(azf__py_runtime *rt)
+{
+    Py_CLEAR(rt->invocation);
+    Py_CLEAR(rt->indexing);
+    Py_CLEAR(rt->common);
 }
 
 static void release(azf__py_runtime *rt)
@@ -263,7 +290,7 @@ static int plugin_open(azf__py_runtime **out, const azf__py_config *cfg, azf__py
 
     if (cfg->mode == AZF_PYTHON_EMBEDDED) {
         if (rc < 0) {
-            Py_CLEAR(rt->adapter);
+            clear_modules(rt);
             keep_sigint(0);
             Py_FinalizeEx();
             keep_sigint(1);
@@ -274,7 +301,7 @@ static int plugin_open(azf__py_runtime **out, const azf__py_config *cfg, azf__py
         rt->main_tstate = PyEval_SaveThread(); /* other threads may take the GIL now */
     } else {
         if (rc < 0)
-            Py_CLEAR(rt->adapter);
+            clear_modules(rt);
         PyGILState_Release(gil);
         if (rc < 0) {
             release(rt);
@@ -293,16 +320,16 @@ static void plugin_close(azf__py_runtime *rt)
     int rc;
     if (rt->mode == AZF_PYTHON_EMBEDDED) {
         PyEval_RestoreThread(rt->main_tstate);
-        Py_XDECREF(call_adapter(rt, "stop", PyTuple_New(0), &res, &rc));
-        Py_CLEAR(rt->adapter);
+        Py_XDECREF(call_adapter(rt, rt->invocation, "stop", PyTuple_New(0), &res, &rc));
+        clear_modules(rt);
         keep_sigint(0);
         Py_FinalizeEx();
         keep_sigint(1);
         embedded_running = 0;
     } else {
         PyGILState_STATE gil = PyGILState_Ensure();
-        Py_XDECREF(call_adapter(rt, "stop", PyTuple_New(0), &res, &rc));
-        Py_CLEAR(rt->adapter);
+        Py_XDECREF(call_adapter(rt, rt->invocation, "stop", PyTuple_New(0), &res, &rc));
+        clear_modules(rt);
         PyGILState_Release(gil);
     }
     host->free(res.error_message);
@@ -320,8 +347,8 @@ static int plugin_index(azf__py_runtime *rt, const char *app_dir, azf__py_result
 {
     int rc;
     PyGILState_STATE gil = PyGILState_Ensure();
-    PyObject *list =
-        call_adapter(rt, "index", Py_BuildValue("(sz)", app_dir, rt->script_file_name), res, &rc);
+    PyObject *list = call_adapter(rt, rt->indexing, "index",
+                                  Py_BuildValue("(sz)", app_dir, rt->script_file_name), res, &rc);
     if (list == Py_None) {
         res->use_default = 1;
     } else if (list && PyList_Check(list)) {
@@ -352,8 +379,8 @@ static int plugin_load(azf__py_runtime *rt, const char *function_id, const char 
 {
     int rc;
     PyGILState_STATE gil = PyGILState_Ensure();
-    PyObject *r =
-        call_adapter(rt, "load", Py_BuildValue("(ss)", function_id, metadata_json), res, &rc);
+    PyObject *r = call_adapter(rt, rt->indexing, "load",
+                               Py_BuildValue("(ss)", function_id, metadata_json), res, &rc);
     Py_XDECREF(r);
     PyGILState_Release(gil);
     return rc;
@@ -391,8 +418,12 @@ static int plugin_reload(azf__py_runtime *rt, const char *const *env, const char
         PyErr_Clear();
         rc = fail(res, AZF_E_NOMEM, "out of memory");
     } else {
-        Py_XDECREF(
-            call_adapter(rt, "reload_environment", Py_BuildValue("(Nz)", d, app_dir), res, &rc));
+        /* The environment, sys.path and cwd first, then the settings read from it. */
+        Py_XDECREF(call_adapter(rt, rt->indexing, "reload_environment",
+                                Py_BuildValue("(Nz)", d, app_dir), res, &rc));
+        if (rc == 0)
+            Py_XDECREF(
+                call_adapter(rt, rt->invocation, "apply_settings", PyTuple_New(0), res, &rc));
     }
     PyGILState_Release(gil);
     return rc;

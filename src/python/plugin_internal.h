@@ -15,7 +15,9 @@ typedef struct azf__py_job azf__py_job;
 struct azf__py_runtime {
     int mode;
     PyThreadState *main_tstate; /* embedded: the initialising thread, GIL released */
-    PyObject *adapter;          /* the adapter module */
+    PyObject *common;           /* the adapter modules (_azfunc_common, ... */
+    PyObject *indexing;         /* ..._azfunc_indexing, ... */
+    PyObject *invocation;       /* ..._azfunc_invocation) */
     char *script_file_name;
     azf_python_log_fn log;
     void *log_user_data;

@@ -25,7 +25,7 @@ SKIP = {
 # Cases where azfunc-worker differs from the official worker when driven as the host drives it.
 XFAIL = {
     ("inv_v2_reload", 0): "after a placeholder reload (sys.path.append of the app dir, §3.8) the metadata "
-                          "request's indexing moves the app dir to sys.path[0] (adapter.py _use_app_root), "
+                          "request's indexing moves the app dir to sys.path[0] (indexing.py _use_app_root), "
                           "so sys.path[-1] is no longer the app dir as the official worker leaves it",
     ("inv_v2_reload", 3): "its hooks record the env case's result: the same sys.path[-1] difference",
 }
