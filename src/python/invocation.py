@@ -21,8 +21,10 @@ import threading
 import types
 
 import _azfunc_common as common
+import _azfunc_httpstream as httpstream
 import _azfunc_indexing as indexing
 import _azfunc_native as native
+import _azfunc_telemetry as telemetry
 from _azfunc_common import (GenericBinding, converter, deferred_registry,
                             describe, env_false, env_true, hooks, run_hooks)
 
@@ -312,8 +314,10 @@ def _dispatch(cap):
         native.fail(cap, *describe(exc))
         return
     _running[inv_id] = cap
-    if fi.is_async:
-        task = _loop.create_task(_run_async(cap, fi, inv_id))
+    streamed = httpstream.is_streaming(fi.function_id)
+    if fi.is_async or streamed:
+        task = _loop.create_task(httpstream.run(cap, fi, inv_id) if streamed
+                                 else _run_async(cap, fi, inv_id))
         task.__azure_function_invocation_id__ = inv_id
         _tasks[inv_id] = task
         task.add_done_callback(lambda t: _task_done(t, cap, inv_id))
@@ -496,7 +500,12 @@ def _run_sync(cap, fi, inv_id):
         run_hooks(app_hooks, 'pre_invocation_app_level', ctx, args,
                    logger=True)
         run_hooks(fn_hooks, 'pre_invocation', ctx, args, logger=True)
-        result = fi.func(**args)
+        token = telemetry.attach(ctx.trace_context.trace_parent,
+                                 ctx.trace_context.trace_state)
+        try:
+            result = fi.func(**args)
+        finally:
+            telemetry.detach(token)
         run_hooks(fn_hooks, 'post_invocation', ctx, args, result,
                    logger=True)
         run_hooks(app_hooks, 'post_invocation_app_level', ctx, args,
@@ -520,6 +529,9 @@ async def _run_async(cap, fi, inv_id):
         run_hooks(app_hooks, 'pre_invocation_app_level', ctx, args,
                    logger=True)
         run_hooks(fn_hooks, 'pre_invocation', ctx, args, logger=True)
+        # The task's own context: nothing to detach when it ends.
+        telemetry.attach(ctx.trace_context.trace_parent,
+                         ctx.trace_context.trace_state)
         result = await fi.func(**args)
         run_hooks(fn_hooks, 'post_invocation', ctx, args, result,
                    logger=True)

@@ -830,12 +830,18 @@ static int on_env_reload(azf_worker *w, const azf__msg *req)
         if (rc < 0)
             set_failure(&result, &ex, error_text(rc, &message), stack.ptr ? stack.ptr : "");
     }
-    PB(FunctionEnvironmentReloadResponse__CapabilitiesEntry) entries[16], *ptrs[16];
-    for (size_t i = 0; i < azf__worker_ncaps; i++) {
+    /* The provider's init runs again on the new environment (startup.c). */
+    azf__caps caps;
+    int init_rc = azf__worker_caps_collect(w, dir, &caps, &message, &stack);
+    if (init_rc < 0 && result.status == PB_SUCCESS)
+        set_failure(&result, &ex, error_text(init_rc, &message), stack.ptr ? stack.ptr : "");
+    PB(FunctionEnvironmentReloadResponse__CapabilitiesEntry)
+    entries[AZF__CAPS_MAX], *ptrs[AZF__CAPS_MAX];
+    for (size_t i = 0; i < caps.n; i++) {
         PB(FunctionEnvironmentReloadResponse__CapabilitiesEntry)
         e = PB_INIT(FUNCTION_ENVIRONMENT_RELOAD_RESPONSE__CAPABILITIES_ENTRY);
-        e.key = (char *)azf__worker_caps[i][0];
-        e.value = (char *)azf__worker_caps[i][1];
+        e.key = (char *)caps.kv[i][0];
+        e.value = (char *)caps.kv[i][1];
         entries[i] = e;
         ptrs[i] = &entries[i];
     }
@@ -843,13 +849,14 @@ static int on_env_reload(azf_worker *w, const azf__msg *req)
     azf__worker_metadata(w, &md);
     PB(FunctionEnvironmentReloadResponse) resp = PB_INIT(FUNCTION_ENVIRONMENT_RELOAD_RESPONSE);
     resp.worker_metadata = &md;
-    resp.n_capabilities = azf__worker_ncaps;
+    resp.n_capabilities = caps.n;
     resp.capabilities = ptrs;
     resp.result = &result;
     azf__msg m = PB_INIT(STREAMING_MESSAGE);
     m.content_case = PB_CASE(FUNCTION_ENVIRONMENT_RELOAD_RESPONSE);
     m.function_environment_reload_response = &resp;
     int rc = azf__worker_send(w, &m);
+    azf__worker_caps_clear(&caps);
     azf_buf_dispose(&message);
     azf_buf_dispose(&stack);
     return rc;
@@ -869,6 +876,9 @@ static void run_job(azf_worker *w, azf__job *job)
     }
     int rc = 0;
     switch (job->m->content_case) {
+    case PB_CASE(WORKER_INIT_REQUEST):
+        rc = azf__worker_on_init(w, job->m);
+        break;
     case PB_CASE(FUNCTIONS_METADATA_REQUEST):
         rc = on_metadata(w, job->m);
         break;

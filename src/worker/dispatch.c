@@ -24,29 +24,8 @@ static int on_init(azf_worker *w, const azf__msg *req)
         if (r->capabilities[i]->key && strcmp(r->capabilities[i]->key, "FunctionDataCache") == 0)
             cache = r->capabilities[i]->value && strcmp(r->capabilities[i]->value, "true") == 0;
     atomic_store(&w->shm_data_cache, cache);
-    PB(WorkerInitResponse__CapabilitiesEntry) entries[16], *ptrs[16];
-    size_t ncaps = azf__worker_ncaps;
-    for (size_t i = 0; i < ncaps; i++) {
-        PB(WorkerInitResponse__CapabilitiesEntry)
-        e = PB_INIT(WORKER_INIT_RESPONSE__CAPABILITIES_ENTRY);
-        e.key = (char *)azf__worker_caps[i][0];
-        e.value = (char *)azf__worker_caps[i][1];
-        entries[i] = e;
-        ptrs[i] = &entries[i];
-    }
-    PB(WorkerMetadata) md;
-    azf__worker_metadata(w, &md);
-    PB(StatusResult) result = PB_INIT(STATUS_RESULT);
-    result.status = PB_SUCCESS;
-    PB(WorkerInitResponse) resp = PB_INIT(WORKER_INIT_RESPONSE);
-    resp.n_capabilities = ncaps;
-    resp.capabilities = ptrs;
-    resp.result = &result;
-    resp.worker_metadata = &md;
-    azf__msg m = PB_INIT(STREAMING_MESSAGE);
-    m.content_case = PB_CASE(WORKER_INIT_RESPONSE);
-    m.worker_init_response = &resp;
-    return azf__worker_send(w, &m);
+    /* Answered on the app thread, after the provider's init (startup.c). */
+    return azf__worker_post(w, (azf__msg *)req);
 }
 
 static int on_status(azf_worker *w, const azf__msg *req)
@@ -95,18 +74,19 @@ static const struct route {
     int content_case;
     int (*fn)(azf_worker *w, const azf__msg *m);
     int is_work; /* refused once WorkerTerminate arrived */
+    int posts;   /* hands the message to the app thread when it returns 0 */
 } routes[] = {
-    {PB_CASE(WORKER_INIT_REQUEST), on_init, 0},
-    {PB_CASE(WORKER_STATUS_REQUEST), on_status, 0},
-    {PB_CASE(WORKER_TERMINATE), on_terminate, 0},
-    {PB_CASE(INVOCATION_CANCEL), azf__worker_cancel, 0},
+    {PB_CASE(WORKER_INIT_REQUEST), on_init, 0, 1},
+    {PB_CASE(WORKER_STATUS_REQUEST), on_status, 0, 0},
+    {PB_CASE(WORKER_TERMINATE), on_terminate, 0, 0},
+    {PB_CASE(INVOCATION_CANCEL), azf__worker_cancel, 0, 0},
     /* Invocations are answered even during shutdown (a Failure then). */
-    {PB_CASE(INVOCATION_REQUEST), azf__worker_invoke, 0},
-    {PB_CASE(CLOSE_SHARED_MEMORY_RESOURCES_REQUEST), azf__worker_close_shm, 0},
+    {PB_CASE(INVOCATION_REQUEST), azf__worker_invoke, 0, 0},
+    {PB_CASE(CLOSE_SHARED_MEMORY_RESOURCES_REQUEST), azf__worker_close_shm, 0, 0},
     /* Handed to the app thread, which owns the message from then on. */
-    {PB_CASE(FUNCTION_ENVIRONMENT_RELOAD_REQUEST), post, 1},
-    {PB_CASE(FUNCTIONS_METADATA_REQUEST), post, 1},
-    {PB_CASE(FUNCTION_LOAD_REQUEST), post, 1},
+    {PB_CASE(FUNCTION_ENVIRONMENT_RELOAD_REQUEST), post, 1, 1},
+    {PB_CASE(FUNCTIONS_METADATA_REQUEST), post, 1, 1},
+    {PB_CASE(FUNCTION_LOAD_REQUEST), post, 1, 1},
 };
 
 int azf__worker_dispatch(azf_worker *w, azf__msg *m)
@@ -121,7 +101,7 @@ int azf__worker_dispatch(azf_worker *w, azf__msg *m)
             return 0;
         }
         int rc = routes[i].fn(w, m);
-        if (routes[i].fn == post && rc == 0)
+        if (routes[i].posts && rc == 0)
             return 1;
         if (rc)
             azf__log(AZF_LOG_ERROR, "cannot answer a host request (field %d): %s",

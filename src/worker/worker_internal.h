@@ -23,6 +23,7 @@ struct azf_worker_provider {
     azf_worker_load_fn load;
     azf_worker_reload_fn reload;
     azf_worker_drain_fn drain;
+    azf_worker_init_fn init;
     azf_handler v1_handler;
     int has_v1_handler;
     void *v1_user_data;
@@ -97,6 +98,22 @@ void azf__worker_metadata(struct azf_worker *w, PB(WorkerMetadata) * md);
 /* The capabilities of WorkerInitResponse (and of the env reload response). */
 extern const char *const azf__worker_caps[][2];
 extern const size_t azf__worker_ncaps;
+
+/* ---- startup.c: WorkerInitRequest and the capabilities ------------------- */
+#define AZF__CAPS_MAX 32
+typedef struct azf__caps {
+    size_t n;
+    const char *kv[AZF__CAPS_MAX][2]; /* name, value: borrowed from the table or extra */
+    azf_value_map *extra;             /* the provider's init callback's */
+} azf__caps;
+/* The fixed capabilities, then the provider init callback's for app_dir (app thread).
+ * Returns 0 or the callback's error (message and stack may be set); c is always filled
+ * (at least the fixed ones) and must be cleared. */
+int azf__worker_caps_collect(struct azf_worker *w, const char *app_dir, azf__caps *c,
+                             azf_buf *message, azf_buf *stack);
+void azf__worker_caps_clear(azf__caps *c);
+/* Answers a WorkerInitRequest (app thread). */
+int azf__worker_on_init(struct azf_worker *w, const azf__msg *req);
 
 /* ---- app.c: the application side ---------------------------------------- */
 int azf__worker_app_init(struct azf_worker *w);  /* in azf_worker_new */

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / 'src' / 'python'
-MODULES = ('common', 'indexing', 'invocation')
+MODULES = ('common', 'telemetry', 'httpstream', 'indexing', 'invocation',
+           'startup')
 
 
 def _load(name):
