@@ -1,0 +1,307 @@
+/* `azfunc start`, the invocations: starting them on their handlers' threads, and, back
+ * on the loop thread through a queue and an event activated from the completing thread,
+ * logging them and answering their HTTP requests. The loop never waits for a function. */
+#include "host/runner_internal.h"
+
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+static void new_id(char out[37])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+        for (int i = 0; i < 16; i++)
+            b[i] = (unsigned char)rand();
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+static void on_complete(azf_invocation *inv, void *user_data)
+{
+    call *c = user_data;
+    (void)inv;
+    runner *r = c->r;
+    pthread_mutex_lock(&r->mu);
+    c->next = r->done;
+    r->done = c;
+    pthread_mutex_unlock(&r->mu);
+    event_active(r->wake, EV_READ, 0);
+}
+
+/* Creates and starts an invocation with `input` (owned) for the trigger. NULL when it
+ * could not start (the reason is printed). */
+call *azf__start_call(runner *r, const azf_function *fn, azf_value *input, const char *reason,
+                      struct evhttp_request *req)
+{
+    char id[37];
+    new_id(id);
+    call *c = azf__calloc(1, sizeof *c);
+    const azf_binding *trig = azf_function_trigger(fn);
+    int rc = c ? azf_invocation_new(&c->inv, fn, id) : AZF_E_NOMEM;
+    if (rc == 0 && trig)
+        rc = azf_invocation_set_input(c->inv, azf_binding_name(trig), input);
+    else
+        azf_value_free(input);
+    if (rc != 0) {
+        say(C_RED, "Cannot invoke '%s': %s", azf_function_name(fn), azf_strerror(rc));
+        if (c)
+            azf_invocation_free(c->inv);
+        azf__free(c);
+        return NULL;
+    }
+    c->r = r;
+    c->req = req;
+    clock_gettime(CLOCK_MONOTONIC, &c->started);
+    azf_invocation_set_on_log(c->inv, azf__on_user_log, c);
+    azf_invocation_set_on_complete(c->inv, on_complete, c);
+    r->inflight++;
+    say(C_NONE, "Executing 'Functions.%s' (Reason='%s', Id=%s)", azf_function_name(fn), reason, id);
+    azf_invocation_start(c->inv);
+    return c;
+}
+
+/* The request as the host hands it to a worker (host-protocol.md §1.6, §10.6-10.7). */
+azf_value *azf__request_value(runner *r, struct evhttp_request *req, const char *path,
+                              const char *query, azf_value_map *route)
+{
+    azf_value *v = NULL, *body = NULL;
+    if (azf_value_new_http(&v) != 0)
+        return NULL;
+    int rc = azf_value_http_set_method(v, azf__http_method_name(evhttp_request_get_command(req)));
+    char *url = azf__asprintf("http://%s:%d%s%s%s", r->o->host, r->o->port, path, query ? "?" : "",
+                              query ? query : "");
+    rc = rc ? rc : url ? azf_value_http_set_url(v, url) : AZF_E_NOMEM;
+    azf__free(url);
+    const struct evkeyvalq *hs = evhttp_request_get_input_headers(req);
+    for (struct evkeyval *h = hs->tqh_first; rc == 0 && h; h = h->next.tqe_next) {
+        char *key = azf__strdup(h->key), *joined = NULL;
+        const char *old = NULL;
+        if (!key) {
+            rc = AZF_E_NOMEM;
+            break;
+        }
+        for (char *p = key; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        if (azf_value_http_get(v, AZF_HTTP_HEADERS, key, &old) == 1 && old)
+            joined = azf__asprintf("%s, %s", old, h->value);
+        rc = azf_value_http_set(v, AZF_HTTP_HEADERS, key, joined ? joined : h->value);
+        azf__free(joined);
+        azf__free(key);
+    }
+    struct evkeyvalq q = {0};
+    if (rc == 0 && query && evhttp_parse_query_str(query, &q) == 0) {
+        for (struct evkeyval *h = q.tqh_first; rc == 0 && h; h = h->next.tqe_next)
+            if (*h->value) /* the host drops empty query values */
+                rc = azf_value_http_set(v, AZF_HTTP_QUERY, h->key, h->value);
+    }
+    evhttp_clear_headers(&q);
+    for (size_t i = 0; rc == 0 && route && i < azf_value_map_count(route); i++) {
+        const char *k;
+        const azf_value *rv = azf_value_map_at(route, i, &k);
+        rc = azf_value_http_set(v, AZF_HTTP_PARAMS, k, azf_value_data(rv, NULL));
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    if (rc == 0 && n > 0) {
+        rc = azf_value_new_data(&body, AZF_VALUE_BYTES, evbuffer_pullup(in, -1), n);
+        if (rc == 0 && (rc = azf_value_http_set_body(v, body)) != 0)
+            azf_value_free(body);
+    }
+    if (rc != 0) {
+        azf_value_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+static void add_cookie(struct evkeyvalq *out, const azf_cookie *ck)
+{
+    azf_buf b = AZF_BUF_INIT;
+    const char *s;
+    char tmp[96];
+    int64_t secs;
+    int32_t nanos;
+    double age;
+    azf__buf_printf(&b, "%s=%s", azf_cookie_name(ck), azf_cookie_value(ck));
+#define APPEND(str) azf_buf_append(&b, str, strlen(str))
+    if ((s = azf_cookie_domain(ck)))
+        APPEND("; domain="), APPEND(s);
+    if ((s = azf_cookie_path(ck)))
+        APPEND("; path="), APPEND(s);
+    if (azf_cookie_expires(ck, &secs, &nanos)) {
+        time_t t = (time_t)secs;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(tmp, sizeof tmp, "; expires=%a, %d %b %Y %H:%M:%S GMT", &tm);
+        APPEND(tmp);
+    }
+    if (azf_cookie_max_age(ck, &age))
+        snprintf(tmp, sizeof tmp, "; max-age=%.0f", age), APPEND(tmp);
+    if (azf_cookie_secure(ck) == 1)
+        APPEND("; secure");
+    static const char *const same[] = {"", "; samesite=lax", "; samesite=strict",
+                                       "; samesite=none"};
+    int ss = azf_cookie_same_site(ck);
+    if (ss > 0 && ss < 4)
+        APPEND(same[ss]);
+    if (azf_cookie_http_only(ck) == 1)
+        APPEND("; httponly");
+#undef APPEND
+    if (b.ptr)
+        evhttp_add_header(out, "Set-Cookie", b.ptr);
+    azf_buf_dispose(&b);
+}
+
+static void add_body(struct evhttp_request *req, const azf_value *body, int set_type)
+{
+    size_t n = 0;
+    const void *d = azf_value_data(body, &n);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    char num[32];
+    if (!d && (azf_value_kind(body) == AZF_VALUE_INT || azf_value_kind(body) == AZF_VALUE_DOUBLE)) {
+        if (azf_value_kind(body) == AZF_VALUE_INT)
+            snprintf(num, sizeof num, "%" PRId64, azf_value_int(body));
+        else
+            snprintf(num, sizeof num, "%.17g", azf_value_double(body));
+        d = num, n = strlen(num);
+    }
+    if (set_type && d && !evhttp_find_header(h, "Content-Type"))
+        evhttp_add_header(h, "Content-Type",
+                          azf_value_kind(body) == AZF_VALUE_JSON ? "application/json"
+                          : azf_value_kind(body) == AZF_VALUE_BYTES ||
+                                  azf_value_kind(body) == AZF_VALUE_STREAM
+                              ? "application/octet-stream"
+                              : "text/plain; charset=utf-8");
+    if (d && n)
+        evbuffer_add(evhttp_request_get_output_buffer(req), d, n);
+}
+
+/* The HTTP output of a completed invocation: $return (or the implicit return), else
+ * the first http output binding. */
+static const azf_value *http_output(azf_invocation *inv)
+{
+    const azf_value *rv = azf_invocation_return_value(inv);
+    if (rv)
+        return rv;
+    const azf_function *fn = azf_invocation_function(inv);
+    for (size_t i = 0; i < azf_function_binding_count(fn); i++) {
+        const azf_binding *b = azf_function_binding(fn, i);
+        if (azf_binding_direction(b) != AZF_DIRECTION_IN &&
+            strcasecmp(azf_binding_type(b), "http") == 0)
+            return azf_value_map_get(azf_invocation_outputs(inv), azf_binding_name(b));
+    }
+    return NULL;
+}
+
+static void send_response(call *c)
+{
+    struct evhttp_request *req = c->req;
+    int st = azf_invocation_status(c->inv);
+    if (st != AZF_INVOCATION_SUCCEEDED) {
+        evhttp_send_reply(req, 500, "Internal Server Error", NULL);
+        return;
+    }
+    const azf_value *out = http_output(c->inv);
+    if (azf_value_kind(out) != AZF_VALUE_HTTP) {
+        if (!out || azf_value_kind(out) == AZF_VALUE_NULL) {
+            evhttp_send_reply(req, 204, "No Content", NULL);
+            return;
+        }
+        add_body(req, out, 1);
+        evhttp_send_reply(req, 200, "OK", NULL);
+        return;
+    }
+    const char *sc = azf_value_http_status_code(out);
+    char *end = NULL;
+    long code = sc && *sc ? strtol(sc, &end, 10) : 200;
+    if ((end && *end) || code < 100 || code > 999) {
+        say(C_RED, "Function '%s' returned an invalid status code '%s'",
+            azf_function_name(azf_invocation_function(c->inv)), sc);
+        evhttp_send_reply(req, 500, "Internal Server Error", NULL);
+        return;
+    }
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    for (size_t i = 0; i < azf_value_http_count(out, AZF_HTTP_HEADERS); i++) {
+        const char *v, *k = azf_value_http_entry(out, AZF_HTTP_HEADERS, i, &v);
+        if (v && strcasecmp(k, "content-length") != 0 && strcasecmp(k, "transfer-encoding") != 0)
+            evhttp_add_header(h, k, v);
+    }
+    for (size_t i = 0; i < azf_value_http_cookie_count(out); i++)
+        add_cookie(h, azf_value_http_cookie(out, i));
+    add_body(req, azf_value_http_body(out), 1);
+    evhttp_send_reply(req, (int)code, NULL, NULL);
+}
+
+void azf__on_connection_close(struct evhttp_connection *con, void *arg)
+{
+    call *c = arg;
+    (void)con;
+    c->req = NULL; /* evhttp frees the request; the invocation finishes unanswered */
+}
+
+static void finish(runner *r, call *c)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms =
+        (now.tv_sec - c->started.tv_sec) * 1000 + (now.tv_nsec - c->started.tv_nsec) / 1000000;
+    int st = azf_invocation_status(c->inv);
+    const char *name = azf_function_name(azf_invocation_function(c->inv));
+    const char *what = st == AZF_INVOCATION_SUCCEEDED   ? "Succeeded"
+                       : st == AZF_INVOCATION_CANCELLED ? "Cancelled"
+                                                        : "Failed";
+    say(st == AZF_INVOCATION_SUCCEEDED ? C_GREEN : C_RED,
+        "Executed 'Functions.%s' (%s, Id=%s, Duration=%ldms)", name, what,
+        azf_invocation_id(c->inv), ms);
+    if (st == AZF_INVOCATION_FAILED) {
+        const char *stack = azf_invocation_error_stack(c->inv);
+        say(C_RED, "System.Exception: Result: Failure\nException: %s%s%s",
+            azf_invocation_error_message(c->inv), *stack ? "\nStack: " : "", stack);
+    }
+    if (c->req) {
+        evhttp_connection_set_closecb(evhttp_request_get_connection(c->req), NULL, NULL);
+        r->replying++;
+        evhttp_request_set_on_complete_cb(c->req, azf__on_sent, r);
+        send_response(c);
+    }
+    azf_invocation_free(c->inv);
+    azf__free(c);
+    r->inflight--;
+}
+
+void azf__on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    runner *r = arg;
+    (void)fd, (void)what;
+    pthread_mutex_lock(&r->mu);
+    call *c = r->done;
+    r->done = NULL;
+    pthread_mutex_unlock(&r->mu);
+    while (c) {
+        call *next = c->next;
+        finish(r, c);
+        c = next;
+    }
+    azf__maybe_exit(r);
+}
+
+void azf__drop_done(runner *r)
+{
+    for (call *c = r->done, *next; c; c = next) {
+        next = c->next;
+        azf_invocation_free(c->inv);
+        azf__free(c);
+    }
+    r->done = NULL;
+}
