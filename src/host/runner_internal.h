@@ -47,6 +47,8 @@ struct runner {
     int inflight, replying, stopping, local_time;
     timer *timers;
     size_t ntimers;
+    char *stream_host; /* the app's own HTTP server (HTTP streaming), or NULL */
+    int stream_port;
     int exit_code;
 };
 
@@ -84,6 +86,13 @@ void azf__on_connection_close(struct evhttp_connection *con, void *arg);
 void azf__on_wake(evutil_socket_t fd, short what, void *arg);
 /* Frees the completed invocations left when the loop has ended. */
 void azf__drop_done(runner *r);
+
+/* ---- HTTP streaming (runner_stream.c) ---- */
+/* Serves HTTP functions through the app's own server at uri (its HttpUri); 0 or -1. */
+int azf__stream_set_uri(runner *r, const char *uri);
+/* Starts the invocation and proxies req to the app's server (route: borrowed). */
+void azf__stream_request(runner *r, struct evhttp_request *req, const azf_function *fn,
+                         azf_value_map *route);
 
 /* ---- timers (runner_timer.c) ---- */
 azf_value *azf__timer_value(time_t last, time_t next, int past_due);

@@ -94,6 +94,11 @@ void azf__route_request(struct evhttp_request *req, void *arg)
         azf__http_reply_text(req, 405, "Method Not Allowed", NULL);
         return;
     }
+    if (rc == 0 && r->stream_port && azf__is_http(fn)) {
+        azf__stream_request(r, req, fn, route);
+        azf_value_map_free(route);
+        return;
+    }
     azf_value *v = rc == 0 ? azf__request_value(r, req, path, query, route) : NULL;
     azf_value_map_free(route);
     call *c = v ? azf__start_call(

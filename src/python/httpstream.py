@@ -99,17 +99,23 @@ def accepts(binding_type, pytype, is_return=False):
 
 def note_function(function_id, is_http):
     """Indexing saw an HTTP function while an HTTP extension is imported."""
-    if not is_http or base() is None:
-        return
-    if not streaming and not init_indexing():
-        _log.warning('the app imports an HTTP streaming extension but '
-                     'PYTHON_ENABLE_INIT_INDEXING is off: its HTTP functions '
-                     'are not streamed')
-    streaming.add(function_id)
+    if is_http and base() is not None:
+        streaming.add(function_id)
+
+
+_warned = False
 
 
 def is_streaming(function_id):
-    return _uri is not None and function_id in streaming
+    global _warned
+    if function_id not in streaming:
+        return False
+    if _uri is None and not _warned:
+        _warned = True
+        _log.warning('the app imports an HTTP streaming extension but the '
+                     'worker serves no HTTP (PYTHON_ENABLE_INIT_INDEXING is '
+                     'off): its HTTP functions get azure.functions requests')
+    return _uri is not None
 
 
 # ---------------------------------------------------------------- the server

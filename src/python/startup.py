@@ -23,6 +23,8 @@ def init_app(app_dir, host):
             indexing.index(app_dir)
         except BaseException:
             pass  # remembered; the metadata request reports it (§3.3 step 6)
-        caps.update(httpstream.start(invocation._loop, host))
+    # Serve HTTP when the (already) indexed app imported an HTTP extension:
+    # after init indexing here, or an app that azfunc start has opened.
+    caps.update(httpstream.start(invocation._loop, host))
     caps.update(telemetry.set_up())
     return [x for kv in caps.items() for x in kv]
