@@ -1,31 +1,68 @@
 #!/usr/bin/env bash
-# Runs every libFuzzer target in build-fuzz/ for N seconds (default 60), starting
-# from its committed seed corpus, as many at once as there are cores. New inputs go
-# to a scratch corpus, not the tree; a crashing input goes to build-fuzz/artifacts/.
-#   scripts/fuzz.sh [SECONDS]
+# Runs the libFuzzer targets of build-fuzz/ (scripts/build.sh fuzz), one per core at a time,
+# each from its committed seed corpus. Two modes:
+#
+#   scripts/fuzz.sh ci
+#       The deterministic CI gate (scripts/test.sh): every target replays its whole seed
+#       corpus, then runs a fixed number of inputs from a fixed seed (-seed=1 -runs=N),
+#       so a given tree fuzzes the same inputs on every run. N per target is in RUNS
+#       below (AZF_FUZZ_RUNS overrides it for all).
+#
+#   scripts/fuzz.sh campaign SECONDS [TARGET...]
+#       An open-ended campaign (random seed) of SECONDS per target, default 600, all targets
+#       unless named (e.g. fuzz_worker). Record what it ran and found in
+#       docs/reliability.md; every crash it finds becomes a corpus file
+#       (tests/fuzz/corpus/<name>/regress-*) so that CI replays it from then on.
+#
+# New inputs go to a scratch corpus, not the tree; a crashing input goes to
+# build-fuzz/artifacts/<target>/. Exit status: 0 when no target failed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-secs="${1:-60}"
+mode="${1:-}"
+case "$mode" in
+  ci) shift ;;
+  campaign) shift; secs="${1:-600}"; shift || true ;;
+  *) echo "usage: $0 ci | campaign [SECONDS] [TARGET...]" >&2; exit 2 ;;
+esac
+
+# CI inputs per target after the corpus replay: sized so that the whole gate takes a few
+# minutes on 2 cores in the ASan+UBSan fuzz build (each target's rate differs 100-fold).
+declare -A RUNS=(
+  [fuzz_frames]=200000 [fuzz_json]=300000 [fuzz_function_json]=1000000 [fuzz_route]=500000
+  [fuzz_settings]=1000000 [fuzz_schedule]=1000000 [fuzz_session]=500000 [fuzz_worker]=100000
+)
+
 jobs="$(nproc)"
 shopt -s nullglob
 targets=()
-for t in "$ROOT"/build-fuzz/tests/fuzz/fuzz_*; do
-  case "$(basename "$t")" in *.*) continue ;; esac
-  [ -x "$t" ] && targets+=("$t")
-done
+if [ "$mode" = campaign ] && [ $# -gt 0 ]; then
+  for n in "$@"; do targets+=("$ROOT/build-fuzz/tests/fuzz/$n"); done
+else
+  for t in "$ROOT"/build-fuzz/tests/fuzz/fuzz_*; do
+    case "$(basename "$t")" in *.*) continue ;; esac
+    [ -x "$t" ] && targets+=("$t")
+  done
+fi
 if [ ${#targets[@]} -eq 0 ]; then
-  echo "fuzz: no targets built (scripts/build.sh fuzz)"; exit 0
+  echo "fuzz: no targets built (scripts/build.sh fuzz)" >&2
+  exit 1
 fi
 
 # One target: its summary and exit status go to $work/<name>.{log,rc}.
 run_one() {
-  local t="$1" name seeds scratch artifacts rc=0
+  local t="$1" name seeds scratch artifacts rc=0 limit
   name="$(basename "$t")"
   seeds="$ROOT/tests/fuzz/corpus/${name#fuzz_}"
   scratch="$work/$name.corpus"
   artifacts="$ROOT/build-fuzz/artifacts/$name/"
   mkdir -p "$scratch" "$artifacts"
-  "$t" -max_total_time="$secs" -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts" \
+  if [ "$mode" = ci ]; then
+    # -reload=0: re-reading the scratch corpus on a timer would make the run depend on speed.
+    limit=(-seed=1 "-runs=${AZF_FUZZ_RUNS:-${RUNS[$name]:-100000}}" -reload=0 -timeout=30)
+  else
+    limit=("-max_total_time=$secs")
+  fi
+  "$t" "${limit[@]}" -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts" \
     "$scratch" "$seeds" > "$work/$name.log" 2>&1 || rc=$?
   echo "$rc" > "$work/$name.rc"
   rm -rf "$scratch"
@@ -33,7 +70,11 @@ run_one() {
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-echo "fuzz: ${#targets[@]} targets, ${secs}s each, $jobs at a time"
+if [ "$mode" = ci ]; then
+  echo "fuzz: ${#targets[@]} targets, fixed seed and run counts, $jobs at a time"
+else
+  echo "fuzz: ${#targets[@]} targets, ${secs}s each, random seeds, $jobs at a time"
+fi
 running=0
 for t in "${targets[@]}"; do
   run_one "$t" &
@@ -49,7 +90,9 @@ failed=0
 for t in "${targets[@]}"; do
   name="$(basename "$t")"
   rc="$(cat "$work/$name.rc" 2>/dev/null || echo 1)"
-  echo "fuzz: $name: $(grep -E '^stat::number_of_executed_units' "$work/$name.log" | awk '{print $2}') executions, exit $rc"
+  stat_of() { grep -E "^stat::$1:" "$work/$name.log" | awk '{print $2}'; }
+  echo "fuzz: $name: $(stat_of number_of_executed_units) executions in $(stat_of average_exec_per_sec) /s," \
+    "seed $(grep -oE 'Seed: [0-9]+' "$work/$name.log" | head -1 | cut -d' ' -f2), exit $rc"
   if [ "$rc" -ne 0 ]; then
     tail -n 60 "$work/$name.log"
     echo "fuzz: $name failed; the crashing input is in $ROOT/build-fuzz/artifacts/$name/"

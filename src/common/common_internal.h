@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Allocation through the process-wide azf_mem hooks. */
 void *azf__malloc(size_t size);
@@ -24,6 +25,15 @@ int azf__buf_printf(azf_buf *buf, const char *fmt, ...) __attribute__((format(pr
 
 /* Library diagnostics through the azf_set_log_callback hook. */
 void azf__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A JSON number as an integer in [lo, hi], range-checked before any conversion:
+ * 0, -1 when it is not a whole number (or not finite), -2 when it is outside. */
+int azf__double_to_i64(double d, int64_t lo, int64_t hi, int64_t *out);
+
+/* A boolean setting, read one way everywhere (as the official worker's
+ * is_envvar_true/is_envvar_false): after trimming white space and ignoring case,
+ * 1/true/t/yes/y give 1, 0/false/f/no/n give 0, anything else (NULL, "", "on") -1. */
+int azf__parse_bool(const char *s);
 
 /* 1 while at least one azf_global_init is in effect. */
 int azf__global_ready(void);

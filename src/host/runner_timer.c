@@ -36,6 +36,8 @@ static void arm(timer *t, time_t after)
     clock_gettime(CLOCK_REALTIME, &now);
     double d = (double)t->due - ((double)now.tv_sec + now.tv_nsec / 1e9);
     struct timeval tv = {0, 0};
+    if (d > 86400.0 * 366) /* re-armed on expiry; keeps the conversion below in range */
+        d = 86400.0 * 366;
     if (d > 0) {
         tv.tv_sec = (time_t)d;
         tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);

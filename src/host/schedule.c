@@ -154,9 +154,9 @@ static int parse_timespan(azf__schedule *s, const char *text, azf__errmsg *err)
     if (*end == '.') {
         part[0] = first;
         p = end + 1;
-        part[1] = strtol(p, &end, 10);
-        if (end == p)
+        if (!isdigit((unsigned char)*p)) /* strtol would take a sign */
             goto bad;
+        part[1] = strtol(p, &end, 10);
     } else {
         part[1] = first;
     }

@@ -147,7 +147,7 @@ int azf__settings_parse_local(azf__settings *s, const char *file, const char *te
         return AZF_E_PARSE;
     int rc = 0;
     const cJSON *enc = cJSON_GetObjectItemCaseSensitive(root, "IsEncrypted");
-    if (cJSON_IsTrue(enc) || (cJSON_IsString(enc) && strcasecmp(enc->valuestring, "true") == 0))
+    if (cJSON_IsTrue(enc) || (cJSON_IsString(enc) && azf__parse_bool(enc->valuestring) == 1))
         rc = azf__err(err, AZF_E_UNSUPPORTED,
                       "%s: IsEncrypted is true: encrypted settings are not supported; decrypt "
                       "them (func settings decrypt) or set IsEncrypted to false",

@@ -211,17 +211,18 @@ static int build_retry(const cJSON *r, azf_function *fn, azf__errmsg *err)
         return azf__err(err, AZF_E_PARSE,
                         "retry.strategy must be 'fixed_delay' or 'exponential_backoff'.");
     const cJSON *mc = cJSON_GetObjectItemCaseSensitive(r, "maxRetryCount");
-    long long count;
+    int64_t count = 0;
     char *end = NULL;
-    if (cJSON_IsNumber(mc) && mc->valuedouble == (double)(long long)mc->valuedouble)
-        count = (long long)mc->valuedouble;
+    int rc = -1;
+    if (cJSON_IsNumber(mc))
+        rc = azf__double_to_i64(mc->valuedouble, -1, INT32_MAX, &count);
     else if (cJSON_IsString(mc) && *mc->valuestring &&
              ((count = strtoll(mc->valuestring, &end, 10)), *end == '\0'))
-        ;
-    else
+        rc = count < -1 || count > INT32_MAX ? -2 : 0;
+    if (rc == -1)
         return azf__err(err, AZF_E_PARSE, "retry.maxRetryCount must be an integer.");
-    if (count < -1 || count > INT32_MAX)
-        return azf__err(err, AZF_E_PARSE, "retry.maxRetryCount must be -1 or more.");
+    if (rc == -2)
+        return azf__err(err, AZF_E_PARSE, "retry.maxRetryCount must be between -1 and 2147483647.");
     static const char *const keys[] = {"delayInterval", "minimumInterval", "maximumInterval"};
     int64_t *dst[] = {&fn->delay_ms, &fn->minimum_ms, &fn->maximum_ms};
     for (int i = 0; i < 3; i++) {

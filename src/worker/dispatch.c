@@ -22,7 +22,7 @@ static int on_init(azf_worker *w, const azf__msg *req)
     int cache = 0;
     for (size_t i = 0; i < r->n_capabilities; i++)
         if (r->capabilities[i]->key && strcmp(r->capabilities[i]->key, "FunctionDataCache") == 0)
-            cache = r->capabilities[i]->value && strcmp(r->capabilities[i]->value, "true") == 0;
+            cache = azf__parse_bool(r->capabilities[i]->value) == 1;
     atomic_store(&w->shm_data_cache, cache);
     /* Answered on the app thread, after the provider's init (startup.c). */
     return azf__worker_post(w, (azf__msg *)req);

@@ -244,6 +244,13 @@ int azf_worker_opts_from_args(azf_worker_opts *o, int argc, const char *const *a
     if (!rc && v[S_TIMEOUT] && parse_long(v[S_TIMEOUT], 1, 600000, &timeout))
         rc = azf__err(&o->err, AZF_E_INVALID, "--connect-timeout-ms: '%s' is not 1-600000",
                       v[S_TIMEOUT]);
+    /* One boolean syntax everywhere: "false" or "no" must not turn verification off. */
+    int insecure = v[S_INSECURE] ? azf__parse_bool(v[S_INSECURE]) : 0;
+    if (!rc && insecure < 0)
+        rc = azf__err(&o->err, AZF_E_INVALID,
+                      "--tls-insecure / AZF_TLS_INSECURE: '%s' is not a boolean "
+                      "(1/true/yes/y/t or 0/false/no/n/f)",
+                      v[S_INSECURE]);
     if (rc) {
         azf__free(uri);
         return rc;
@@ -268,7 +275,7 @@ int azf_worker_opts_from_args(azf_worker_opts *o, int argc, const char *const *a
     }
     azf__free(uri);
     if (v[S_INSECURE])
-        azf_transport_opts_set_tls_verify(t, strcmp(v[S_INSECURE], "0") == 0);
+        azf_transport_opts_set_tls_verify(t, !insecure);
     if (timeout)
         azf_transport_opts_set_connect_timeout_ms(t, (uint32_t)timeout);
     o->max_message_length = max;

@@ -16,19 +16,8 @@
 
 int azf__shmem_enabled(void)
 {
-    const char *v = getenv("FUNCTIONS_WORKER_SHARED_MEMORY_DATA_TRANSFER_ENABLED");
-    if (!v)
-        return 0;
-    while (*v == ' ' || *v == '\t')
-        v++;
-    size_t n = strlen(v);
-    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\n' || v[n - 1] == '\r'))
-        n--;
-    static const char *const yes[] = {"1", "true", "t", "yes", "y"};
-    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
-        if (strlen(yes[i]) == n && strncasecmp(v, yes[i], n) == 0)
-            return 1;
-    return 0;
+    /* is_envvar_true: anything but a true value leaves the transfer off. */
+    return azf__parse_bool(getenv("FUNCTIONS_WORKER_SHARED_MEMORY_DATA_TRANSFER_ENABLED")) == 1;
 }
 
 /* The i-th directory (trimmed) into buf; 0 when there is none. */

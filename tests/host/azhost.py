@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -190,6 +191,19 @@ def host_env(app_dir, worker_dir, extra=None):
         env.setdefault("VIRTUAL_ENV", sys.prefix)
     env.update(extra or {})
     return env
+
+
+def _default_sigint():
+    """Workers start with the default SIGINT disposition, as under a real host, whatever
+    this suite inherited: a job started in the background (`cmd &`, nohup, no terminal)
+    inherits SIGINT ignored, and exec keeps an ignored signal ignored. A caught signal
+    is reset to the default by exec, so catching it here is enough."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+if threading.current_thread() is threading.main_thread():
+    _default_sigint()
 
 
 class WorkerProcess:

@@ -22,6 +22,7 @@
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <regex.h>
+#include <signal.h>
 #include <stdlib.h>
 
 static cJSON *read_json(const char *dir, const char *name)
@@ -205,6 +206,11 @@ static void load_indexed(azf_python *py, const char *app, cJSON *functions)
 
 int main(int argc, char **argv)
 {
+    /* Apps may check that Python left the signal dispositions alone (v2_paths): start
+     * from the defaults a host gives, whatever this run inherited (a suite started in
+     * the background inherits SIGINT ignored). */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
     int worker_indexed = argc > 2 && strcmp(argv[1], "--worker-indexed") == 0;
     if (argc < 2 || (argc > 2 && !worker_indexed)) {
         fprintf(stderr, "usage: %s [--worker-indexed] APP_DIR\n", argv[0]);

@@ -426,11 +426,11 @@ static void test_failmalloc(void)
 
 int main(void)
 {
-    test_decode_encode();
-    test_sint64_zigzag();
-    test_unknown_fields();
-    test_malformed();
-    test_json();
-    test_failmalloc();
+    RUN(test_decode_encode());
+    RUN(test_sint64_zigzag());
+    RUN(test_unknown_fields());
+    RUN(test_malformed());
+    RUN(test_json());
+    RUN(test_failmalloc());
     TEST_MAIN_END();
 }

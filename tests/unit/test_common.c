@@ -2,6 +2,9 @@
 #include "azf_test.h"
 #include "common/common_internal.h"
 
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 static int g_allocs, g_frees, g_fail_at;
@@ -106,6 +109,38 @@ static void test_version_and_init(void)
 }
 
 static int g_logged;
+static void test_parsers(void)
+{
+    static const struct {
+        const char *s;
+        int v;
+    } bools[] = {{"1", 1},   {"true", 1},  {" TRUE\n", 1}, {"t", 1},  {"Yes", 1},  {"y", 1},
+                 {"0", 0},   {"false", 0}, {"F", 0},       {"no", 0}, {" n ", 0},  {"", -1},
+                 {"on", -1}, {"off", -1},  {"truee", -1},  {"2", -1}, {"yess", -1}};
+    for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++)
+        CHECK_INT(azf__parse_bool(bools[i].s), bools[i].v);
+    CHECK_INT(azf__parse_bool(NULL), -1);
+
+    /* Doubles to integers: checked as doubles first (no undefined conversion). */
+    int64_t v = 42;
+    CHECK_INT(azf__double_to_i64(5.0, -1, 10, &v), 0);
+    CHECK_INT(v, 5);
+    CHECK_INT(azf__double_to_i64(-1.0, -1, 10, &v), 0);
+    CHECK_INT(v, -1);
+    CHECK_INT(azf__double_to_i64(1.5, -1, 10, &v), -1);
+    CHECK_INT(azf__double_to_i64(NAN, -1, 10, &v), -1);
+    CHECK_INT(azf__double_to_i64(INFINITY, INT64_MIN, INT64_MAX, &v), -1);
+    CHECK_INT(azf__double_to_i64(-INFINITY, INT64_MIN, INT64_MAX, &v), -1);
+    CHECK_INT(azf__double_to_i64(11.0, -1, 10, &v), -2);
+    CHECK_INT(azf__double_to_i64(5.7e68, INT64_MIN, INT64_MAX, &v), -2);
+    CHECK_INT(azf__double_to_i64(1e19, INT64_MIN, INT64_MAX, &v), -2);
+    CHECK_INT(azf__double_to_i64(-1e300, INT64_MIN, INT64_MAX, &v), -2);
+    CHECK_INT(azf__double_to_i64(9223372036854775808.0, INT64_MIN, INT64_MAX, &v), -2);
+    CHECK_INT(azf__double_to_i64(-9223372036854775808.0, INT64_MIN, INT64_MAX, &v), 0);
+    CHECK(v == INT64_MIN);
+    CHECK_INT(azf__double_to_i64(DBL_MAX, INT64_MIN, INT64_MAX, &v), -2);
+}
+
 static void on_log(int level, const char *msg, void *ud)
 {
     (void)ud;
@@ -130,10 +165,11 @@ static void test_log_and_errmsg(void)
 
 int main(void)
 {
-    test_errors();
-    test_buf();
-    test_allocator();
-    test_version_and_init();
-    test_log_and_errmsg();
+    RUN(test_errors());
+    RUN(test_buf());
+    RUN(test_allocator());
+    RUN(test_version_and_init());
+    RUN(test_log_and_errmsg());
+    RUN(test_parsers());
     TEST_MAIN_END();
 }

@@ -400,9 +400,9 @@ static void test_tls(void)
 
 int main(void)
 {
-    test_h2c();
-    test_many_senders();
-    test_connect_errors();
-    test_tls();
+    RUN(test_h2c());
+    RUN(test_many_senders());
+    RUN(test_connect_errors());
+    RUN(test_tls());
     TEST_MAIN_END();
 }

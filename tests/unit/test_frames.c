@@ -282,12 +282,12 @@ static void test_writer_and_args(void)
 
 int main(void)
 {
-    test_every_split();
-    test_zero_copy();
-    test_truncated();
-    test_over_limit();
-    test_bad_flags();
-    test_buffered_allocations();
-    test_writer_and_args();
+    RUN(test_every_split());
+    RUN(test_zero_copy());
+    RUN(test_truncated());
+    RUN(test_over_limit());
+    RUN(test_bad_flags());
+    RUN(test_buffered_allocations());
+    RUN(test_writer_and_args());
     TEST_MAIN_END();
 }

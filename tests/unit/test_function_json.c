@@ -292,9 +292,9 @@ int main(void)
 {
     app_path(g_good, "registry_good");
     app_path(g_broken, "registry_broken");
-    test_good_app();
-    test_broken_app();
-    test_parse_positions();
-    test_load_request();
+    RUN(test_good_app());
+    RUN(test_broken_app());
+    RUN(test_parse_positions());
+    RUN(test_load_request());
     TEST_MAIN_END();
 }

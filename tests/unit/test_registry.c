@@ -183,6 +183,26 @@ static void test_validation(void)
                  "\"retry\":{\"strategy\":\"fixed_delay\",\"maxRetryCount\":\"x\","
                  "\"delayInterval\":\"00:00:01\"}}",
                  AZF_E_PARSE, "retry.maxRetryCount must be an integer.");
+    /* Numbers no integer type holds are range errors, never an undefined conversion
+     * (UBSan's float-cast-overflow in the sanitizer build). */
+    static const char *const huge[] = {"5.7e68", "1e19", "-1e300", "-2", "2147483648"};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        char meta[300];
+        snprintf(meta, sizeof meta,
+                 "{\"name\":\"f\",\"bindings\":[{\"name\":\"q\",\"type\":\"queueTrigger\"}],"
+                 "\"retry\":{\"strategy\":\"fixed_delay\",\"maxRetryCount\":%s,"
+                 "\"delayInterval\":\"00:00:01\"}}",
+                 huge[i]);
+        expect_error(meta, AZF_E_PARSE, "retry.maxRetryCount must be between -1 and 2147483647.");
+    }
+    expect_error("{\"name\":\"f\",\"bindings\":[{\"name\":\"q\",\"type\":\"queueTrigger\"}],"
+                 "\"retry\":{\"strategy\":\"fixed_delay\",\"maxRetryCount\":1.5,"
+                 "\"delayInterval\":\"00:00:01\"}}",
+                 AZF_E_PARSE, "retry.maxRetryCount must be an integer.");
+    expect_error("{\"name\":\"f\",\"bindings\":[{\"name\":\"q\",\"type\":\"queueTrigger\"}],"
+                 "\"retry\":{\"strategy\":\"fixed_delay\",\"maxRetryCount\":1e999,"
+                 "\"delayInterval\":\"00:00:01\"}}",
+                 AZF_E_PARSE, "retry.maxRetryCount must be an integer."); /* infinity */
     expect_error("{\"name\":\"f\",\"bindings\":[{\"name\":\"q\",\"type\":\"queueTrigger\"}],"
                  "\"retry\":{\"strategy\":\"fixed_delay\",\"maxRetryCount\":1,"
                  "\"delayInterval\":\"00:61:00\"}}",
@@ -1000,14 +1020,14 @@ static void test_allocation_failures(void)
 
 int main(void)
 {
-    test_contract();
-    test_validation();
-    test_routes();
-    test_route_lookup();
-    test_invocations();
-    test_exactly_once_under_races();
-    test_invocation_logs();
-    test_metadata_pb();
-    test_allocation_failures();
+    RUN(test_contract());
+    RUN(test_validation());
+    RUN(test_routes());
+    RUN(test_route_lookup());
+    RUN(test_invocations());
+    RUN(test_exactly_once_under_races());
+    RUN(test_invocation_logs());
+    RUN(test_metadata_pb());
+    RUN(test_allocation_failures());
     TEST_MAIN_END();
 }

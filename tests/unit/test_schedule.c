@@ -117,9 +117,9 @@ static void test_local_time(void)
 
 int main(void)
 {
-    test_cron();
-    test_timespan();
-    test_errors();
-    test_local_time();
+    RUN(test_cron());
+    RUN(test_timespan());
+    RUN(test_errors());
+    RUN(test_local_time());
     TEST_MAIN_END();
 }

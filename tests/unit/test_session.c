@@ -302,14 +302,14 @@ static void test_bad_bytes(void)
 
 int main(void)
 {
-    test_both_ways(1 << 20);
-    test_both_ways(1);
-    test_both_ways(7);
-    test_both_ways(13);
-    test_large();
-    test_over_limit();
-    test_rst();
-    test_goaway();
-    test_bad_bytes();
+    RUN(test_both_ways(1 << 20));
+    RUN(test_both_ways(1));
+    RUN(test_both_ways(7));
+    RUN(test_both_ways(13));
+    RUN(test_large());
+    RUN(test_over_limit());
+    RUN(test_rst());
+    RUN(test_goaway());
+    RUN(test_bad_bytes());
     TEST_MAIN_END();
 }

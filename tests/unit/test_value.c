@@ -636,11 +636,11 @@ static void test_allocation_failures(void)
 
 int main(void)
 {
-    test_scalars();
-    test_collections();
-    test_http();
-    test_decode_nullable_request();
-    test_map();
-    test_allocation_failures();
+    RUN(test_scalars());
+    RUN(test_collections());
+    RUN(test_http());
+    RUN(test_decode_nullable_request());
+    RUN(test_map());
+    RUN(test_allocation_failures());
     TEST_MAIN_END();
 }

@@ -95,6 +95,37 @@ static void test_args(void)
     CHECK_INT(o->transport->connect_timeout_ms, 250);
     azf_worker_opts_free(o);
 
+    /* AZF_TLS_INSECURE and --tls-insecure=V read booleans one way: "false", "no" keep
+     * verification on; a word that is not a boolean is an error, never "insecure". */
+    static const struct {
+        const char *v;
+        int rc, verify;
+    } insecure[] = {{"1", 0, 0},
+                    {"true", 0, 0},
+                    {" Yes", 0, 0},
+                    {"t", 0, 0},
+                    {"0", 0, 1},
+                    {"false", 0, 1},
+                    {"no", 0, 1},
+                    {"N", 0, 1},
+                    {"off", AZF_E_INVALID, 1},
+                    {"maybe", AZF_E_INVALID, 1}};
+    const char *plain[] = {"w", "--functions-uri", "https://h:1/", "--workerId", "a", NULL};
+    for (size_t i = 0; i < sizeof insecure / sizeof insecure[0]; i++) {
+        setenv("AZF_TLS_INSECURE", insecure[i].v, 1);
+        CHECK_INT(parse(&o, plain), insecure[i].rc);
+        CHECK_INT(o->transport->tls_verify, insecure[i].verify);
+        if (insecure[i].rc)
+            CHECK(strstr(azf_worker_opts_errmsg(o), "AZF_TLS_INSECURE") != NULL);
+        azf_worker_opts_free(o);
+    }
+    unsetenv("AZF_TLS_INSECURE");
+    const char *flag_false[] = {
+        "w", "--functions-uri", "https://h:1/", "--workerId", "a", "--tls-insecure=false", NULL};
+    CHECK_INT(parse(&o, flag_false), 0);
+    CHECK_INT(o->transport->tls_verify, 1);
+    azf_worker_opts_free(o);
+
     /* Bad values: clear errors. */
     const char *badport[] = {"w", "--host", "h", "--port", "http", "--workerId", "a", NULL};
     CHECK_INT(parse(&o, badport), AZF_E_INVALID);
@@ -678,11 +709,11 @@ static void test_native_worker(void)
 
 int main(int argc, char **argv)
 {
-    test_args();
-    test_native_worker();
+    RUN(test_args());
+    RUN(test_native_worker());
     if (argc > 1) {
-        test_conversation(argv[1]);
-        test_host_ends(argv[1]);
+        RUN(test_conversation(argv[1]));
+        RUN(test_host_ends(argv[1]));
     }
     TEST_MAIN_END();
 }
