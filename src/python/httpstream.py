@@ -27,6 +27,7 @@ import sys
 
 import _azfunc_native as native
 import _azfunc_telemetry as telemetry
+from _azfunc_common import env_true
 
 HEADER = 'x-ms-invocation-id'
 BASE_MODULE = 'azurefunctions.extensions.base'
@@ -73,9 +74,8 @@ def base():
 
 def init_indexing():
     """PYTHON_ENABLE_INIT_INDEXING; always on from Python 3.13 (§3.3, §9)."""
-    value = os.environ.get('PYTHON_ENABLE_INIT_INDEXING', '')
     return sys.version_info >= (3, 13) or \
-        value.strip().lower() in ('1', 'true', 't', 'yes', 'y')
+        env_true('PYTHON_ENABLE_INIT_INDEXING')
 
 
 def uri():

@@ -16,16 +16,13 @@ never an error.
 import logging
 import os
 
-TRUE_VALUES = ('1', 'true', 't', 'yes', 'y')
+from _azfunc_common import env_true
+
 CAPABILITY = 'WorkerOpenTelemetryEnabled'
 
 _log = logging.getLogger('azure_functions_worker')
 _propagator = None      # TraceContextTextMapPropagator when propagation is on
 _context_api = None     # opentelemetry.context
-
-
-def _env_true(name):
-    return os.environ.get(name, '').strip().lower() in TRUE_VALUES
 
 
 def _import_api():
@@ -72,9 +69,9 @@ def set_up():
     """Reads the settings; returns the capabilities to advertise."""
     global _propagator, _context_api
     _propagator = _context_api = None
-    distro = (_env_true('PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY')
+    distro = (env_true('PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY')
               and _configure_distro())
-    if not (distro or _env_true('PYTHON_ENABLE_OPENTELEMETRY')):
+    if not (distro or env_true('PYTHON_ENABLE_OPENTELEMETRY')):
         return {}
     api = _import_api()
     if api is not None:
