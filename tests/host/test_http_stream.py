@@ -93,16 +93,18 @@ def test_invocation_first_and_route_params(stream):
     assert inv.wait().result.status == SUCCESS
 
 
-def test_response_streams_before_the_invocation_ends(stream):
+def test_response_streams_before_the_invocation_ends(stream, tmp_path):
     """The first server-sent event reaches the client while the function still produces."""
     h, uri, ids = stream
+    marker = tmp_path / "more"
     inv = h.start_invocation(ids["sse"], route_params())
-    conn = httpproxy.send(uri, "GET", "/api/sse", inv.id)
+    conn = httpproxy.send(uri, "GET", f"/api/sse?marker={marker}", inv.id)
     r = conn.getresponse()
     assert r.getheader("content-type").startswith("text/event-stream")
     assert r.getheader("transfer-encoding") == "chunked"
     assert r.readline().startswith(b"data: event 0")
     assert inv.response is None  # still streaming: the invocation is open
+    marker.touch()
     rest = r.read()
     assert rest.count(b"data: event") == 2
     assert inv.wait().result.status == SUCCESS

@@ -70,10 +70,11 @@ def test_streamed_response_and_route_params(streaming):
     r.wait_for("streaming 4 chunks")
 
 
-def test_sse_reaches_the_client_as_produced(streaming):
+def test_sse_reaches_the_client_as_produced(streaming, tmp_path):
     r = streaming
+    marker = tmp_path / "more"
     conn = http.client.HTTPConnection("127.0.0.1", r.port, timeout=WAIT)
-    conn.request("GET", "/api/sse")
+    conn.request("GET", f"/api/sse?marker={marker}")
     resp = conn.getresponse()
     assert resp.status == 200
     assert resp.getheader("Content-Type").startswith("text/event-stream")
@@ -81,6 +82,7 @@ def test_sse_reaches_the_client_as_produced(streaming):
     assert resp.readline().startswith(b"data: event 0")
     # The function is still producing: its invocation has not ended yet.
     assert "Executed 'Functions.sse'" not in r.output
+    marker.touch()
     assert resp.read().count(b"data: event") == 2
     conn.close()
     r.wait_for("Executed 'Functions.sse' (Succeeded")

@@ -40,11 +40,17 @@ def many_bytes(req: Request) -> StreamingResponse:
 
 @app.route(route="sse", methods=["GET"])
 async def sse(req: Request) -> StreamingResponse:
-    """Server-sent events; event i+1 is produced only after a gap."""
+    """Server-sent events; after the first, the rest wait until the file named by
+    ?marker= exists (bounded: 30 s), so a test can see the first arrive alone."""
+    marker = req.query_params.get("marker")
+
     async def gen():
-        for i in range(3):
-            yield f"data: event {i} at {time.monotonic():.6f}\n\n"
-            await asyncio.sleep(0.3)
+        yield "data: event 0\n\n"
+        deadline = time.monotonic() + 30
+        while marker and not os.path.exists(marker) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for i in (1, 2):
+            yield f"data: event {i}\n\n"
     return StreamingResponse(gen(), media_type="text/event-stream")
 
 
