@@ -213,3 +213,32 @@ def test_env_reload_starts_the_server(tmp_path, make_host, worker_exe, app_dir):
     inv = h.start_invocation(ids["chunks"], route_params(count="2"))
     assert httpproxy.forward(uri, "GET", "/api/chunks/2", inv.id)[2] == b"chunk 0\nchunk 1\n"
     assert inv.wait().result.status == SUCCESS
+
+
+def test_init_indexing_error_is_reported_at_metadata(tmp_path, make_host, worker_exe):
+    """Init indexing keeps an indexing error for the metadata request (host-protocol §3.3)."""
+    app = copy_app(tmp_path, "v2_syntax_error")
+    h = make_host(worker_exe, app_dir=app, env=ENV)
+    init = h.init(function_app_directory=app)
+    assert init.result.status == SUCCESS
+    assert "HttpUri" not in init.capabilities
+    md = h.metadata(function_app_directory=app)
+    assert md.result.status == FAILURE
+    assert re.match(r"SyntaxError: expected .:. \(function_app\.py, line 7\)$",
+                    md.result.exception.message)
+
+
+def test_init_indexing_without_extension(tmp_path, make_host, worker_exe):
+    """A plain v2 app indexed at init: no server, invocations through gRPC as always."""
+    app = copy_app(tmp_path, "worker_v2_invoke")
+    h = make_host(worker_exe, app_dir=app, env=ENV)
+    init = h.init(function_app_directory=app)
+    assert init.result.status == SUCCESS and "HttpUri" not in init.capabilities
+    md = h.metadata(function_app_directory=app)
+    ids = {f.name: f.function_id for f in md.function_metadata_results}
+    for load in h.load_indexed(md).values():
+        assert load.result.status == SUCCESS
+    req = pb.RpcHttp(method="GET", url="http://localhost/api/hello", query={"name": "i"})
+    r = h.invoke(ids["hello"], [pb.ParameterBinding(name="req", data=pb.TypedData(http=req))]).response
+    assert r.result.status == SUCCESS, r.result.exception.message
+    assert r.return_value.http.body.bytes == b"Hello, i"
