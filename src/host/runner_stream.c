@@ -17,7 +17,7 @@
 
 typedef struct proxy {
     runner *r;
-    struct evhttp_request *client; /* NULL once the client has gone */
+    struct evhttp_request *client; /* until the reply ends */
     struct evhttp_connection *up;
     struct evhttp_request *ureq; /* NULL once evhttp has finished with it */
     int started, paused, done;
@@ -54,7 +54,11 @@ static void finish(proxy *p, int ok)
         return;
     p->done = 1;
     if (p->client) {
-        evhttp_connection_set_closecb(evhttp_request_get_connection(p->client), NULL, NULL);
+        /* After the client went away evhttp has detached the request from its connection
+         * but left it to us: ending the reply frees it then. */
+        struct evhttp_connection *cc = evhttp_request_get_connection(p->client);
+        if (cc)
+            evhttp_connection_set_closecb(cc, NULL, NULL);
         if (p->started)
             evhttp_send_reply_end(p->client);
         else
@@ -82,7 +86,7 @@ static void resume_upstream(struct evhttp_connection *con, void *arg)
 static int on_headers(struct evhttp_request *ureq, void *arg)
 {
     proxy *p = arg;
-    if (!p->client)
+    if (!p->client || p->done)
         return -1;
     struct evkeyvalq *out = evhttp_request_get_output_headers(p->client);
     const struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
@@ -105,7 +109,7 @@ static void on_chunk(struct evhttp_request *ureq, void *arg)
 {
     proxy *p = arg;
     struct evbuffer *in = evhttp_request_get_input_buffer(ureq);
-    if (!p->client || !p->started) {
+    if (!p->client || !p->started || p->done) {
         evbuffer_drain(in, evbuffer_get_length(in));
         return;
     }
@@ -134,13 +138,12 @@ static void on_error(enum evhttp_request_error err, void *arg)
     finish(p, 0);
 }
 
-/* The client went away: evhttp frees its request; dropping the upstream connection tells
- * the app's server, and the invocation fails there. */
+/* The client went away: dropping the upstream connection tells the app's server, and the
+ * invocation fails there. */
 static void on_client_close(struct evhttp_connection *con, void *arg)
 {
     proxy *p = arg;
     (void)con;
-    p->client = NULL;
     if (p->ureq) {
         struct evhttp_request *u = p->ureq;
         p->ureq = NULL;

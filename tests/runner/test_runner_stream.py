@@ -111,4 +111,4 @@ def test_client_goes_away(streaming):
     r.wait_for("Executed 'Functions.endless' (Failed")
     r.wait_for("went away")
     assert r.request("/api/chunks/1")[:2] == (200, b"chunk 0\n")  # still serving
-    assert r.stop() == 0
+    assert r.stop() == 0, r.output
