@@ -45,3 +45,13 @@ def indexing():
 @pytest.fixture
 def invocation():
     return _modules['invocation']
+
+
+@pytest.fixture
+def telemetry():
+    return _modules['telemetry']
+
+
+@pytest.fixture
+def httpstream():
+    return _modules['httpstream']
