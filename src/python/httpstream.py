@@ -343,11 +343,13 @@ async def run(cap, fi, inv_id):
             raise error
         inv._finish(cap, fi._replace(return_type=None), args, None)
     except asyncio.CancelledError:
-        _settle(ex.result, exc=ConnectionAbortedError('invocation cancelled'))
+        if ex.request.done():  # a waiting handler answers 500
+            _settle(ex.result, exc=ConnectionAbortedError('invocation cancelled'))
         sys.stdout.flush()
         native.cancelled(cap)
     except BaseException as exc:
-        _settle(ex.result, exc=exc)
+        if ex.request.done():
+            _settle(ex.result, exc=exc)
         inv._fail(cap, exc)
     finally:
         _exchanges.pop(inv_id, None)
