@@ -85,13 +85,15 @@ AZF_API void azf_message_free(azf_message *m);
 
 /* Replaces the content of `m` with the StreamingMessage serialized in
  * data[0..len) (copied: no pointer into `data` is kept). Unknown fields are
- * kept and re-encoded. On failure `m` is left empty.
- * Returns 0, AZF_E_PARSE (malformed, or nested deeper than 100 messages),
+ * kept and re-encoded. A `string` field holding a NUL character is refused rather
+ * than cut at the NUL (strings are handed out NUL-terminated; `bytes` fields keep
+ * their length). On failure `m` is left empty.
+ * Returns 0, AZF_E_PARSE (malformed, nested deeper than 100 messages, NUL in a string),
  * AZF_E_NOMEM or AZF_E_INVALID; azf_message_errmsg describes the problem. */
 AZF_API int azf_message_decode(azf_message *m, const uint8_t *data, size_t len);
 
 /* Appends the serialized message to `out`.
- * Returns 0, AZF_E_NOMEM or AZF_E_INVALID. */
+ * Returns 0, AZF_E_TOOBIG (over AZF_FRAME_MAX_LENGTH), AZF_E_NOMEM or AZF_E_INVALID. */
 AZF_API int azf_message_encode(const azf_message *m, azf_buf *out);
 
 /* Appends the message as one uncompressed gRPC frame (header + message) to `out`.

@@ -1,8 +1,14 @@
-/* Internal interface of the codec layer for the transport and worker layers:
- * the protobuf-c structs behind azf_message, straight-to-frame packing, and
- * the generic JSON view. Every protobuf-c allocation goes through
- * azf__codec_allocator (the library allocator), so free what these functions
- * return with azf__codec_free. */
+/* The wire model: the one internal interface through which the other layers see
+ * FunctionRpc messages. Every byte from the host is unpacked here (checked first:
+ * depth, NUL in strings), every message to the host is packed or framed here, all
+ * with one allocator (the library's), under one set of short names. No other layer
+ * calls protobuf-c's pack/unpack.
+ *
+ * Strings: protobuf-c hands `string` fields over as NUL-terminated C strings, so a
+ * string carrying a NUL byte could not keep its length. Rather than cut it there, the
+ * checked unpack refuses such a message (AZF_E_PARSE, naming the field); on the way
+ * out, the marshal layer refuses to put a NUL into a string field. `bytes` fields keep
+ * their length (ProtobufCBinaryData) and may hold anything. */
 #ifndef AZF_CODEC_INTERNAL_H
 #define AZF_CODEC_INTERNAL_H
 
@@ -11,22 +17,51 @@
 
 #include "FunctionRpc.pb-c.h"
 
-typedef AzureFunctionsRpcMessages__StreamingMessage azf__pb_streaming_message;
+/* ---- short names for the generated types and constants -------------------------------- */
+#define AZF__PB(Type) AzureFunctionsRpcMessages__##Type      /* AZF__PB(TypedData) */
+#define AZF__PB_K(NAME) AZURE_FUNCTIONS_RPC_MESSAGES__##NAME /* constants, enum values */
+#define AZF__PB_INIT(NAME) AZF__PB_K(NAME##__INIT)           /* AZF__PB_INIT(TYPED_DATA) */
+#define AZF__PB_CASE(NAME) AZF__PB_K(STREAMING_MESSAGE__CONTENT_##NAME)
+#define AZF__PB_TD(NAME) AZF__PB_K(TYPED_DATA__DATA_##NAME)
+#define AZF__PB_SUCCESS AZF__PB_K(STATUS_RESULT__STATUS__Success)
+#define AZF__PB_FAILURE AZF__PB_K(STATUS_RESULT__STATUS__Failure)
+
+typedef AZF__PB(StreamingMessage) azf__msg;
+typedef AZF__PB(TypedData) azf__pb_typed_data;
+typedef AZF__PB(ParameterBinding) azf__pb_binding;
+typedef AZF__PB(RpcHttp) azf__pb_http;
 
 /* Deepest message nesting accepted on input (protobuf-c's unpack recurses
  * without a limit); Google's runtimes use the same default. */
 #define AZF__CODEC_MAX_DEPTH 100
 
-/* azf__malloc / azf__free in protobuf-c's shape. */
+/* The library allocator in protobuf-c's shape (for messages built by hand). */
 extern ProtobufCAllocator azf__codec_allocator;
 
-/* Decodes a serialized StreamingMessage (e.g. a frame payload; borrowed, not
- * kept). Returns 0, AZF_E_PARSE or AZF_E_NOMEM with `err` set. */
-int azf__codec_unpack(const uint8_t *data, size_t len, azf__pb_streaming_message **out,
-                      azf__errmsg *err);
+/* A heap copy of a message's INIT value (azf__malloc; NULL when out of memory), e.g.
+ * AZF__PB_NEW(StatusResult, STATUS_RESULT). */
+void *azf__pb_new(const void *init, size_t size);
+#define AZF__PB_NEW(Type, NAME)                                                                    \
+    ((AZF__PB(Type) *)azf__pb_new(&(AZF__PB(Type))AZF__PB_INIT(NAME), sizeof(AZF__PB(Type))))
+
+/* Decodes a serialized StreamingMessage (borrowed, not kept) after the wire check:
+ * nesting depth, field numbers and wire types, lengths, NUL bytes in strings. Returns
+ * 0, AZF_E_PARSE or AZF_E_NOMEM with `err` set; free *out with azf__msg_free. */
+int azf__codec_unpack(const uint8_t *data, size_t len, azf__msg **out, azf__errmsg *err);
+
+/* Frees a message from azf__codec_unpack (NULL is a no-op). */
+void azf__msg_free(azf__msg *m);
 
 /* Frees any message returned by this layer (NULL is a no-op). */
 void azf__codec_free(ProtobufCMessage *msg);
+
+/* What a refused InvocationRequest can still tell: its invocation_id, read from the raw
+ * bytes without unpacking anything else (field 4, then field 1). Returns 1 with
+ * id[0..*len) borrowed from data, 0 when the bytes hold no InvocationRequest id. */
+int azf__codec_peek_invocation_id(const uint8_t *data, size_t len, const char **id, size_t *n);
+
+/* Appends the serialized message to `out`. Returns 0, AZF_E_TOOBIG or AZF_E_NOMEM. */
+int azf__codec_pack(azf_buf *out, const ProtobufCMessage *msg);
 
 /* Appends one gRPC frame (header + packed message) to `out` with a single
  * allocation at most. Works for stack-built messages. Returns 0,
@@ -34,7 +69,7 @@ void azf__codec_free(ProtobufCMessage *msg);
 int azf__codec_append_frame(azf_buf *out, const ProtobufCMessage *msg);
 
 /* The StreamingMessage held by a handle (borrowed from it). */
-azf__pb_streaming_message *azf__message_pb(azf_message *m);
+azf__msg *azf__message_pb(azf_message *m);
 
 /* The proto3 canonical JSON of any message, appended to `out`.
  * Returns 0 or AZF_E_NOMEM. */

@@ -21,6 +21,14 @@ static void pb_free(void *flag, void *ptr)
 
 ProtobufCAllocator azf__codec_allocator = {pb_alloc, pb_free, NULL};
 
+void *azf__pb_new(const void *init, size_t size)
+{
+    void *p = azf__malloc(size);
+    if (p)
+        memcpy(p, init, size);
+    return p;
+}
+
 void azf__codec_free(ProtobufCMessage *msg)
 {
     if (msg)
@@ -132,6 +140,14 @@ static int check_wire(wire_check *c, const ProtobufCMessageDescriptor *d, const 
                                 "only %zu bytes left",
                                 d->name, (unsigned long long)num, at, (unsigned long long)v,
                                 (size_t)(end - p));
+            /* protobuf-c would hand the string over cut at its first NUL. */
+            if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p, 0, (size_t)v))
+                return azf__err(c->err, AZF_E_PARSE,
+                                "unsupported protobuf in %s: string field %s (%u) at byte %zu "
+                                "holds a NUL character at offset %zu (strings cannot carry NUL "
+                                "here; use bytes)",
+                                d->name, f->name, f->id, at,
+                                (size_t)((const uint8_t *)memchr(p, 0, (size_t)v) - p));
             if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
                 int rc = check_wire(c, f->descriptor, p, p + v, depth + 1);
                 if (rc)
@@ -177,15 +193,83 @@ static int unpack_any(const ProtobufCMessageDescriptor *d, const uint8_t *data, 
     return 0;
 }
 
-int azf__codec_unpack(const uint8_t *data, size_t len, azf__pb_streaming_message **out,
-                      azf__errmsg *err)
+int azf__codec_unpack(const uint8_t *data, size_t len, azf__msg **out, azf__errmsg *err)
 {
     ProtobufCMessage *m = NULL;
     int rc = unpack_any(&azure_functions_rpc_messages__streaming_message__descriptor, data, len, &m,
                         err);
     if (rc == 0)
-        *out = (azf__pb_streaming_message *)m;
+        *out = (azf__msg *)m;
     return rc;
+}
+
+void azf__msg_free(azf__msg *m)
+{
+    azf__codec_free(m ? &m->base : NULL);
+}
+
+/* The first length-delimited field `num` in p[0..end): 1 with its bytes, else 0. */
+static int find_field(const uint8_t *p, const uint8_t *end, uint64_t num, const uint8_t **val,
+                      size_t *n)
+{
+    while (p < end) {
+        uint64_t tag, v;
+        if (read_varint(&p, end, &tag))
+            return 0;
+        switch (tag & 7) {
+        case 0:
+            if (read_varint(&p, end, &v))
+                return 0;
+            break;
+        case 1:
+        case 5: {
+            size_t w = (tag & 7) == 1 ? 8 : 4;
+            if ((size_t)(end - p) < w)
+                return 0;
+            p += w;
+            break;
+        }
+        case 2:
+            if (read_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return 0;
+            if (tag >> 3 == num) {
+                *val = p;
+                *n = (size_t)v;
+                return 1;
+            }
+            p += v;
+            break;
+        default:
+            return 0;
+        }
+    }
+    return 0;
+}
+
+int azf__codec_peek_invocation_id(const uint8_t *data, size_t len, const char **id, size_t *n)
+{
+    const uint8_t *req, *v;
+    size_t rn, vn;
+    if (!data || !find_field(data, data + len, AZF__PB_CASE(INVOCATION_REQUEST), &req, &rn) ||
+        !find_field(req, req + rn, 1, &v, &vn))
+        return 0;
+    *id = (const char *)v;
+    *n = vn;
+    return 1;
+}
+
+int azf__codec_pack(azf_buf *out, const ProtobufCMessage *msg)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    if (n > AZF_FRAME_MAX_LENGTH)
+        return AZF_E_TOOBIG;
+    int rc = azf_buf_grow(out, out->size + n);
+    if (rc)
+        return rc;
+    protobuf_c_message_pack(msg, (uint8_t *)out->ptr + out->size);
+    out->size += n;
+    out->ptr[out->size] = '\0';
+    return 0;
 }
 
 int azf__codec_append_frame(azf_buf *out, const ProtobufCMessage *msg)
@@ -207,14 +291,13 @@ int azf__codec_append_frame(azf_buf *out, const ProtobufCMessage *msg)
 /* ---- azf_message ------------------------------------------------------- */
 
 struct azf_message {
-    azf__pb_streaming_message *pb; /* NULL: the empty message */
+    azf__msg *pb; /* NULL: the empty message */
     azf__errmsg err;
 };
 
-static const azf__pb_streaming_message empty_message =
-    AZURE_FUNCTIONS_RPC_MESSAGES__STREAMING_MESSAGE__INIT;
+static const azf__msg empty_message = AZURE_FUNCTIONS_RPC_MESSAGES__STREAMING_MESSAGE__INIT;
 
-static const azf__pb_streaming_message *content(const azf_message *m)
+static const azf__msg *content(const azf_message *m)
 {
     return m && m->pb ? m->pb : &empty_message;
 }
@@ -238,13 +321,13 @@ void azf_message_free(azf_message *m)
     azf__free(m);
 }
 
-azf__pb_streaming_message *azf__message_pb(azf_message *m)
+azf__msg *azf__message_pb(azf_message *m)
 {
     return m ? m->pb : NULL;
 }
 
 /* Installs `pb` in place of the old content; on failure the message is left empty. */
-static int replace(azf_message *m, int rc, azf__pb_streaming_message *pb)
+static int replace(azf_message *m, int rc, azf__msg *pb)
 {
     azf__codec_free(m->pb ? &m->pb->base : NULL);
     m->pb = rc == 0 ? pb : NULL;
@@ -256,7 +339,7 @@ int azf_message_decode(azf_message *m, const uint8_t *data, size_t len)
     if (!m)
         return AZF_E_INVALID;
     azf__err_clear(&m->err);
-    azf__pb_streaming_message *pb = NULL;
+    azf__msg *pb = NULL;
     int rc = azf__codec_unpack(data, len, &pb, &m->err);
     return replace(m, rc, pb);
 }
@@ -271,22 +354,14 @@ int azf_message_from_json(azf_message *m, const char *json, size_t len)
     ProtobufCMessage *pb = NULL;
     int rc = azf__json_read(&azure_functions_rpc_messages__streaming_message__descriptor,
                             json ? json : "", len, &pb, &m->err);
-    return replace(m, rc, (azf__pb_streaming_message *)pb);
+    return replace(m, rc, (azf__msg *)pb);
 }
 
 int azf_message_encode(const azf_message *m, azf_buf *out)
 {
     if (!m || !out)
         return AZF_E_INVALID;
-    const ProtobufCMessage *pb = &content(m)->base;
-    size_t n = protobuf_c_message_get_packed_size(pb);
-    int rc = azf_buf_grow(out, out->size + n);
-    if (rc)
-        return rc;
-    protobuf_c_message_pack(pb, (uint8_t *)out->ptr + out->size);
-    out->size += n;
-    out->ptr[out->size] = '\0';
-    return 0;
+    return azf__codec_pack(out, &content(m)->base);
 }
 
 int azf_message_encode_frame(const azf_message *m, azf_buf *out)

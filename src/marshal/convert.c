@@ -1,10 +1,7 @@
 /* azf_value <-> protobuf-c TypedData. */
-#include "marshal/marshal_internal.h"
+#include "marshal/marshal_pb.h"
 
 #include <string.h>
-
-#define PFX(x) AZURE_FUNCTIONS_RPC_MESSAGES__##x
-#define TD_CASE(m) PFX(TYPED_DATA__DATA_##m)
 
 /* ---- decoding --------------------------------------------------------------- */
 
@@ -21,7 +18,7 @@ static int data_from(azf_value **out, int kind, const void *p, size_t len, int f
 
 static const char *nstr(const AZF__PB(NullableString) * s)
 {
-    return s && s->string_case == PFX(NULLABLE_STRING__STRING_VALUE) ? s->value : NULL;
+    return s && s->string_case == AZF__PB_K(NULLABLE_STRING__STRING_VALUE) ? s->value : NULL;
 }
 
 /* Copies a non-empty proto3 string (empty means unset). */
@@ -65,7 +62,7 @@ static int http_from(azf_value **out, const azf__pb_http *h, int flags, azf__err
     v->u.http->content_negotiation = h->enable_content_negotiation != 0;
     /* rawBody only matters when the host sent no body (older capability sets). */
     const azf__pb_typed_data *body = h->body ? h->body : h->rawbody;
-    if (body && body->data_case != PFX(TYPED_DATA__DATA__NOT_SET)) {
+    if (body && body->data_case != AZF__PB_K(TYPED_DATA__DATA__NOT_SET)) {
         if ((rc = azf__value_from_pb(&v->u.http->body, body, flags, err)) != 0)
             goto fail;
     }
@@ -81,14 +78,14 @@ static int http_from(azf_value **out, const azf__pb_http *h, int flags, azf__err
             goto fail;
         }
         if (pc->expires &&
-            pc->expires->timestamp_case == PFX(NULLABLE_TIMESTAMP__TIMESTAMP_VALUE) &&
+            pc->expires->timestamp_case == AZF__PB_K(NULLABLE_TIMESTAMP__TIMESTAMP_VALUE) &&
             pc->expires->value)
             azf_cookie_set_expires(c, pc->expires->value->seconds, pc->expires->value->nanos);
-        if (pc->secure && pc->secure->bool_case == PFX(NULLABLE_BOOL__BOOL_VALUE))
+        if (pc->secure && pc->secure->bool_case == AZF__PB_K(NULLABLE_BOOL__BOOL_VALUE))
             azf_cookie_set_secure(c, pc->secure->value);
-        if (pc->http_only && pc->http_only->bool_case == PFX(NULLABLE_BOOL__BOOL_VALUE))
+        if (pc->http_only && pc->http_only->bool_case == AZF__PB_K(NULLABLE_BOOL__BOOL_VALUE))
             azf_cookie_set_http_only(c, pc->http_only->value);
-        if (pc->max_age && pc->max_age->double_case == PFX(NULLABLE_DOUBLE__DOUBLE_VALUE))
+        if (pc->max_age && pc->max_age->double_case == AZF__PB_K(NULLABLE_DOUBLE__DOUBLE_VALUE))
             azf_cookie_set_max_age(c, pc->max_age->value);
         /* Unknown SameSite numbers from a newer host read as unset. */
         if (azf_cookie_set_same_site(c, (int)pc->same_site))
@@ -130,34 +127,34 @@ int azf__value_from_pb(azf_value **out, const azf__pb_typed_data *td, int flags,
     azf_value *v = NULL, *item;
     int rc = 0;
     switch (td->data_case) {
-    case PFX(TYPED_DATA__DATA__NOT_SET):
+    case AZF__PB_K(TYPED_DATA__DATA__NOT_SET):
         return azf_value_new_null(out);
-    case TD_CASE(STRING):
+    case AZF__PB_TD(STRING):
         return data_from(out, AZF_VALUE_STRING, td->string, td->string ? strlen(td->string) : 0,
                          flags);
-    case TD_CASE(JSON):
+    case AZF__PB_TD(JSON):
         return data_from(out, AZF_VALUE_JSON, td->json, td->json ? strlen(td->json) : 0, flags);
-    case TD_CASE(BYTES):
+    case AZF__PB_TD(BYTES):
         return data_from(out, AZF_VALUE_BYTES, td->bytes.data, td->bytes.len, flags);
-    case TD_CASE(STREAM):
+    case AZF__PB_TD(STREAM):
         return data_from(out, AZF_VALUE_STREAM, td->stream.data, td->stream.len, flags);
-    case TD_CASE(INT):
+    case AZF__PB_TD(INT):
         return azf_value_new_int(out, td->int_);
-    case TD_CASE(DOUBLE):
+    case AZF__PB_TD(DOUBLE):
         return azf_value_new_double(out, td->double_);
-    case TD_CASE(HTTP):
+    case AZF__PB_TD(HTTP):
         if (!td->http)
             return azf_value_new_http(out);
         return http_from(out, td->http, flags, err);
-    case TD_CASE(MODEL_BINDING_DATA):
+    case AZF__PB_TD(MODEL_BINDING_DATA):
         if (!td->model_binding_data)
             return azf_value_new_model_binding_data(out, NULL, NULL, NULL, NULL, 0);
         return model_from(out, td->model_binding_data);
-    case TD_CASE(COLLECTION_BYTES):
-    case TD_CASE(COLLECTION_STRING):
-    case TD_CASE(COLLECTION_DOUBLE):
-    case TD_CASE(COLLECTION_SINT64):
-    case TD_CASE(COLLECTION_MODEL_BINDING_DATA):
+    case AZF__PB_TD(COLLECTION_BYTES):
+    case AZF__PB_TD(COLLECTION_STRING):
+    case AZF__PB_TD(COLLECTION_DOUBLE):
+    case AZF__PB_TD(COLLECTION_SINT64):
+    case AZF__PB_TD(COLLECTION_MODEL_BINDING_DATA):
         break;
     default:
         return azf__err(err, AZF_E_PARSE, "TypedData member %d is not known", (int)td->data_case);
@@ -166,16 +163,16 @@ int azf__value_from_pb(azf_value **out, const azf__pb_typed_data *td, int flags,
         return rc;
     size_t n = 0;
     switch (td->data_case) {
-    case TD_CASE(COLLECTION_BYTES):
+    case AZF__PB_TD(COLLECTION_BYTES):
         n = td->collection_bytes ? td->collection_bytes->n_bytes : 0;
         break;
-    case TD_CASE(COLLECTION_STRING):
+    case AZF__PB_TD(COLLECTION_STRING):
         n = td->collection_string ? td->collection_string->n_string : 0;
         break;
-    case TD_CASE(COLLECTION_DOUBLE):
+    case AZF__PB_TD(COLLECTION_DOUBLE):
         n = td->collection_double ? td->collection_double->n_double_ : 0;
         break;
-    case TD_CASE(COLLECTION_SINT64):
+    case AZF__PB_TD(COLLECTION_SINT64):
         n = td->collection_sint64 ? td->collection_sint64->n_sint64 : 0;
         break;
     default:
@@ -186,20 +183,20 @@ int azf__value_from_pb(azf_value **out, const azf__pb_typed_data *td, int flags,
     }
     for (size_t i = 0; i < n; i++) {
         switch (td->data_case) {
-        case TD_CASE(COLLECTION_BYTES): {
+        case AZF__PB_TD(COLLECTION_BYTES): {
             const ProtobufCBinaryData *b = &td->collection_bytes->bytes[i];
             rc = data_from(&item, AZF_VALUE_BYTES, b->data, b->len, flags);
             break;
         }
-        case TD_CASE(COLLECTION_STRING): {
+        case AZF__PB_TD(COLLECTION_STRING): {
             const char *s = td->collection_string->string[i];
             rc = data_from(&item, AZF_VALUE_STRING, s, s ? strlen(s) : 0, flags);
             break;
         }
-        case TD_CASE(COLLECTION_DOUBLE):
+        case AZF__PB_TD(COLLECTION_DOUBLE):
             rc = azf_value_new_double(&item, td->collection_double->double_[i]);
             break;
-        case TD_CASE(COLLECTION_SINT64):
+        case AZF__PB_TD(COLLECTION_SINT64):
             rc = azf_value_new_int(&item, td->collection_sint64->sint64[i]);
             break;
         default:
@@ -222,13 +219,13 @@ int azf__value_from_pb_binding(azf_value **out, const azf__pb_binding *pb, int f
 {
     if (!out || !pb)
         return AZF_E_INVALID;
-    if (pb->rpc_data_case == PFX(PARAMETER_BINDING__RPC_DATA_RPC_SHARED_MEMORY))
+    if (pb->rpc_data_case == AZF__PB_K(PARAMETER_BINDING__RPC_DATA_RPC_SHARED_MEMORY))
         return azf__err(err, AZF_E_UNSUPPORTED,
                         "binding '%s' is in shared memory; resolve it before decoding",
                         pb->name ? pb->name : "");
     return azf__value_from_pb(
-        out, pb->rpc_data_case == PFX(PARAMETER_BINDING__RPC_DATA_DATA) ? pb->data : NULL, flags,
-        err);
+        out, pb->rpc_data_case == AZF__PB_K(PARAMETER_BINDING__RPC_DATA_DATA) ? pb->data : NULL,
+        flags, err);
 }
 
 int azf__value_map_from_pb(azf_value_map **out, size_t n,
@@ -260,16 +257,6 @@ int azf__value_map_from_pb(azf_value_map **out, size_t n,
 
 /* ---- encoding ------------------------------------------------------------------ */
 
-/* Allocates a protobuf-c message initialised from its INIT value. */
-static void *pb_new(const void *init, size_t size)
-{
-    void *p = azf__malloc(size);
-    if (p)
-        memcpy(p, init, size);
-    return p;
-}
-#define PB_NEW(T, INIT) ((AZF__PB(T) *)pb_new(&(AZF__PB(T))PFX(INIT), sizeof(AZF__PB(T))))
-
 static char *cs(const char *s) /* protobuf-c wants char *; we never write through it */
 {
     return (char *)(s ? s : "");
@@ -279,9 +266,9 @@ static AZF__PB(NullableString) * nullable_string(const char *s)
 {
     if (!s)
         return NULL;
-    AZF__PB(NullableString) *n = PB_NEW(NullableString, NULLABLE_STRING__INIT);
+    AZF__PB(NullableString) *n = AZF__PB_NEW(NullableString, NULLABLE_STRING);
     if (n) {
-        n->string_case = PFX(NULLABLE_STRING__STRING_VALUE);
+        n->string_case = AZF__PB_K(NULLABLE_STRING__STRING_VALUE);
         n->value = cs(s);
     }
     return n;
@@ -305,7 +292,7 @@ static AZF__PB(NullableString) * nullable_string(const char *s)
             (nullable) = ps_;                                                                      \
             (n_null) = n_;                                                                         \
             for (size_t i_ = 0; i_ < n_; i_++) {                                                   \
-                es_[i_] = (AZF__PB(NT))PFX(NINIT);                                                 \
+                es_[i_] = (AZF__PB(NT))AZF__PB_K(NINIT);                                           \
                 es_[i_].key = cs((list)->v[i_].name);                                              \
                 ps_[i_] = &es_[i_];                                                                \
             }                                                                                      \
@@ -324,7 +311,7 @@ static AZF__PB(NullableString) * nullable_string(const char *s)
             (plain) = ps_;                                                                         \
             (n_plain) = n_;                                                                        \
             for (size_t i_ = 0; i_ < n_; i_++) {                                                   \
-                es_[i_] = (AZF__PB(T))PFX(INIT);                                                   \
+                es_[i_] = (AZF__PB(T))AZF__PB_K(INIT);                                             \
                 es_[i_].key = cs((list)->v[i_].name);                                              \
                 es_[i_].value = cs((list)->v[i_].value);                                           \
                 ps_[i_] = &es_[i_];                                                                \
@@ -349,7 +336,7 @@ static int http_to(const azf__http *h, azf__pb_http *ph, int flags, azf__errmsg 
                RpcHttp__NullableParamsEntry, RPC_HTTP__NULLABLE_PARAMS_ENTRY__INIT, ph->n_params,
                ph->params, ph->n_nullable_params, ph->nullable_params);
     if (h->body) {
-        if (!(ph->body = PB_NEW(TypedData, TYPED_DATA__INIT)))
+        if (!(ph->body = AZF__PB_NEW(TypedData, TYPED_DATA)))
             return AZF_E_NOMEM;
         /* The body of an http output is itself an output. */
         int rc = azf__value_to_pb(h->body, ph->body, flags, err);
@@ -361,7 +348,7 @@ static int http_to(const azf__http *h, azf__pb_http *ph, int flags, azf__errmsg 
             return AZF_E_NOMEM;
         for (size_t i = 0; i < h->n_cookies; i++) {
             const azf_cookie *c = h->cookies[i];
-            AZF__PB(RpcHttpCookie) *pc = PB_NEW(RpcHttpCookie, RPC_HTTP_COOKIE__INIT);
+            AZF__PB(RpcHttpCookie) *pc = AZF__PB_NEW(RpcHttpCookie, RPC_HTTP_COOKIE);
             if (!pc)
                 return AZF_E_NOMEM;
             ph->cookies[ph->n_cookies++] = pc;
@@ -372,30 +359,30 @@ static int http_to(const azf__http *h, azf__pb_http *ph, int flags, azf__errmsg 
                 (c->path && !(pc->path = nullable_string(c->path))))
                 return AZF_E_NOMEM;
             if (c->has_expires) {
-                if (!(pc->expires = PB_NEW(NullableTimestamp, NULLABLE_TIMESTAMP__INIT)))
+                if (!(pc->expires = AZF__PB_NEW(NullableTimestamp, NULLABLE_TIMESTAMP)))
                     return AZF_E_NOMEM;
-                if (!(pc->expires->value = PB_NEW(Timestamp, TIMESTAMP__INIT)))
+                if (!(pc->expires->value = AZF__PB_NEW(Timestamp, TIMESTAMP)))
                     return AZF_E_NOMEM;
-                pc->expires->timestamp_case = PFX(NULLABLE_TIMESTAMP__TIMESTAMP_VALUE);
+                pc->expires->timestamp_case = AZF__PB_K(NULLABLE_TIMESTAMP__TIMESTAMP_VALUE);
                 pc->expires->value->seconds = c->expires_s;
                 pc->expires->value->nanos = c->expires_ns;
             }
             if (c->secure >= 0) {
-                if (!(pc->secure = PB_NEW(NullableBool, NULLABLE_BOOL__INIT)))
+                if (!(pc->secure = AZF__PB_NEW(NullableBool, NULLABLE_BOOL)))
                     return AZF_E_NOMEM;
-                pc->secure->bool_case = PFX(NULLABLE_BOOL__BOOL_VALUE);
+                pc->secure->bool_case = AZF__PB_K(NULLABLE_BOOL__BOOL_VALUE);
                 pc->secure->value = c->secure;
             }
             if (c->http_only >= 0) {
-                if (!(pc->http_only = PB_NEW(NullableBool, NULLABLE_BOOL__INIT)))
+                if (!(pc->http_only = AZF__PB_NEW(NullableBool, NULLABLE_BOOL)))
                     return AZF_E_NOMEM;
-                pc->http_only->bool_case = PFX(NULLABLE_BOOL__BOOL_VALUE);
+                pc->http_only->bool_case = AZF__PB_K(NULLABLE_BOOL__BOOL_VALUE);
                 pc->http_only->value = c->http_only;
             }
             if (c->has_max_age) {
-                if (!(pc->max_age = PB_NEW(NullableDouble, NULLABLE_DOUBLE__INIT)))
+                if (!(pc->max_age = AZF__PB_NEW(NullableDouble, NULLABLE_DOUBLE)))
                     return AZF_E_NOMEM;
-                pc->max_age->double_case = PFX(NULLABLE_DOUBLE__DOUBLE_VALUE);
+                pc->max_age->double_case = AZF__PB_K(NULLABLE_DOUBLE__DOUBLE_VALUE);
                 pc->max_age->value = c->max_age;
             }
         }
@@ -405,7 +392,7 @@ static int http_to(const azf__http *h, azf__pb_http *ph, int flags, azf__errmsg 
             return AZF_E_NOMEM;
         for (size_t i = 0; i < h->n_ids; i++) {
             const azf__identity *id = &h->ids[i];
-            AZF__PB(RpcClaimsIdentity) *pi = PB_NEW(RpcClaimsIdentity, RPC_CLAIMS_IDENTITY__INIT);
+            AZF__PB(RpcClaimsIdentity) *pi = AZF__PB_NEW(RpcClaimsIdentity, RPC_CLAIMS_IDENTITY);
             if (!pi)
                 return AZF_E_NOMEM;
             ph->identities[ph->n_identities++] = pi;
@@ -426,7 +413,7 @@ static int http_to(const azf__http *h, azf__pb_http *ph, int flags, azf__errmsg 
                 pi->claims = pcl;
                 pi->n_claims = id->claims.n;
                 for (size_t j = 0; j < id->claims.n; j++) {
-                    cl[j] = (AZF__PB(RpcClaim))PFX(RPC_CLAIM__INIT);
+                    cl[j] = (AZF__PB(RpcClaim))AZF__PB_K(RPC_CLAIM__INIT);
                     cl[j].type = cs(id->claims.v[j].name);
                     cl[j].value = cs(id->claims.v[j].value);
                     pcl[j] = &cl[j];
@@ -439,7 +426,7 @@ static int http_to(const azf__http *h, azf__pb_http *ph, int flags, azf__errmsg 
 
 static AZF__PB(ModelBindingData) * model_to(const azf_value *v)
 {
-    AZF__PB(ModelBindingData) *m = PB_NEW(ModelBindingData, MODEL_BINDING_DATA__INIT);
+    AZF__PB(ModelBindingData) *m = AZF__PB_NEW(ModelBindingData, MODEL_BINDING_DATA);
     if (m) {
         m->version = cs(v->u.model.version);
         m->source = cs(v->u.model.source);
@@ -456,7 +443,7 @@ static int collection_to(const azf_value *v, azf__pb_typed_data *td)
     azf_value *const *it = v->u.coll.items;
     switch (v->kind) {
     case AZF_VALUE_COLLECTION_BYTES: {
-        AZF__PB(CollectionBytes) *c = PB_NEW(CollectionBytes, COLLECTION_BYTES__INIT);
+        AZF__PB(CollectionBytes) *c = AZF__PB_NEW(CollectionBytes, COLLECTION_BYTES);
         if (!c)
             return AZF_E_NOMEM;
         td->collection_bytes = c;
@@ -470,7 +457,7 @@ static int collection_to(const azf_value *v, azf__pb_typed_data *td)
         break;
     }
     case AZF_VALUE_COLLECTION_STRING: {
-        AZF__PB(CollectionString) *c = PB_NEW(CollectionString, COLLECTION_STRING__INIT);
+        AZF__PB(CollectionString) *c = AZF__PB_NEW(CollectionString, COLLECTION_STRING);
         if (!c)
             return AZF_E_NOMEM;
         td->collection_string = c;
@@ -482,7 +469,7 @@ static int collection_to(const azf_value *v, azf__pb_typed_data *td)
         break;
     }
     case AZF_VALUE_COLLECTION_DOUBLE: {
-        AZF__PB(CollectionDouble) *c = PB_NEW(CollectionDouble, COLLECTION_DOUBLE__INIT);
+        AZF__PB(CollectionDouble) *c = AZF__PB_NEW(CollectionDouble, COLLECTION_DOUBLE);
         if (!c)
             return AZF_E_NOMEM;
         td->collection_double = c;
@@ -494,7 +481,7 @@ static int collection_to(const azf_value *v, azf__pb_typed_data *td)
         break;
     }
     case AZF_VALUE_COLLECTION_SINT64: {
-        AZF__PB(CollectionSInt64) *c = PB_NEW(CollectionSInt64, COLLECTION_SINT64__INIT);
+        AZF__PB(CollectionSInt64) *c = AZF__PB_NEW(CollectionSInt64, COLLECTION_SINT64);
         if (!c)
             return AZF_E_NOMEM;
         td->collection_sint64 = c;
@@ -507,7 +494,7 @@ static int collection_to(const azf_value *v, azf__pb_typed_data *td)
     }
     default: {
         AZF__PB(CollectionModelBindingData) *c =
-            PB_NEW(CollectionModelBindingData, COLLECTION_MODEL_BINDING_DATA__INIT);
+            AZF__PB_NEW(CollectionModelBindingData, COLLECTION_MODEL_BINDING_DATA);
         if (!c)
             return AZF_E_NOMEM;
         td->collection_model_binding_data = c;
@@ -528,7 +515,7 @@ int azf__value_to_pb(const azf_value *v, azf__pb_typed_data *td, int flags, azf_
 {
     if (!td)
         return AZF_E_INVALID;
-    td->data_case = PFX(TYPED_DATA__DATA__NOT_SET);
+    td->data_case = AZF__PB_K(TYPED_DATA__DATA__NOT_SET);
     int kind = azf_value_kind(v);
     if ((flags & AZF__MARSHAL_OUTPUT) && !azf_value_kind_is_output(kind))
         return azf__err(err, AZF_E_UNSUPPORTED,
@@ -540,11 +527,19 @@ int azf__value_to_pb(const azf_value *v, azf__pb_typed_data *td, int flags, azf_
     case AZF_VALUE_NULL:
         return 0;
     case AZF_VALUE_STRING:
-        td->string = cs(v->u.data.ptr);
+    case AZF_VALUE_JSON: {
+        const char *nul = v->u.data.len ? memchr(v->u.data.ptr, 0, v->u.data.len) : NULL;
+        if (nul)
+            return azf__err(err, AZF_E_INVALID,
+                            "the %s holds a NUL character at offset %zu, which a protocol "
+                            "string cannot carry (send bytes instead)",
+                            azf_value_kind_name(kind), (size_t)(nul - (const char *)v->u.data.ptr));
+        if (kind == AZF_VALUE_STRING)
+            td->string = cs(v->u.data.ptr);
+        else
+            td->json = cs(v->u.data.ptr);
         break;
-    case AZF_VALUE_JSON:
-        td->json = cs(v->u.data.ptr);
-        break;
+    }
     case AZF_VALUE_BYTES:
         td->bytes.data = (uint8_t *)v->u.data.ptr;
         td->bytes.len = v->u.data.len;
@@ -560,12 +555,12 @@ int azf__value_to_pb(const azf_value *v, azf__pb_typed_data *td, int flags, azf_
         td->double_ = v->u.d;
         break;
     case AZF_VALUE_HTTP:
-        td->http = PB_NEW(RpcHttp, RPC_HTTP__INIT);
-        td->data_case = TD_CASE(HTTP);
+        td->http = AZF__PB_NEW(RpcHttp, RPC_HTTP);
+        td->data_case = AZF__PB_TD(HTTP);
         rc = td->http ? http_to(v->u.http, td->http, flags, err) : AZF_E_NOMEM;
         break;
     case AZF_VALUE_MODEL_BINDING_DATA:
-        td->data_case = TD_CASE(MODEL_BINDING_DATA);
+        td->data_case = AZF__PB_TD(MODEL_BINDING_DATA);
         rc = (td->model_binding_data = model_to(v)) ? 0 : AZF_E_NOMEM;
         break;
     default:
@@ -642,34 +637,34 @@ void azf__pb_typed_data_clear(azf__pb_typed_data *td)
     if (!td)
         return;
     switch (td->data_case) {
-    case TD_CASE(HTTP):
+    case AZF__PB_TD(HTTP):
         if (td->http)
             http_clear(td->http);
         break;
-    case TD_CASE(MODEL_BINDING_DATA):
+    case AZF__PB_TD(MODEL_BINDING_DATA):
         azf__free(td->model_binding_data);
         break;
-    case TD_CASE(COLLECTION_BYTES):
+    case AZF__PB_TD(COLLECTION_BYTES):
         if (td->collection_bytes)
             azf__free(td->collection_bytes->bytes);
         azf__free(td->collection_bytes);
         break;
-    case TD_CASE(COLLECTION_STRING):
+    case AZF__PB_TD(COLLECTION_STRING):
         if (td->collection_string)
             azf__free(td->collection_string->string);
         azf__free(td->collection_string);
         break;
-    case TD_CASE(COLLECTION_DOUBLE):
+    case AZF__PB_TD(COLLECTION_DOUBLE):
         if (td->collection_double)
             azf__free(td->collection_double->double_);
         azf__free(td->collection_double);
         break;
-    case TD_CASE(COLLECTION_SINT64):
+    case AZF__PB_TD(COLLECTION_SINT64):
         if (td->collection_sint64)
             azf__free(td->collection_sint64->sint64);
         azf__free(td->collection_sint64);
         break;
-    case TD_CASE(COLLECTION_MODEL_BINDING_DATA):
+    case AZF__PB_TD(COLLECTION_MODEL_BINDING_DATA):
         if (td->collection_model_binding_data) {
             AZF__PB(CollectionModelBindingData) *c = td->collection_model_binding_data;
             for (size_t i = 0; i < c->n_model_binding_data; i++)
@@ -681,13 +676,13 @@ void azf__pb_typed_data_clear(azf__pb_typed_data *td)
     default:
         break;
     }
-    td->data_case = PFX(TYPED_DATA__DATA__NOT_SET);
+    td->data_case = AZF__PB_K(TYPED_DATA__DATA__NOT_SET);
     memset(&td->bytes, 0, sizeof td->bytes);
 }
 
 int azf__value_to_pb_new(const azf_value *v, azf__pb_typed_data **out, int flags, azf__errmsg *err)
 {
-    azf__pb_typed_data *td = PB_NEW(TypedData, TYPED_DATA__INIT);
+    azf__pb_typed_data *td = AZF__PB_NEW(TypedData, TYPED_DATA);
     if (!td)
         return AZF_E_NOMEM;
     int rc = azf__value_to_pb(v, td, flags, err);

@@ -540,23 +540,24 @@ int azf_registry_load_v1(azf_registry *reg, const char *app_root, const azf_hand
     return rc ? rc : added;
 }
 
-int azf__registry_add_load_request(azf_registry *reg, const AZF__PB(FunctionLoadRequest) * req,
-                                   const azf_handler *h, void *user_data, const azf_function **out)
+int azf__registry_add_folder(azf_registry *reg, const char *function_id, const char *name,
+                             const char *directory, const azf__kv *props, size_t n_props,
+                             const azf_handler *h, void *user_data, const azf_function **out)
 {
-    if (!reg || !req || !req->metadata || !req->function_id || !*req->function_id)
+    if (!reg || !function_id || !*function_id || !directory)
         return AZF_E_INVALID;
-    const AZF__PB(RpcFunctionMetadata) *md = req->metadata;
-    const char *name = md->name && *md->name ? md->name : NULL;
+    if (name && !*name)
+        name = NULL;
     const azf_function *existing = name ? azf_registry_find(reg, name) : NULL;
     int rc;
     if (existing) {
-        rc = azf_registry_bind_id(reg, name, req->function_id);
+        rc = azf_registry_bind_id(reg, name, function_id);
         if (!rc && out)
             *out = existing;
         return rc;
     }
     char dir[PATH_MAX];
-    if (!md->directory || join(dir, sizeof dir, md->directory, "", ""))
+    if (join(dir, sizeof dir, directory, "", ""))
         return AZF_E_INVALID;
     size_t n = strlen(dir);
     while (n > 1 && dir[n - 1] == '/')
@@ -573,30 +574,29 @@ int azf__registry_add_load_request(azf_registry *reg, const AZF__PB(FunctionLoad
     rc = azf__function_json_load(root, folder, &meta, &err);
     if (!rc) {
         /* The host's id and properties; the host's name wins over the folder's. */
-        cJSON *props = cJSON_CreateObject();
-        int ok = props && cJSON_AddStringToObject(meta, "functionId", req->function_id);
+        cJSON *pj = cJSON_CreateObject();
+        int ok = pj && cJSON_AddStringToObject(meta, "functionId", function_id);
         if (ok && name) {
             cJSON_DeleteItemFromObjectCaseSensitive(meta, "name");
             ok = cJSON_AddStringToObject(meta, "name", name) != NULL;
         }
-        for (size_t i = 0; ok && i < md->n_properties; i++)
-            ok = cJSON_AddStringToObject(
-                     props, md->properties[i]->key ? md->properties[i]->key : "",
-                     md->properties[i]->value ? md->properties[i]->value : "") != NULL;
-        if (ok && cJSON_AddItemToObject(meta, "properties", props))
-            props = NULL;
+        for (size_t i = 0; ok && i < n_props; i++)
+            ok = cJSON_AddStringToObject(pj, props[i].name ? props[i].name : "",
+                                         props[i].value ? props[i].value : "") != NULL;
+        if (ok && cJSON_AddItemToObject(meta, "properties", pj))
+            pj = NULL;
         else
             ok = 0;
-        cJSON_Delete(props);
+        cJSON_Delete(pj);
         rc = ok ? azf__function_build(meta, &fn, &err) : AZF_E_NOMEM;
         cJSON_Delete(meta);
     }
     if (rc == AZF_E_NOMEM)
         return rc;
     if (rc) {
-        if ((rc = azf__function_failed(name ? name : folder, md->directory, err.text, &fn)))
+        if ((rc = azf__function_failed(name ? name : folder, directory, err.text, &fn)))
             return rc;
-        char *id = azf__strdup(req->function_id);
+        char *id = azf__strdup(function_id);
         if (!id) {
             azf__function_free(fn);
             return AZF_E_NOMEM;

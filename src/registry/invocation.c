@@ -110,6 +110,14 @@ int azf_invocation_set_input(azf_invocation *inv, const char *name, azf_value *v
     return azf_value_map_set(inv->inputs, b->name, v);
 }
 
+int azf__invocation_put_input(azf_invocation *inv, const char *name, azf_value *v)
+{
+    int rc = starter_check(inv);
+    if (rc)
+        return rc;
+    return name && v ? azf_value_map_set(inv->inputs, name, v) : AZF_E_INVALID;
+}
+
 int azf_invocation_set_trigger_metadata(azf_invocation *inv, azf_value_map *m)
 {
     int rc = starter_check(inv);
@@ -463,165 +471,4 @@ const char *azf_invocation_error_message(const azf_invocation *inv)
 const char *azf_invocation_error_stack(const azf_invocation *inv)
 {
     return inv ? inv->error_stack : NULL;
-}
-
-/* ---- protobuf-c conversions for the worker ------------------------------------------ */
-
-#define PFX(x) AZURE_FUNCTIONS_RPC_MESSAGES__##x
-
-int azf__invocation_from_pb(azf_invocation **out, const azf_function *fn,
-                            const AZF__PB(InvocationRequest) * req, int flags, azf__errmsg *err)
-{
-    azf_invocation *inv;
-    int rc = azf_invocation_new(&inv, fn, req->invocation_id ? req->invocation_id : "");
-    if (rc)
-        return rc;
-    for (size_t i = 0; !rc && i < req->n_input_data; i++) {
-        const azf__pb_binding *pb = req->input_data[i];
-        azf_value *v;
-        if ((rc = azf__value_from_pb_binding(&v, pb, flags, err)))
-            break;
-        if ((rc = azf_value_map_set(inv->inputs, pb->name ? pb->name : "", v)))
-            azf_value_free(v);
-    }
-    if (!rc)
-        rc = azf__value_map_from_pb(&inv->trigger_metadata, req->n_trigger_metadata,
-                                    req->trigger_metadata, flags, err);
-    const AZF__PB(RpcTraceContext) *tc = req->trace_context;
-    if (!rc && tc) {
-        azf_value_map *attrs = NULL;
-        rc = azf_value_map_new(&attrs);
-        for (size_t i = 0; !rc && i < tc->n_attributes; i++) {
-            azf_value *v;
-            if (!(rc = azf_value_new_string(&v, tc->attributes[i]->value ? tc->attributes[i]->value
-                                                                         : "")) &&
-                (rc = azf_value_map_set(attrs, tc->attributes[i]->key ? tc->attributes[i]->key : "",
-                                        v)))
-                azf_value_free(v);
-        }
-        if (!rc)
-            rc = azf_invocation_set_trace_context(inv, tc->trace_parent, tc->trace_state, attrs);
-        if (rc)
-            azf_value_map_free(attrs);
-    }
-    const AZF__PB(RetryContext) *rcx = req->retry_context;
-    if (!rc && rcx)
-        rc = azf_invocation_set_retry_context(inv, rcx->retry_count, rcx->max_retry_count,
-                                              rcx->exception ? rcx->exception->message : "",
-                                              rcx->exception ? rcx->exception->stack_trace : "");
-    if (rc) {
-        destroy(inv);
-        return rc;
-    }
-    *out = inv;
-    return 0;
-}
-
-static void clear_outputs(AZF__PB(InvocationResponse) * resp)
-{
-    for (size_t i = 0; i < resp->n_output_data; i++) {
-        azf__pb_typed_data_free(resp->output_data[i]->data);
-        azf__free(resp->output_data[i]);
-    }
-    azf__free(resp->output_data);
-    resp->output_data = NULL;
-    resp->n_output_data = 0;
-    azf__pb_typed_data_free(resp->return_value);
-    resp->return_value = NULL;
-}
-
-void azf__invocation_response_clear(AZF__PB(InvocationResponse) * resp)
-{
-    clear_outputs(resp);
-    if (resp->result) {
-        azf__free(resp->result->exception);
-        azf__free(resp->result);
-        resp->result = NULL;
-    }
-}
-
-static int encode_outputs(const azf_invocation *inv, AZF__PB(InvocationResponse) * resp,
-                          azf__errmsg *err, const char **failed)
-{
-    const azf_value_map *m = inv->outputs;
-    if (m->n && !(resp->output_data = azf__calloc(m->n, sizeof *resp->output_data)))
-        return AZF_E_NOMEM;
-    for (size_t i = 0; i < m->n; i++) {
-        if (azf_value_kind(m->e[i].value) == AZF_VALUE_NULL)
-            continue; /* outputs left at None are not sent */
-        azf__pb_binding *pb = azf__malloc(sizeof *pb);
-        if (!pb)
-            return AZF_E_NOMEM;
-        *pb = (azf__pb_binding)PFX(PARAMETER_BINDING__INIT);
-        resp->output_data[resp->n_output_data++] = pb;
-        pb->name = m->e[i].key;
-        pb->rpc_data_case = PFX(PARAMETER_BINDING__RPC_DATA_DATA);
-        int rc = azf__value_to_pb_new(m->e[i].value, &pb->data, AZF__MARSHAL_OUTPUT, err);
-        if (rc) {
-            *failed = m->e[i].key;
-            return rc;
-        }
-    }
-    if (azf_value_kind(inv->return_value) != AZF_VALUE_NULL) {
-        int rc =
-            azf__value_to_pb_new(inv->return_value, &resp->return_value, AZF__MARSHAL_OUTPUT, err);
-        if (rc) {
-            *failed = "$return";
-            return rc;
-        }
-    }
-    return 0;
-}
-
-int azf__invocation_to_pb(const azf_invocation *inv, AZF__PB(InvocationResponse) * resp)
-{
-    int state = azf_invocation_status(inv);
-    if (state < AZF_INVOCATION_SUCCEEDED)
-        return AZF_E_STATE;
-    resp->invocation_id = inv->id;
-    AZF__PB(StatusResult) *st = azf__malloc(sizeof *st);
-    if (!st)
-        return AZF_E_NOMEM;
-    *st = (AZF__PB(StatusResult))PFX(STATUS_RESULT__INIT);
-    resp->result = st;
-    const char *message = inv->error_message, *stack = inv->error_stack;
-    char text[AZF__ERRMSG_SIZE + 64];
-    if (state == AZF_INVOCATION_SUCCEEDED) {
-        azf__errmsg err;
-        azf__err_clear(&err);
-        const char *failed = NULL;
-        int rc = encode_outputs(inv, resp, &err, &failed);
-        if (rc == AZF_E_NOMEM) {
-            azf__invocation_response_clear(resp);
-            return rc;
-        }
-        if (!rc) {
-            st->status = PFX(STATUS_RESULT__STATUS__Success);
-            return 0;
-        }
-        clear_outputs(resp);
-        snprintf(text, sizeof text, "TypeError: unable to send the output '%s': %s",
-                 failed ? failed : "", err.text);
-        message = text;
-        stack = "";
-        state = AZF_INVOCATION_FAILED;
-    }
-    if (state == AZF_INVOCATION_CANCELLED) {
-        st->status = PFX(STATUS_RESULT__STATUS__Cancelled);
-        return 0;
-    }
-    st->status = PFX(STATUS_RESULT__STATUS__Failure);
-    /* The message is copied behind the exception (one allocation), since it may be the
-     * local `text`. */
-    size_t mlen = strlen(message);
-    AZF__PB(RpcException) *ex = azf__malloc(sizeof *ex + mlen + 1);
-    if (!ex) {
-        azf__invocation_response_clear(resp);
-        return AZF_E_NOMEM;
-    }
-    *ex = (AZF__PB(RpcException))PFX(RPC_EXCEPTION__INIT);
-    st->exception = ex;
-    ex->message = memcpy((char *)(ex + 1), message, mlen + 1);
-    ex->stack_trace = (char *)stack;
-    return 0;
 }

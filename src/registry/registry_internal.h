@@ -1,5 +1,5 @@
-/* Internal side of the registry layer: function structs, route templates and the
- * conversions to protobuf-c messages used by the worker. */
+/* Internal side of the registry layer: function structs and route templates. It knows
+ * nothing of protobuf: the worker converts FunctionRpc messages to and from these. */
 #ifndef AZF_REGISTRY_INTERNAL_H
 #define AZF_REGISTRY_INTERNAL_H
 
@@ -82,39 +82,21 @@ int azf__function_json_load(const char *app_root, const char *folder, cJSON **me
 int azf__function_json_parse(const char *text, size_t len, const char *file, const char *name,
                              cJSON **meta, azf__errmsg *err);
 
-/* ---- protobuf-c conversions for the worker ------------------------------------------ */
+/* The v1 load path: reads <directory>/function.json (the host sends the absolute function
+ * folder; its parent is the app root), takes the host's function_id, name (when not
+ * empty: it wins over the folder's) and properties, and adds the function. A broken
+ * function.json still adds a function carrying the error (so invocations fail with it),
+ * as azf_registry_load_v1 does; an existing function of that name is given the id
+ * instead (azf_registry_bind_id). Returns 0, AZF_E_INVALID (no id, or a directory with no
+ * parent) or the azf_registry_add errors; *out (may be NULL) receives the function. */
+int azf__registry_add_folder(azf_registry *reg, const char *function_id, const char *name,
+                             const char *directory, const azf__kv *props, size_t n_props,
+                             const azf_handler *h, void *user_data, const azf_function **out);
 
-typedef AZF__PB(RpcFunctionMetadata) azf__pb_function_metadata;
-
-/* Fills *md (initialised by the caller) for a FunctionMetadataResponse. Strings are
- * borrowed from the function; sub-messages are allocated and released with
- * azf__function_metadata_clear. Errors: AZF_E_NOMEM. */
-int azf__function_to_pb(const azf_function *fn, azf__pb_function_metadata *md);
-void azf__function_metadata_clear(azf__pb_function_metadata *md);
-
-/* The v1 FunctionLoadRequest path: reads <metadata.directory>/function.json (the host
- * sends the absolute function folder; its parent is the app root), takes the request's
- * function_id and properties, and adds the function. A broken function.json still adds
- * a function carrying the error (so invocations fail with it), as azf_registry_load_v1
- * does; an existing function of that name is given the id instead (azf_registry_bind_id).
- * Returns 0 or the azf_registry_add errors; *fn (may be NULL) receives the function. */
-int azf__registry_add_load_request(azf_registry *reg, const AZF__PB(FunctionLoadRequest) * req,
-                                   const azf_handler *h, void *user_data, const azf_function **fn);
-
-/* An invocation from an InvocationRequest: inputs by binding name (as the host names
- * them), trigger metadata, trace and retry context. flags as for azf__value_from_pb;
- * with AZF__MARSHAL_BORROW the request must outlive the invocation. */
-int azf__invocation_from_pb(azf_invocation **out, const azf_function *fn,
-                            const AZF__PB(InvocationRequest) * req, int flags, azf__errmsg *err);
-
-/* Fills *resp (initialised by the caller) from a completed invocation: output_data
- * (null outputs left out), return_value (unset when null), and result (Success, Failure
- * with the exception, or Cancelled). Payloads are borrowed from the invocation, which
- * must stay alive until the response is packed. An output the host cannot take turns
- * the response into a Failure naming the binding. AZF_E_STATE when not completed,
- * AZF_E_NOMEM. Release with azf__invocation_response_clear. */
-int azf__invocation_to_pb(const azf_invocation *inv, AZF__PB(InvocationResponse) * resp);
-void azf__invocation_response_clear(AZF__PB(InvocationResponse) * resp);
+/* An input under the name the host gave it, whether or not the function declares a
+ * binding of that name (the host's request is authoritative). v owned on success.
+ * Errors as azf_invocation_set_input's, without AZF_E_NOTFOUND. */
+int azf__invocation_put_input(azf_invocation *inv, const char *name, azf_value *v);
 
 /* Parses a JSON object (a UTF-8 BOM is skipped; trailing text is an error) into *root
  * (free with cJSON_Delete). Errors (AZF_E_PARSE): "<file>:<line>:<col>: invalid JSON",

@@ -1,4 +1,5 @@
-/* The worker: connection, StartStream, the receive path and the send helpers. */
+/* The worker: connection, StartStream, the receive path (every byte through the codec),
+ * send and log. What each message means is the areas' business (see worker_internal.h). */
 #include "worker_internal.h"
 
 #include "transport/transport_internal.h"
@@ -6,71 +7,51 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/utsname.h>
-
-#ifndef AZF_PYTHON_VERSION
-#define AZF_PYTHON_VERSION "3.11"
-#endif
 
 /* WorkerTerminate without a grace period gets the host's default, 5 s. */
 #define DEFAULT_GRACE_MS 5000u
-
-static void *pb_alloc(void *ud, size_t size)
-{
-    (void)ud;
-    return azf__malloc(size);
-}
-
-static void pb_free(void *ud, void *ptr)
-{
-    (void)ud;
-    azf__free(ptr);
-}
-
-static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
-
-static char g_machine[65];
-
-void azf__worker_msg_free(azf__msg *m)
-{
-    azure_functions_rpc_messages__streaming_message__free_unpacked(m, &pb_allocator);
-}
-
-void azf__worker_metadata(azf_worker *w, PB(WorkerMetadata) * md)
-{
-    static const PB(WorkerMetadata) init = PB_INIT(WORKER_METADATA);
-    *md = init;
-    md->runtime_name = w->opts.runtime_name ? w->opts.runtime_name : "python";
-    md->runtime_version = w->opts.runtime_version ? w->opts.runtime_version : AZF_PYTHON_VERSION;
-    md->worker_version = AZF_VERSION_STRING;
-    md->worker_bitness = g_machine;
-}
 
 int azf__worker_send(azf_worker *w, azf__msg *m)
 {
     if (!m->request_id || !m->request_id[0])
         m->request_id = w->opts.request_id ? w->opts.request_id : "";
-    size_t n = protobuf_c_message_get_packed_size(&m->base);
     azf_buf b = AZF_BUF_INIT;
-    if (azf_buf_grow(&b, n))
-        return AZF_E_NOMEM;
-    b.size = protobuf_c_message_pack(&m->base, (uint8_t *)b.ptr);
-    int rc = azf_driver_send(w->driver, w->stream, &b);
+    int rc = azf__codec_pack(&b, &m->base);
+    if (!rc)
+        rc = azf_driver_send(w->driver, w->stream, &b);
     azf_buf_dispose(&b);
     return rc;
+}
+
+int azf__worker_send_invocation_failure(azf_worker *w, const char *invocation_id,
+                                        const char *message, const char *stack)
+{
+    AZF__PB(RpcException) ex = AZF__PB_INIT(RPC_EXCEPTION);
+    ex.message = (char *)(message ? message : "");
+    ex.stack_trace = (char *)(stack ? stack : "");
+    AZF__PB(StatusResult) result = AZF__PB_INIT(STATUS_RESULT);
+    result.status = AZF__PB_FAILURE;
+    result.exception = &ex;
+    AZF__PB(InvocationResponse) resp = AZF__PB_INIT(INVOCATION_RESPONSE);
+    resp.invocation_id = (char *)invocation_id;
+    resp.result = &result;
+    azf__msg m = AZF__PB_INIT(STREAMING_MESSAGE);
+    m.content_case = AZF__PB_CASE(INVOCATION_RESPONSE);
+    m.invocation_response = &resp;
+    return azf__worker_send(w, &m);
 }
 
 static void send_system_log(azf_worker *w, int level, const char *category, const char *text)
 {
     if (!atomic_load(&w->live))
         return;
-    PB(RpcLog) log = PB_INIT(RPC_LOG);
+    AZF__PB(RpcLog) log = AZF__PB_INIT(RPC_LOG);
     log.category = (char *)(category ? category : "azfunc.worker");
-    log.level = (PB(RpcLog__Level))level;
+    log.level = (AZF__PB(RpcLog__Level))level;
     log.message = (char *)text;
-    log.log_category = AZURE_FUNCTIONS_RPC_MESSAGES__RPC_LOG__RPC_LOG_CATEGORY__System;
-    azf__msg m = PB_INIT(STREAMING_MESSAGE);
-    m.content_case = PB_CASE(RPC_LOG);
+    log.log_category = AZF__PB_K(RPC_LOG__RPC_LOG_CATEGORY__System);
+    azf__msg m = AZF__PB_INIT(STREAMING_MESSAGE);
+    m.content_case = AZF__PB_CASE(RPC_LOG);
     m.rpc_log = &log;
     azf__worker_send(w, &m);
 }
@@ -101,20 +82,41 @@ azf_registry *azf_worker_registry(azf_worker *w)
 
 /* ---- transport callbacks (I/O thread) ----------------------------------- */
 
+/* A message the codec refused. An InvocationRequest still gets its one response when its
+ * id can be read and echoed intact; anything else is reported to the host as a log. */
+static void refused(azf_worker *w, const uint8_t *data, size_t len, const char *why)
+{
+    const char *id;
+    size_t n;
+    if (azf__codec_peek_invocation_id(data, len, &id, &n) && n && !memchr(id, 0, n)) {
+        char *copy = azf__strndup(id, n);
+        char *text = azf__asprintf("ValueError: the invocation request was refused: %s", why);
+        if (copy)
+            azf__worker_send_invocation_failure(w, copy, text ? text : "ValueError", "");
+        azf__free(copy);
+        azf__free(text);
+        return;
+    }
+    azf__worker_log(w, AZF_LOG_ERROR,
+                    "cannot decode a %zu-byte message from the host as a StreamingMessage (%s); "
+                    "ignored",
+                    len, why);
+}
+
 static int w_on_message(uint64_t stream, const uint8_t *data, size_t len, void *ud)
 {
     (void)stream;
     azf_worker *w = ud;
-    azf__msg *m = azure_functions_rpc_messages__streaming_message__unpack(&pb_allocator, len, data);
-    if (!m) {
-        azf__worker_log(w, AZF_LOG_ERROR,
-                        "cannot decode a %zu-byte message from the host as a StreamingMessage; "
-                        "ignored",
-                        len);
+    azf__msg *m = NULL;
+    azf__errmsg err;
+    azf__err_clear(&err);
+    int rc = azf__codec_unpack(data, len, &m, &err);
+    if (rc) {
+        refused(w, data, len, err.text[0] ? err.text : azf_strerror(rc));
         return 0;
     }
     if (!azf__worker_dispatch(w, m))
-        azf__worker_msg_free(m);
+        azf__msg_free(m);
     return 0;
 }
 
@@ -142,10 +144,6 @@ int azf_worker_new(azf_worker **out, const azf_worker_opts *opts)
     azf_worker *w = azf__calloc(1, sizeof *w);
     if (!w)
         return AZF_E_NOMEM;
-    if (!g_machine[0]) {
-        struct utsname u;
-        snprintf(g_machine, sizeof g_machine, "%s", uname(&u) == 0 ? u.machine : "unknown");
-    }
     int rc = AZF_E_NOMEM;
     w->opts.provider = opts->provider;
     w->opts.provider_user_data = opts->provider_user_data;
@@ -203,10 +201,10 @@ int azf_worker_run(azf_worker *w)
                         azf_driver_errmsg(w->driver));
     if ((rc = azf__worker_app_start(w)))
         return azf__err(&w->err, rc, "cannot start the app thread: %s", azf_strerror(rc));
-    PB(StartStream) ss = PB_INIT(START_STREAM);
+    AZF__PB(StartStream) ss = AZF__PB_INIT(START_STREAM);
     ss.worker_id = w->opts.worker_id;
-    azf__msg m = PB_INIT(STREAMING_MESSAGE);
-    m.content_case = PB_CASE(START_STREAM);
+    azf__msg m = AZF__PB_INIT(STREAMING_MESSAGE);
+    m.content_case = AZF__PB_CASE(START_STREAM);
     m.start_stream = &ss;
     if ((rc = azf__worker_send(w, &m))) {
         azf__worker_app_finish(w);

@@ -1,22 +1,31 @@
-/* Internal interface of the worker layer. */
+/* Internal interface of the worker layer. The host conversation is split by area, one
+ * file each, behind one dispatch table (dispatch.c):
+ *   worker.c         connect, the receive path, send, log
+ *   dispatch.c       the table (which handler, on which thread) and the app thread
+ *   lifecycle.c      init, status, environment reload, terminate; the capabilities
+ *   functions.c      metadata, load, failed loads; RpcFunctionMetadata <-> registry
+ *   invocations.c    invoke, cancel, in-flight invocations, drain; InvocationRequest/
+ *                    InvocationResponse <-> azf_invocation
+ *   shared_memory.c  inputs from and outputs to shared memory, CloseSharedMemoryResources
+ * Every file includes this header only (plus shmem.h for the map files), so no file
+ * includes another's: calls go from dispatch to the areas and from the areas to
+ * worker.c's send and log. Messages in and out go through the codec (codec_internal.h). */
 #ifndef AZF_WORKER_INTERNAL_H
 #define AZF_WORKER_INTERNAL_H
 
-#include "FunctionRpc.pb-c.h"
 #include "azfunc/worker.h"
+#include "codec/codec_internal.h"
 #include "common/common_internal.h"
+#include "marshal/marshal_pb.h"
 #include "registry/registry_internal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 
-/* Short names for the generated protobuf-c types. */
-#define PB(name) AzureFunctionsRpcMessages__##name
-#define PB_INIT(NAME) AZURE_FUNCTIONS_RPC_MESSAGES__##NAME##__INIT
-#define PB_CASE(NAME) AZURE_FUNCTIONS_RPC_MESSAGES__STREAMING_MESSAGE__CONTENT_##NAME
-#define PB_SUCCESS AZURE_FUNCTIONS_RPC_MESSAGES__STATUS_RESULT__STATUS__Success
-#define PB_FAILURE AZURE_FUNCTIONS_RPC_MESSAGES__STATUS_RESULT__STATUS__Failure
-typedef PB(StreamingMessage) azf__msg;
+/* Limits on one message from the host (a hostile or broken host must not hold the I/O
+ * thread): a function has a handful of bindings; the real host sends tens. */
+#define AZF__WORKER_MAX_BINDINGS 1024
+#define AZF__WORKER_MAX_TRIGGER_METADATA 1024
 
 struct azf_worker_provider {
     azf_worker_index_fn index;
@@ -40,11 +49,10 @@ struct azf_worker_opts {
     azf__errmsg err;
 };
 
-/* Invocations in flight, shared with their completion callbacks (app.c). */
-typedef struct azf__flights azf__flights;
-
-/* A request handed to the app thread (app.c). */
-typedef struct azf__job azf__job;
+typedef struct azf__flights azf__flights; /* invocations in flight (invocations.c) */
+typedef struct azf__job azf__job;         /* a request for the app thread (dispatch.c) */
+typedef struct azf__failed azf__failed;   /* a load that failed (functions.c) */
+typedef struct azf__shm_map azf__shm_map; /* an output map this worker wrote */
 
 struct azf_worker {
     azf_worker_opts opts;
@@ -59,75 +67,99 @@ struct azf_worker {
     char close_msg[256];
     azf__errmsg err;
 
-    /* The application side (app.c). */
     azf_registry *reg;
     int own_reg;
     azf__flights *flights;
-    pthread_mutex_t lock; /* guards jobs, failed loads, app_dir */
+    pthread_mutex_t lock; /* guards jobs, failed, app_dir, shm_maps */
     pthread_cond_t cond;
     azf__job *jobs, **jobs_tail;
     int app_quit, app_started, drained;
     pthread_t app_thread;
-    char *app_dir;              /* WorkerInitRequest / env reload function_app_directory */
-    struct azf__failed *failed; /* loads that failed: invocations fail with the error */
-    int indexed, index_rc;      /* app thread only */
+    char *app_dir;         /* WorkerInitRequest / env reload function_app_directory */
+    azf__failed *failed;   /* loads that failed: invocations fail with the error */
+    int indexed, index_rc; /* app thread only */
     char *index_msg, *index_stack;
-    struct azf__shm_map *shm_maps; /* output maps this worker wrote (guarded by lock) */
-    atomic_int shm_data_cache;     /* host capability FunctionDataCache: keep the files */
+    azf__shm_map *shm_maps;    /* output maps this worker wrote */
+    atomic_int shm_data_cache; /* host capability FunctionDataCache: keep the files */
 };
 
-/* Sends a message on the stream (any thread). An empty request_id is stamped
- * with the worker's --requestId. Returns 0 or a negative AZF_E_* code. */
-int azf__worker_send(struct azf_worker *w, azf__msg *m);
+/* A handler: answers its request exactly once (maybe later). 0 or an AZF_E_* code. */
+typedef int (*azf__worker_handler)(azf_worker *w, const azf__msg *m);
 
-/* Sends a System RpcLog (any thread). */
-void azf__worker_log(struct azf_worker *w, int level, const char *fmt, ...)
+/* ---- worker.c ------------------------------------------------------------------- */
+/* Sends a message (any thread) through the codec. An empty request_id is stamped with
+ * the worker's --requestId. Returns 0 or a negative AZF_E_* code. */
+int azf__worker_send(azf_worker *w, azf__msg *m);
+/* Sends a System RpcLog (any thread) and logs it locally. */
+void azf__worker_log(azf_worker *w, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
 /* Marks the end (why: 1 WorkerTerminate, 2 azf_worker_stop) and closes the stream
  * after the queued messages, once. */
-void azf__worker_begin_shutdown(struct azf_worker *w, int why, uint32_t timeout_ms);
+void azf__worker_begin_shutdown(azf_worker *w, int why, uint32_t timeout_ms);
+/* Sends Failure with message/stack for an invocation (no allocation). */
+int azf__worker_send_invocation_failure(azf_worker *w, const char *invocation_id,
+                                        const char *message, const char *stack);
 
-/* Routes one decoded message from the host (I/O thread). Returns 1 when it kept m
- * (freed later by the app thread), 0 when the caller frees it. */
-int azf__worker_dispatch(struct azf_worker *w, azf__msg *m);
-
-/* Fills a WorkerMetadata (strings borrowed from w; no allocation). */
-void azf__worker_metadata(struct azf_worker *w, PB(WorkerMetadata) * md);
-
-/* The capabilities of WorkerInitResponse (and of the env reload response). */
-extern const char *const azf__worker_caps[][2];
-extern const size_t azf__worker_ncaps;
-
-/* ---- startup.c: WorkerInitRequest and the capabilities ------------------- */
-#define AZF__CAPS_MAX 32
-typedef struct azf__caps {
-    size_t n;
-    const char *kv[AZF__CAPS_MAX][2]; /* name, value: borrowed from the table or extra */
-    azf_value_map *extra;             /* the provider's init callback's */
-} azf__caps;
-/* The fixed capabilities, then the provider init callback's for app_dir (app thread).
- * Returns 0 or the callback's error (message and stack may be set); c is always filled
- * (at least the fixed ones) and must be cleared. */
-int azf__worker_caps_collect(struct azf_worker *w, const char *app_dir, azf__caps *c,
-                             azf_buf *message, azf_buf *stack);
-void azf__worker_caps_clear(azf__caps *c);
-/* Answers a WorkerInitRequest (app thread). */
-int azf__worker_on_init(struct azf_worker *w, const azf__msg *req);
-
-/* ---- app.c: the application side ---------------------------------------- */
-int azf__worker_app_init(struct azf_worker *w);  /* in azf_worker_new */
-void azf__worker_app_free(struct azf_worker *w); /* in azf_worker_free */
-int azf__worker_app_start(struct azf_worker *w); /* starts the app thread */
+/* ---- dispatch.c ------------------------------------------------------------------ */
+/* Routes one decoded message (I/O thread). Returns 1 when it kept m (freed later by the
+ * app thread), 0 when the caller frees it. */
+int azf__worker_dispatch(azf_worker *w, azf__msg *m);
+int azf__worker_app_init(azf_worker *w);  /* in azf_worker_new */
+void azf__worker_app_free(azf_worker *w); /* in azf_worker_free */
+int azf__worker_app_start(azf_worker *w); /* starts the app thread */
 /* After the conversation: drains what still runs, stops and joins the app thread. */
-void azf__worker_app_finish(struct azf_worker *w);
-/* I/O thread handlers. Each answers its request exactly once (maybe later). */
-int azf__worker_post(struct azf_worker *w, azf__msg *m); /* metadata, load, env reload */
-int azf__worker_post_terminate(struct azf_worker *w, uint32_t grace_ms);
-int azf__worker_invoke(struct azf_worker *w, const azf__msg *m);
-int azf__worker_cancel(struct azf_worker *w, const azf__msg *m);
-int azf__worker_close_shm(struct azf_worker *w, const azf__msg *m);
-/* Frees an unpacked message (the worker's protobuf-c allocator). */
-void azf__worker_msg_free(azf__msg *m);
+void azf__worker_app_finish(azf_worker *w);
+
+/* ---- lifecycle.c ------------------------------------------------------------------ */
+int azf__lifecycle_init(azf_worker *w, const azf__msg *m);      /* app thread */
+int azf__lifecycle_status(azf_worker *w, const azf__msg *m);    /* I/O thread */
+int azf__lifecycle_reload(azf_worker *w, const azf__msg *m);    /* app thread */
+int azf__lifecycle_terminate(azf_worker *w, const azf__msg *m); /* app thread */
+
+/* ---- functions.c ------------------------------------------------------------------ */
+int azf__functions_metadata(azf_worker *w, const azf__msg *m); /* app thread */
+int azf__functions_load(azf_worker *w, const azf__msg *m);     /* app thread */
+/* The one failed-load lookup: 1 with copies of its message and stack (free both with
+ * azf__free; either may be NULL when out of memory), 0 when function_id loaded fine. */
+int azf__functions_failed(azf_worker *w, const char *function_id, char **message, char **stack);
+void azf__functions_free(azf_worker *w);
+/* A registry function as RpcFunctionMetadata: strings borrowed from fn, sub-messages
+ * allocated (release with azf__function_metadata_clear). AZF_E_NOMEM. */
+typedef AZF__PB(RpcFunctionMetadata) azf__pb_function_metadata;
+int azf__function_to_pb(const azf_function *fn, azf__pb_function_metadata *md);
+void azf__function_metadata_clear(azf__pb_function_metadata *md);
+
+/* ---- invocations.c ---------------------------------------------------------------- */
+int azf__invocations_invoke(azf_worker *w, const azf__msg *m); /* I/O thread */
+int azf__invocations_cancel(azf_worker *w, const azf__msg *m); /* I/O thread */
+int azf__invocations_init(azf_worker *w);
+/* Detaches the in-flight records from w (late completions then send nothing); returns 1
+ * when a handler still runs (it holds its function: the registry must stay). */
+int azf__invocations_free(azf_worker *w);
+/* Provider drain, then every invocation not answered by then gets a Failure (once). */
+void azf__invocations_drain(azf_worker *w, uint32_t budget_ms);
+/* An invocation from an InvocationRequest (inputs by binding name, trigger metadata,
+ * trace and retry context). flags as for azf__value_from_pb. */
+int azf__invocation_from_pb(azf_invocation **out, const azf_function *fn,
+                            const AZF__PB(InvocationRequest) * req, int flags, azf__errmsg *err);
+/* Fills *resp from a completed invocation: output_data (null outputs left out),
+ * return_value (unset when null), result (Success, Failure with the exception,
+ * Cancelled). Payloads are borrowed from the invocation. An output the host cannot take
+ * turns the response into a Failure naming the binding. AZF_E_STATE when not completed,
+ * AZF_E_NOMEM. Release with azf__invocation_response_clear. */
+int azf__invocation_to_pb(const azf_invocation *inv, AZF__PB(InvocationResponse) * resp);
+void azf__invocation_response_clear(AZF__PB(InvocationResponse) * resp);
+
+/* ---- shared_memory.c ------------------------------------------------------------- */
+int azf__shared_memory_close(azf_worker *w, const azf__msg *m); /* I/O thread */
+/* *copy: r with its shared-memory inputs read into data bindings (shallow; free with
+ * azf__shared_memory_free_inputs). On failure *text is an allocated "<Type>: <message>". */
+int azf__shared_memory_inputs(const AZF__PB(InvocationRequest) * r,
+                              AZF__PB(InvocationRequest) * copy, char **text);
+void azf__shared_memory_free_inputs(AZF__PB(InvocationRequest) * copy,
+                                    const AZF__PB(InvocationRequest) * r);
+/* Sends resp, with large bytes/string outputs moved to shared memory when enabled. */
+int azf__shared_memory_send_response(azf_worker *w, AZF__PB(InvocationResponse) * resp);
+void azf__shared_memory_free(azf_worker *w);
 
 #endif

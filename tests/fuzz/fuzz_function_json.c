@@ -1,7 +1,7 @@
 /* Fuzz target: function.json text -> validated metadata JSON -> registry function ->
  * RpcFunctionMetadata bytes. Valid input must survive every step; invalid input must
  * give a message. */
-#include "registry/registry_internal.h"
+#include "worker/worker_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -25,7 +25,7 @@ static void pack_invocation(int64_t value, azf_buf *out)
     ir.function_id = "fn-1";
     ir.n_input_data = 1;
     ir.input_data = inputs;
-    azf__pb_streaming_message sm = AZURE_FUNCTIONS_RPC_MESSAGES__STREAMING_MESSAGE__INIT;
+    azf__msg sm = AZURE_FUNCTIONS_RPC_MESSAGES__STREAMING_MESSAGE__INIT;
     sm.request_id = "req-1";
     sm.content_case = AZURE_FUNCTIONS_RPC_MESSAGES__STREAMING_MESSAGE__CONTENT_INVOCATION_REQUEST;
     sm.invocation_request = &ir;
@@ -53,7 +53,7 @@ static void test_decode_encode(void)
     CHECK_INT(azf_message_content_field(m), 4);
     CHECK_STR(azf_message_content_name(m), "invocation_request");
     CHECK_STR(azf_message_request_id(m), "req-1");
-    azf__pb_streaming_message *pb = azf__message_pb(m);
+    azf__msg *pb = azf__message_pb(m);
     CHECK(pb && pb->invocation_request && pb->invocation_request->n_input_data == 1);
     CHECK_INT(pb->invocation_request->input_data[0]->data->int_, -1);
 

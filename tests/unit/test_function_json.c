@@ -1,7 +1,7 @@
 /* Tests of the function.json loader, driven by the app folders in tests/apps/v1/:
  * registry_good (every supported shape) and registry_broken (one folder per error). */
 #include "azf_test.h"
-#include "registry/registry_internal.h"
+#include "worker/worker_internal.h" /* RpcFunctionMetadata of a broken function */
 
 #include <limits.h>
 #include <stdlib.h>
@@ -230,32 +230,17 @@ static void test_parse_positions(void)
     cJSON_Delete(meta);
 }
 
-static AzureFunctionsRpcMessages__FunctionLoadRequest *
-load_request(const char *dir, const char *name, const char *id)
+/* The host's properties of a load request. */
+static const azf__kv host_props[] = {{"FunctionsHost", "yes"}};
+
+static int add_folder(azf_registry *reg, const char *dir, const char *name, const char *id,
+                      const azf_function **fn)
 {
-    static AzureFunctionsRpcMessages__RpcFunctionMetadata md;
-    static AzureFunctionsRpcMessages__FunctionLoadRequest req;
-    static AzureFunctionsRpcMessages__RpcFunctionMetadata__PropertiesEntry prop;
-    static AzureFunctionsRpcMessages__RpcFunctionMetadata__PropertiesEntry *props[1];
-    md = (AzureFunctionsRpcMessages__RpcFunctionMetadata)
-        AZURE_FUNCTIONS_RPC_MESSAGES__RPC_FUNCTION_METADATA__INIT;
-    req = (AzureFunctionsRpcMessages__FunctionLoadRequest)
-        AZURE_FUNCTIONS_RPC_MESSAGES__FUNCTION_LOAD_REQUEST__INIT;
-    prop = (AzureFunctionsRpcMessages__RpcFunctionMetadata__PropertiesEntry)
-        AZURE_FUNCTIONS_RPC_MESSAGES__RPC_FUNCTION_METADATA__PROPERTIES_ENTRY__INIT;
-    prop.key = "FunctionsHost";
-    prop.value = "yes";
-    props[0] = &prop;
-    md.name = (char *)name;
-    md.directory = (char *)dir;
-    md.n_properties = 1;
-    md.properties = props;
-    req.function_id = (char *)id;
-    req.metadata = &md;
-    return &req;
+    return azf__registry_add_folder(reg, id, name, dir, host_props, 1, NULL, NULL, fn);
 }
 
-/* The worker's v1 path: the host's FunctionLoadRequest names the function folder. */
+/* The worker's v1 path: the host's FunctionLoadRequest names the function folder (the
+ * worker passes its id, name, directory and properties). */
 static void test_load_request(void)
 {
     azf_registry *reg;
@@ -263,28 +248,21 @@ static void test_load_request(void)
     const azf_function *fn = NULL;
     char dir[PATH_MAX * 2];
     snprintf(dir, sizeof dir, "%s/HttpTrigger/", g_good);
-    CHECK_INT(azf__registry_add_load_request(reg, load_request(dir, "HttpTrigger", "host-1"), NULL,
-                                             NULL, &fn),
-              0);
+    CHECK_INT(add_folder(reg, dir, "HttpTrigger", "host-1", &fn), 0);
     CHECK(fn == azf_registry_find_id(reg, "host-1"));
     CHECK_STR(azf_function_route(fn), "items/{id:int?}");
     CHECK_STR(azf_function_property(fn, "FunctionsHost"), "yes");
     CHECK_STR(azf_function_script_file(fn), path_in(g_good, "HttpTrigger/__init__.py"));
     /* A second load of the same function keeps it. */
-    CHECK_INT(azf__registry_add_load_request(reg, load_request(dir, "HttpTrigger", "host-1"), NULL,
-                                             NULL, &fn),
-              0);
+    CHECK_INT(add_folder(reg, dir, "HttpTrigger", "host-1", &fn), 0);
     CHECK_INT(azf_registry_count(reg), 1);
     snprintf(dir, sizeof dir, "%s/no_trigger", g_broken);
-    CHECK_INT(azf__registry_add_load_request(reg, load_request(dir, "no_trigger", "host-2"), NULL,
-                                             NULL, &fn),
-              0);
+    CHECK_INT(add_folder(reg, dir, "no_trigger", "host-2", &fn), 0);
     CHECK(fn == azf_registry_find_id(reg, "host-2"));
     char expect[PATH_MAX * 4];
     snprintf(expect, sizeof expect, "%s/no_trigger/function.json%s", g_broken, BROKEN[7].message);
     CHECK_STR(azf_function_load_error(fn), expect);
-    CHECK_INT(azf__registry_add_load_request(reg, load_request(dir, "x", ""), NULL, NULL, &fn),
-              AZF_E_INVALID);
+    CHECK_INT(add_folder(reg, dir, "x", "", &fn), AZF_E_INVALID);
     azf_registry_free(reg);
 }
 

@@ -2,7 +2,7 @@
  * constraints, handlers and invocations (completed exactly once), and the protobuf-c
  * conversions used by the worker. */
 #include "azf_test.h"
-#include "registry/registry_internal.h"
+#include "worker/worker_internal.h"
 
 #include <pthread.h>
 #include <stdlib.h>

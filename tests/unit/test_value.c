@@ -1,7 +1,7 @@
 /* Tests of the marshal layer: every value kind, the TypedData round trip through
  * protobuf-c pack/unpack, nullable http fields, refused output kinds, allocation failures. */
 #include "azf_test.h"
-#include "marshal/marshal_internal.h"
+#include "marshal/marshal_pb.h"
 
 #include <float.h>
 #include <stdlib.h>

@@ -253,13 +253,13 @@ static azf__msg *expect(host *h, int content_case, const char *log_has, int *see
 {
     for (;;) {
         azf__msg *m = next(h);
-        if (m->content_case == PB_CASE(RPC_LOG)) {
+        if (m->content_case == AZF__PB_CASE(RPC_LOG)) {
             if (log_has && strstr(m->rpc_log->message, log_has) && seen &&
                 m->rpc_log->log_category ==
                     AZURE_FUNCTIONS_RPC_MESSAGES__RPC_LOG__RPC_LOG_CATEGORY__System)
                 *seen = 1;
             azure_functions_rpc_messages__streaming_message__free_unpacked(m, NULL);
-            if (seen && *seen && content_case == PB_CASE(RPC_LOG))
+            if (seen && *seen && content_case == AZF__PB_CASE(RPC_LOG))
                 return NULL;
             continue;
         }
@@ -304,7 +304,7 @@ static int wait_exit(pid_t pid)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static const char *cap(const PB(WorkerInitResponse) * r, const char *key)
+static const char *cap(const AZF__PB(WorkerInitResponse) * r, const char *key)
 {
     for (size_t i = 0; i < r->n_capabilities; i++)
         if (strcmp(r->capabilities[i]->key, key) == 0)
@@ -320,21 +320,21 @@ static void test_conversation(const char *exe)
     int port = host_start(&h);
     pid_t pid = spawn(exe, port, NULL);
 
-    azf__msg *m = expect(&h, PB_CASE(START_STREAM), NULL, NULL);
+    azf__msg *m = expect(&h, AZF__PB_CASE(START_STREAM), NULL, NULL);
     CHECK_STR(m->start_stream->worker_id, "wid-1");
     CHECK_STR(m->request_id, "rid-1");
     FREE(m);
 
-    PB(WorkerInitRequest) init = PB_INIT(WORKER_INIT_REQUEST);
+    AZF__PB(WorkerInitRequest) init = AZF__PB_INIT(WORKER_INIT_REQUEST);
     init.host_version = "4.1037.0";
-    azf__msg out = PB_INIT(STREAMING_MESSAGE);
-    out.content_case = PB_CASE(WORKER_INIT_REQUEST);
+    azf__msg out = AZF__PB_INIT(STREAMING_MESSAGE);
+    out.content_case = AZF__PB_CASE(WORKER_INIT_REQUEST);
     out.worker_init_request = &init;
     host_send(&h, &out);
-    m = expect(&h, PB_CASE(WORKER_INIT_RESPONSE), NULL, NULL);
-    PB(WorkerInitResponse) *ir = m->worker_init_response;
+    m = expect(&h, AZF__PB_CASE(WORKER_INIT_RESPONSE), NULL, NULL);
+    AZF__PB(WorkerInitResponse) *ir = m->worker_init_response;
     CHECK_STR(m->request_id, "rid-1");
-    CHECK(ir->result && ir->result->status == PB_SUCCESS);
+    CHECK(ir->result && ir->result->status == AZF__PB_SUCCESS);
     const char *want[] = {"RawHttpBodyBytes",
                           "TypedDataCollection",
                           "RpcHttpBodyOnly",
@@ -356,67 +356,67 @@ static void test_conversation(const char *exe)
     FREE(m);
 
     /* Status probe: the request id is echoed. */
-    PB(WorkerStatusRequest) sr = PB_INIT(WORKER_STATUS_REQUEST);
-    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
+    AZF__PB(WorkerStatusRequest) sr = AZF__PB_INIT(WORKER_STATUS_REQUEST);
+    out = (azf__msg)AZF__PB_INIT(STREAMING_MESSAGE);
     out.request_id = "probe-guid";
-    out.content_case = PB_CASE(WORKER_STATUS_REQUEST);
+    out.content_case = AZF__PB_CASE(WORKER_STATUS_REQUEST);
     out.worker_status_request = &sr;
     host_send(&h, &out);
-    m = expect(&h, PB_CASE(WORKER_STATUS_RESPONSE), NULL, NULL);
+    m = expect(&h, AZF__PB_CASE(WORKER_STATUS_RESPONSE), NULL, NULL);
     CHECK_STR(m->request_id, "probe-guid");
     FREE(m);
 
     /* An unsupported message type and an unknown oneof member: System logs only. */
-    PB(WorkerHeartbeat) hb = PB_INIT(WORKER_HEARTBEAT);
-    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
-    out.content_case = PB_CASE(WORKER_HEARTBEAT);
+    AZF__PB(WorkerHeartbeat) hb = AZF__PB_INIT(WORKER_HEARTBEAT);
+    out = (azf__msg)AZF__PB_INIT(STREAMING_MESSAGE);
+    out.content_case = AZF__PB_CASE(WORKER_HEARTBEAT);
     out.worker_heartbeat = &hb;
     host_send(&h, &out);
     int seen = 0;
-    expect(&h, PB_CASE(RPC_LOG), "worker_heartbeat", &seen);
+    expect(&h, AZF__PB_CASE(RPC_LOG), "worker_heartbeat", &seen);
     CHECK(seen);
     static const uint8_t unknown[] = {0x0a, 0x01, 'x', 0x9a, 0x06, 0x00}; /* field 99 */
     azf_buf b = AZF_BUF_INIT;
     azf_buf_set(&b, unknown, sizeof unknown);
     azf_driver_send(h.d, h.stream, &b);
     seen = 0;
-    expect(&h, PB_CASE(RPC_LOG), "no content known", &seen);
+    expect(&h, AZF__PB_CASE(RPC_LOG), "no content known", &seen);
     CHECK(seen);
     /* Bytes that are not a StreamingMessage at all. */
     azf_buf_set(&b, "\xff\xff\xff", 3);
     azf_driver_send(h.d, h.stream, &b);
     seen = 0;
-    expect(&h, PB_CASE(RPC_LOG), "cannot decode", &seen);
+    expect(&h, AZF__PB_CASE(RPC_LOG), "cannot decode", &seen);
     CHECK(seen);
 
     /* Metadata: default indexing, request id echoed. */
-    PB(FunctionsMetadataRequest) mr = PB_INIT(FUNCTIONS_METADATA_REQUEST);
+    AZF__PB(FunctionsMetadataRequest) mr = AZF__PB_INIT(FUNCTIONS_METADATA_REQUEST);
     mr.function_app_directory = "/app";
-    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
+    out = (azf__msg)AZF__PB_INIT(STREAMING_MESSAGE);
     out.request_id = "meta-1";
-    out.content_case = PB_CASE(FUNCTIONS_METADATA_REQUEST);
+    out.content_case = AZF__PB_CASE(FUNCTIONS_METADATA_REQUEST);
     out.functions_metadata_request = &mr;
     host_send(&h, &out);
-    m = expect(&h, PB_CASE(FUNCTION_METADATA_RESPONSE), NULL, NULL);
+    m = expect(&h, AZF__PB_CASE(FUNCTION_METADATA_RESPONSE), NULL, NULL);
     CHECK_STR(m->request_id, "meta-1");
     CHECK(m->function_metadata_response->use_default_metadata_indexing);
-    CHECK(m->function_metadata_response->result->status == PB_SUCCESS);
+    CHECK(m->function_metadata_response->result->status == AZF__PB_SUCCESS);
     FREE(m);
 
     /* Load of a function whose code is nowhere: a Failure, remembered. */
-    PB(RpcFunctionMetadata) md = PB_INIT(RPC_FUNCTION_METADATA);
+    AZF__PB(RpcFunctionMetadata) md = AZF__PB_INIT(RPC_FUNCTION_METADATA);
     md.name = "hello";
-    PB(FunctionLoadRequest) lr = PB_INIT(FUNCTION_LOAD_REQUEST);
+    AZF__PB(FunctionLoadRequest) lr = AZF__PB_INIT(FUNCTION_LOAD_REQUEST);
     lr.function_id = "fid-1";
     lr.metadata = &md;
-    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
-    out.content_case = PB_CASE(FUNCTION_LOAD_REQUEST);
+    out = (azf__msg)AZF__PB_INIT(STREAMING_MESSAGE);
+    out.content_case = AZF__PB_CASE(FUNCTION_LOAD_REQUEST);
     out.function_load_request = &lr;
     host_send(&h, &out);
-    m = expect(&h, PB_CASE(FUNCTION_LOAD_RESPONSE), NULL, NULL);
+    m = expect(&h, AZF__PB_CASE(FUNCTION_LOAD_RESPONSE), NULL, NULL);
     CHECK_STR(m->request_id, "rid-1");
     CHECK_STR(m->function_load_response->function_id, "fid-1");
-    CHECK(m->function_load_response->result->status == PB_FAILURE);
+    CHECK(m->function_load_response->result->status == AZF__PB_FAILURE);
     char load_error[512];
     snprintf(load_error, sizeof load_error, "%s",
              m->function_load_response->result->exception->message);
@@ -427,43 +427,44 @@ static void test_conversation(const char *exe)
     for (int i = 0; i < 3; i++) {
         char id[16];
         snprintf(id, sizeof id, "inv-%d", i);
-        PB(InvocationRequest) inv = PB_INIT(INVOCATION_REQUEST);
+        AZF__PB(InvocationRequest) inv = AZF__PB_INIT(INVOCATION_REQUEST);
         inv.invocation_id = id;
         inv.function_id = "fid-1";
-        out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
-        out.content_case = PB_CASE(INVOCATION_REQUEST);
+        out = (azf__msg)AZF__PB_INIT(STREAMING_MESSAGE);
+        out.content_case = AZF__PB_CASE(INVOCATION_REQUEST);
         out.invocation_request = &inv;
         host_send(&h, &out);
     }
     for (int i = 0; i < 3; i++) {
         char id[16];
         snprintf(id, sizeof id, "inv-%d", i);
-        m = expect(&h, PB_CASE(INVOCATION_RESPONSE), NULL, NULL);
+        m = expect(&h, AZF__PB_CASE(INVOCATION_RESPONSE), NULL, NULL);
         CHECK_STR(m->invocation_response->invocation_id, id);
-        CHECK(m->invocation_response->result->status == PB_FAILURE);
+        CHECK(m->invocation_response->result->status == AZF__PB_FAILURE);
         CHECK_STR(m->invocation_response->result->exception->message, load_error);
         FREE(m);
     }
 
     /* Environment reload. */
-    PB(FunctionEnvironmentReloadRequest) er = PB_INIT(FUNCTION_ENVIRONMENT_RELOAD_REQUEST);
+    AZF__PB(FunctionEnvironmentReloadRequest)
+    er = AZF__PB_INIT(FUNCTION_ENVIRONMENT_RELOAD_REQUEST);
     er.function_app_directory = "/"; /* the worker changes into it */
-    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
-    out.content_case = PB_CASE(FUNCTION_ENVIRONMENT_RELOAD_REQUEST);
+    out = (azf__msg)AZF__PB_INIT(STREAMING_MESSAGE);
+    out.content_case = AZF__PB_CASE(FUNCTION_ENVIRONMENT_RELOAD_REQUEST);
     out.function_environment_reload_request = &er;
     host_send(&h, &out);
-    m = expect(&h, PB_CASE(FUNCTION_ENVIRONMENT_RELOAD_RESPONSE), NULL, NULL);
-    CHECK(m->function_environment_reload_response->result->status == PB_SUCCESS);
+    m = expect(&h, AZF__PB_CASE(FUNCTION_ENVIRONMENT_RELOAD_RESPONSE), NULL, NULL);
+    CHECK(m->function_environment_reload_response->result->status == AZF__PB_SUCCESS);
     CHECK_STR(m->function_environment_reload_response->worker_metadata->runtime_name, "python");
     FREE(m);
 
     /* Terminate: the worker drains and exits 0. */
-    PB(Duration) grace = PB_INIT(DURATION);
+    AZF__PB(Duration) grace = AZF__PB_INIT(DURATION);
     grace.seconds = 5;
-    PB(WorkerTerminate) wt = PB_INIT(WORKER_TERMINATE);
+    AZF__PB(WorkerTerminate) wt = AZF__PB_INIT(WORKER_TERMINATE);
     wt.grace_period = &grace;
-    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
-    out.content_case = PB_CASE(WORKER_TERMINATE);
+    out = (azf__msg)AZF__PB_INIT(STREAMING_MESSAGE);
+    out.content_case = AZF__PB_CASE(WORKER_TERMINATE);
     out.worker_terminate = &wt;
     host_send(&h, &out);
     CHECK_INT(wait_exit(pid), 0);
@@ -476,7 +477,7 @@ static void test_host_ends(const char *exe)
     host h;
     int port = host_start(&h);
     pid_t pid = spawn(exe, port, NULL);
-    azf__msg *m = expect(&h, PB_CASE(START_STREAM), NULL, NULL);
+    azf__msg *m = expect(&h, AZF__PB_CASE(START_STREAM), NULL, NULL);
     FREE(m);
     azf_driver_close_stream(h.d, h.stream, AZF_GRPC_INTERNAL, "host is going away");
     CHECK_INT(wait_exit(pid), 1);
@@ -485,7 +486,7 @@ static void test_host_ends(const char *exe)
     /* The host closes the stream normally: exit 0. */
     port = host_start(&h);
     pid = spawn(exe, port, NULL);
-    m = expect(&h, PB_CASE(START_STREAM), NULL, NULL);
+    m = expect(&h, AZF__PB_CASE(START_STREAM), NULL, NULL);
     FREE(m);
     azf_driver_close_stream(h.d, h.stream, AZF_GRPC_OK, NULL);
     CHECK_INT(wait_exit(pid), 0);
@@ -494,7 +495,7 @@ static void test_host_ends(const char *exe)
     /* The host vanishes (connection dropped): exit non-zero. */
     port = host_start(&h);
     pid = spawn(exe, port, NULL);
-    m = expect(&h, PB_CASE(START_STREAM), NULL, NULL);
+    m = expect(&h, AZF__PB_CASE(START_STREAM), NULL, NULL);
     FREE(m);
     host_stop(&h);
     CHECK_INT(wait_exit(pid), 1);
@@ -502,7 +503,7 @@ static void test_host_ends(const char *exe)
     /* A message over the worker's limit: it fails the stream and exits 1. */
     port = host_start(&h);
     pid = spawn(exe, port, "--functions-grpc-max-message-length=1000");
-    m = expect(&h, PB_CASE(START_STREAM), NULL, NULL);
+    m = expect(&h, AZF__PB_CASE(START_STREAM), NULL, NULL);
     FREE(m);
     azf_buf big = AZF_BUF_INIT;
     azf_buf_grow(&big, 2000);
@@ -556,11 +557,11 @@ static void *worker_thread(void *arg)
 
 static void send_invocation(host *h, const char *id, const char *fid)
 {
-    PB(InvocationRequest) inv = PB_INIT(INVOCATION_REQUEST);
+    AZF__PB(InvocationRequest) inv = AZF__PB_INIT(INVOCATION_REQUEST);
     inv.invocation_id = (char *)id;
     inv.function_id = (char *)fid;
-    azf__msg out = PB_INIT(STREAMING_MESSAGE);
-    out.content_case = PB_CASE(INVOCATION_REQUEST);
+    azf__msg out = AZF__PB_INIT(STREAMING_MESSAGE);
+    out.content_case = AZF__PB_CASE(INVOCATION_REQUEST);
     out.invocation_request = &inv;
     host_send(h, &out);
 }
@@ -600,43 +601,43 @@ static void test_native_worker(void)
     CHECK(azf_worker_registry(w) == reg);
     pthread_t th;
     pthread_create(&th, NULL, worker_thread, w);
-    FREE(expect(&h, PB_CASE(START_STREAM), NULL, NULL));
+    FREE(expect(&h, AZF__PB_CASE(START_STREAM), NULL, NULL));
 
-    PB(WorkerInitRequest) init = PB_INIT(WORKER_INIT_REQUEST);
-    azf__msg out = PB_INIT(STREAMING_MESSAGE);
-    out.content_case = PB_CASE(WORKER_INIT_REQUEST);
+    AZF__PB(WorkerInitRequest) init = AZF__PB_INIT(WORKER_INIT_REQUEST);
+    azf__msg out = AZF__PB_INIT(STREAMING_MESSAGE);
+    out.content_case = AZF__PB_CASE(WORKER_INIT_REQUEST);
     out.worker_init_request = &init;
     host_send(&h, &out);
-    azf__msg *m = expect(&h, PB_CASE(WORKER_INIT_RESPONSE), NULL, NULL);
+    azf__msg *m = expect(&h, AZF__PB_CASE(WORKER_INIT_RESPONSE), NULL, NULL);
     CHECK_STR(m->worker_init_response->worker_metadata->runtime_name, "native");
     CHECK_STR(m->worker_init_response->worker_metadata->runtime_version, "1.0");
     FREE(m);
 
     /* Metadata: the registry's functions, no default indexing. */
-    PB(FunctionsMetadataRequest) mr = PB_INIT(FUNCTIONS_METADATA_REQUEST);
-    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
+    AZF__PB(FunctionsMetadataRequest) mr = AZF__PB_INIT(FUNCTIONS_METADATA_REQUEST);
+    out = (azf__msg)AZF__PB_INIT(STREAMING_MESSAGE);
     out.request_id = "meta-n";
-    out.content_case = PB_CASE(FUNCTIONS_METADATA_REQUEST);
+    out.content_case = AZF__PB_CASE(FUNCTIONS_METADATA_REQUEST);
     out.functions_metadata_request = &mr;
     host_send(&h, &out);
-    m = expect(&h, PB_CASE(FUNCTION_METADATA_RESPONSE), NULL, NULL);
+    m = expect(&h, AZF__PB_CASE(FUNCTION_METADATA_RESPONSE), NULL, NULL);
     CHECK(!m->function_metadata_response->use_default_metadata_indexing);
     CHECK_INT(m->function_metadata_response->n_function_metadata_results, 2);
     CHECK_STR(m->function_metadata_response->function_metadata_results[0]->function_id, "ping-id");
     FREE(m);
 
     /* A registered id loads at once. */
-    PB(RpcFunctionMetadata) md = PB_INIT(RPC_FUNCTION_METADATA);
+    AZF__PB(RpcFunctionMetadata) md = AZF__PB_INIT(RPC_FUNCTION_METADATA);
     md.name = "ping";
-    PB(FunctionLoadRequest) lr = PB_INIT(FUNCTION_LOAD_REQUEST);
+    AZF__PB(FunctionLoadRequest) lr = AZF__PB_INIT(FUNCTION_LOAD_REQUEST);
     lr.function_id = "ping-id";
     lr.metadata = &md;
-    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
-    out.content_case = PB_CASE(FUNCTION_LOAD_REQUEST);
+    out = (azf__msg)AZF__PB_INIT(STREAMING_MESSAGE);
+    out.content_case = AZF__PB_CASE(FUNCTION_LOAD_REQUEST);
     out.function_load_request = &lr;
     host_send(&h, &out);
-    m = expect(&h, PB_CASE(FUNCTION_LOAD_RESPONSE), NULL, NULL);
-    CHECK(m->function_load_response->result->status == PB_SUCCESS);
+    m = expect(&h, AZF__PB_CASE(FUNCTION_LOAD_RESPONSE), NULL, NULL);
+    CHECK(m->function_load_response->result->status == AZF__PB_SUCCESS);
     FREE(m);
 
     /* An invocation: its User log comes before its response. */
@@ -644,7 +645,7 @@ static void test_native_worker(void)
     int user_log = 0;
     for (;;) {
         m = next(&h);
-        if (m->content_case == PB_CASE(RPC_LOG)) {
+        if (m->content_case == AZF__PB_CASE(RPC_LOG)) {
             if (strcmp(m->rpc_log->invocation_id, "inv-n1") == 0) {
                 CHECK_STR(m->rpc_log->message, "hi");
                 CHECK_STR(m->rpc_log->category, "native.logger");
@@ -659,21 +660,21 @@ static void test_native_worker(void)
         break;
     }
     CHECK(user_log);
-    CHECK_INT(m->content_case, PB_CASE(INVOCATION_RESPONSE));
+    CHECK_INT(m->content_case, AZF__PB_CASE(INVOCATION_RESPONSE));
     CHECK_STR(m->invocation_response->invocation_id, "inv-n1");
-    CHECK(m->invocation_response->result->status == PB_SUCCESS);
+    CHECK(m->invocation_response->result->status == AZF__PB_SUCCESS);
     CHECK_STR(m->invocation_response->return_value->string, "pong");
     FREE(m);
 
     /* Cancel reaches the handler; the answer is Cancelled. */
     send_invocation(&h, "inv-n2", "hang-id");
-    PB(InvocationCancel) ic = PB_INIT(INVOCATION_CANCEL);
+    AZF__PB(InvocationCancel) ic = AZF__PB_INIT(INVOCATION_CANCEL);
     ic.invocation_id = "inv-n2";
-    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
-    out.content_case = PB_CASE(INVOCATION_CANCEL);
+    out = (azf__msg)AZF__PB_INIT(STREAMING_MESSAGE);
+    out.content_case = AZF__PB_CASE(INVOCATION_CANCEL);
     out.invocation_cancel = &ic;
     host_send(&h, &out);
-    m = expect(&h, PB_CASE(INVOCATION_RESPONSE), NULL, NULL);
+    m = expect(&h, AZF__PB_CASE(INVOCATION_RESPONSE), NULL, NULL);
     CHECK_STR(m->invocation_response->invocation_id, "inv-n2");
     CHECK(m->invocation_response->result->status ==
           AZURE_FUNCTIONS_RPC_MESSAGES__STATUS_RESULT__STATUS__Cancelled);
@@ -682,17 +683,17 @@ static void test_native_worker(void)
     /* Terminate with an invocation its handler never completes: the worker answers it
      * when the grace period runs out, and the run ends with 0. */
     send_invocation(&h, "inv-n3", "hang-id");
-    PB(Duration) grace = PB_INIT(DURATION);
+    AZF__PB(Duration) grace = AZF__PB_INIT(DURATION);
     grace.seconds = 2;
-    PB(WorkerTerminate) wt = PB_INIT(WORKER_TERMINATE);
+    AZF__PB(WorkerTerminate) wt = AZF__PB_INIT(WORKER_TERMINATE);
     wt.grace_period = &grace;
-    out = (azf__msg)PB_INIT(STREAMING_MESSAGE);
-    out.content_case = PB_CASE(WORKER_TERMINATE);
+    out = (azf__msg)AZF__PB_INIT(STREAMING_MESSAGE);
+    out.content_case = AZF__PB_CASE(WORKER_TERMINATE);
     out.worker_terminate = &wt;
     host_send(&h, &out);
-    m = expect(&h, PB_CASE(INVOCATION_RESPONSE), NULL, NULL);
+    m = expect(&h, AZF__PB_CASE(INVOCATION_RESPONSE), NULL, NULL);
     CHECK_STR(m->invocation_response->invocation_id, "inv-n3");
-    CHECK(m->invocation_response->result->status == PB_FAILURE);
+    CHECK(m->invocation_response->result->status == AZF__PB_FAILURE);
     CHECK(strncmp(m->invocation_response->result->exception->message, "TimeoutError: ", 14) == 0);
     FREE(m);
     void *rc;
