@@ -1,7 +1,9 @@
 /* In-process benchmark: invoking a Python function through the C API (registry +
- * Python handler: value in, invocation, completion callback, value out) against
- * the floor of calling the same Python function directly with a prebuilt
- * argument inside the same interpreter. One run, one process, a ratio.
+ * Python handler: value in, invocation, completion, value out) against the floor
+ * of calling the same Python function directly with a prebuilt argument inside
+ * the same interpreter. Two C API paths: azf_invocation_run (the function runs
+ * on the calling thread) and azf_invocation_start + a completion callback (the
+ * function runs on a pool thread). One run, one process, ratios.
  *   azfunc-bench-inproc [-n N] [-r ROUNDS] [--json FILE]
  * Environment: VIRTUAL_ENV (a venv with azure-functions), as for azfunc-worker. */
 #include "azfunc/azfunc.h"
@@ -32,8 +34,8 @@ static void on_complete(azf_invocation *inv, void *ud)
     pthread_mutex_unlock(&mu);
 }
 
-/* One invocation, start to completion. Returns its status. */
-static int invoke(const azf_function *fn, long i, const char *xn, azf_invocation **keep)
+/* One invocation, start to completion (run: azf_invocation_run). Returns its status. */
+static int invoke(const azf_function *fn, long i, const char *xn, azf_invocation **keep, int run)
 {
     char id[32];
     snprintf(id, sizeof id, "%ld", i);
@@ -44,16 +46,20 @@ static int invoke(const azf_function *fn, long i, const char *xn, azf_invocation
         azf_value_http_set_url(req, "http://localhost:7071/api/hello") ||
         (xn && azf_value_http_set(req, AZF_HTTP_HEADERS, "x-n", xn)) ||
         azf_invocation_set_input(inv, "req", req) ||
-        azf_invocation_set_on_complete(inv, on_complete, NULL)) {
+        (!run && azf_invocation_set_on_complete(inv, on_complete, NULL))) {
         fprintf(stderr, "azfunc-bench-inproc: cannot build an invocation\n");
         exit(2);
     }
-    completed = 0;
-    azf_invocation_start(inv);
-    pthread_mutex_lock(&mu);
-    while (!completed)
-        pthread_cond_wait(&cv, &mu);
-    pthread_mutex_unlock(&mu);
+    if (run) {
+        azf_invocation_run(inv);
+    } else {
+        completed = 0;
+        azf_invocation_start(inv);
+        pthread_mutex_lock(&mu);
+        while (!completed)
+            pthread_cond_wait(&cv, &mu);
+        pthread_mutex_unlock(&mu);
+    }
     int st = azf_invocation_status(inv);
     if (keep)
         *keep = inv;
@@ -105,16 +111,22 @@ int main(int argc, char **argv)
     char xn[32];
     snprintf(xn, sizeof xn, "%ld", n);
     double *api = calloc((size_t)rounds, sizeof *api), *flo = calloc((size_t)rounds, sizeof *flo);
+    double *pool = calloc((size_t)rounds, sizeof *pool);
     long failed = 0;
     for (long i = 0; i < 1000; i++) /* warm-up */
-        failed += invoke(hello, i, NULL, NULL) != AZF_INVOCATION_SUCCEEDED;
+        failed += (invoke(hello, i, NULL, NULL, 1) != AZF_INVOCATION_SUCCEEDED) +
+                  (invoke(hello, i, NULL, NULL, 0) != AZF_INVOCATION_SUCCEEDED);
     for (int r = 0; r < rounds; r++) {
         double t0 = now_ns();
         for (long i = 0; i < n; i++)
-            failed += invoke(hello, i, NULL, NULL) != AZF_INVOCATION_SUCCEEDED;
+            failed += invoke(hello, i, NULL, NULL, 1) != AZF_INVOCATION_SUCCEEDED;
         api[r] = (now_ns() - t0) / (double)n;
+        t0 = now_ns();
+        for (long i = 0; i < n; i++)
+            failed += invoke(hello, i, NULL, NULL, 0) != AZF_INVOCATION_SUCCEEDED;
+        pool[r] = (now_ns() - t0) / (double)n;
         azf_invocation *inv = NULL;
-        if (invoke(floor_fn, r, xn, &inv) != AZF_INVOCATION_SUCCEEDED) {
+        if (invoke(floor_fn, r, xn, &inv, 1) != AZF_INVOCATION_SUCCEEDED) {
             fprintf(stderr, "azfunc-bench-inproc: floor failed: %s\n",
                     azf_invocation_error_message(inv));
             return 2;
@@ -130,20 +142,24 @@ int main(int argc, char **argv)
         azf_invocation_free(inv);
     }
     qsort(api, (size_t)rounds, sizeof *api, cmp);
+    qsort(pool, (size_t)rounds, sizeof *pool, cmp);
     qsort(flo, (size_t)rounds, sizeof *flo, cmp);
-    double a = api[rounds / 2], f = flo[rounds / 2];
+    double a = api[rounds / 2], p = pool[rounds / 2], f = flo[rounds / 2];
     printf("in-process, %ld sync hello invocations x %d rounds (medians)\n", n, rounds);
-    printf("  C API (registry + Python handler)  %10.0f ns/invocation\n", a);
-    printf("  floor (direct Python call)         %10.0f ns/call\n", f);
-    printf("  ratio                              %10.2f x\n", f > 0 ? a / f : 0);
-    printf("  failed invocations                 %10ld\n", failed);
+    printf("  azf_invocation_run (caller's thread)  %10.0f ns/invocation  %8.2f x floor\n", a,
+           f > 0 ? a / f : 0);
+    printf("  azf_invocation_start (pool thread)    %10.0f ns/invocation  %8.2f x floor\n", p,
+           f > 0 ? p / f : 0);
+    printf("  floor (direct Python call)            %10.0f ns/call\n", f);
+    printf("  failed invocations                    %10ld\n", failed);
     if (json) {
         FILE *o = fopen(json, "w");
         if (o) {
             fprintf(o,
-                    "{\"n\": %ld, \"rounds\": %d, \"api_ns\": %.0f, \"floor_ns\": %.0f, "
-                    "\"ratio\": %.3f, \"failed\": %ld}\n",
-                    n, rounds, a, f, f > 0 ? a / f : 0, failed);
+                    "{\"n\": %ld, \"rounds\": %d, \"run_ns\": %.0f, \"start_ns\": %.0f, "
+                    "\"floor_ns\": %.0f, \"ratio\": %.3f, \"start_ratio\": %.3f, "
+                    "\"failed\": %ld}\n",
+                    n, rounds, a, p, f, f > 0 ? a / f : 0, f > 0 ? p / f : 0, failed);
             fclose(o);
         }
     }
@@ -151,6 +167,7 @@ int main(int argc, char **argv)
     azf_python_free(py);
     azf_registry_free(reg);
     free(api);
+    free(pool);
     free(flo);
     azf_global_shutdown();
     return failed ? 1 : 0;

@@ -105,6 +105,10 @@ enum { AZF_RETRY_NONE = -1, AZF_RETRY_EXPONENTIAL_BACKOFF = 0, AZF_RETRY_FIXED_D
  *   before returning). A non-zero return means the handler did not take the invocation:
  *   if it is not complete yet, the library fails it ("the handler refused the
  *   invocation: <azf_strerror>").
+ * run: optional; called instead of invoke by azf_invocation_run, on the caller's thread,
+ *   which waits for the completion anyway: the handler may run the function right there
+ *   and complete the invocation before returning (the Python handler does, for sync
+ *   functions). It returns as invoke does.
  * cancel: optional; called by azf_invocation_cancel while the invocation runs, on the
  *   canceller's thread. It asks the handler to finish early; the handler still completes
  *   the invocation (usually with azf_invocation_complete_cancelled).
@@ -121,6 +125,7 @@ AZF_API int azf_handler_new(azf_handler **out);
 AZF_API void azf_handler_free(azf_handler *h);
 AZF_API int azf_handler_set_invoke(azf_handler *h, azf_invoke_fn fn);
 AZF_API int azf_handler_set_cancel(azf_handler *h, azf_cancel_fn fn);
+AZF_API int azf_handler_set_run(azf_handler *h, azf_invoke_fn fn);
 AZF_API int azf_handler_set_release(azf_handler *h, azf_release_user_data_fn fn);
 
 /* ---- registry ---------------------------------------------------------------------- */
@@ -306,6 +311,14 @@ AZF_API int azf_invocation_log(azf_invocation *inv, int level, const char *categ
  * callback runs before this returns). Returns 0, AZF_E_STATE (already started),
  * AZF_E_INVALID. */
 AZF_API int azf_invocation_start(azf_invocation *inv);
+
+/* Starts the invocation as azf_invocation_start does and returns once it is complete
+ * (its completion callback, if any, has returned). The handler's run callback, if it
+ * has one, may run the function on the calling thread: the cheapest way to invoke
+ * in-process. Never call it from a thread the handler needs in order to complete (a
+ * starter callback, a Python function). Returns 0 (the outcome is
+ * azf_invocation_status), AZF_E_STATE (already started), AZF_E_INVALID. */
+AZF_API int azf_invocation_run(azf_invocation *inv);
 
 /* Asks a running invocation to stop: marks it and calls the handler's cancel callback
  * (once). Returns 0, or AZF_E_STATE when it is not running. */

@@ -148,9 +148,11 @@ static void add_cookie(struct evkeyvalq *out, const azf_cookie *ck)
     double age;
     azf__buf_printf(&b, "%s=%s", azf_cookie_name(ck), azf_cookie_value(ck));
 #define APPEND(str) azf_buf_append(&b, str, strlen(str))
-    if ((s = azf_cookie_domain(ck)))
+    /* Workers send unset attributes as empty strings (the official Python
+     * worker does): an empty Domain or Path says nothing (RFC 6265 5.2). */
+    if ((s = azf_cookie_domain(ck)) && *s)
         APPEND("; domain="), APPEND(s);
-    if ((s = azf_cookie_path(ck)))
+    if ((s = azf_cookie_path(ck)) && *s)
         APPEND("; path="), APPEND(s);
     if (azf_cookie_expires(ck, &secs, &nanos)) {
         time_t t = (time_t)secs;

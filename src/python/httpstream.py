@@ -20,14 +20,14 @@ the client goes away first. Its InvocationResponse carries no return value.
 
 import asyncio
 import contextvars
+import copy
 import logging
 import os
 import socket
 import sys
 
-import _azfunc_native as native
 import _azfunc_telemetry as telemetry
-from _azfunc_common import env_true
+from _azfunc_common import describe, env_true
 
 HEADER = 'x-ms-invocation-id'
 BASE_MODULE = 'azurefunctions.extensions.base'
@@ -299,57 +299,84 @@ def _call_sync(inv, inv_id, func, args):
         inv.thread_local_storage.invocation_id = None
 
 
-async def run(cap, fi, inv_id):
-    """One invocation of a streaming function, as a task on the loop: the
-    trigger parameter gets the proxied request (route parameters copied in
-    from the InvocationRequest), the function's result goes to the waiting
-    HTTP handler, and the invocation is answered once the response is sent.
-    A sync function runs on the loop's executor."""
-    inv = sys.modules['_azfunc_invocation']
-    inv._current.set(inv_id)
-    ex = _exchange(inv_id)
-    _settle(ex.invoked)
-    try:
-        args, ctx = inv._prepare(cap, fi, inv_id)
-        try:
-            request = await asyncio.wait_for(asyncio.shield(ex.request),
-                                             _wait_seconds())
-        except asyncio.TimeoutError:
-            raise TimeoutError(f'the HTTP request of invocation {inv_id} did '
-                               f'not arrive within {_wait_seconds():g} s') \
-                from None
-        param = fi.trigger_metadata['param_name']
-        params = getattr(args.get(param), 'route_params', None) or {}
-        base().RequestTrackerMeta.get_synchronizer().sync_route_params(
-            request, dict(params))
-        args[param] = request
-        token = telemetry.attach(ctx.trace_context.trace_parent,
-                                 ctx.trace_context.trace_state)
-        try:
+def _in_executor(fn, *args):
+    """fn(*args) on the loop's default executor, in this task's context."""
+    return asyncio.get_running_loop().run_in_executor(
+        None, contextvars.copy_context().run, fn, *args)
+
+
+class StreamRunner:
+    """The runner of an HTTP function of an app that imported an HTTP
+    extension (invocation.runner gives it, always to run on the loop). With
+    the server running, the trigger parameter gets the proxied request
+    (route parameters copied in from the InvocationRequest), the function's
+    result goes to the waiting HTTP handler, and the invocation ends once the
+    response is sent, with its Out values but no return value. Without the
+    server it is the plain runner. A sync function runs on the loop's
+    default executor."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.fi = inner.fi
+        self.needs_metadata = inner.needs_metadata
+        self.outputs_only = copy.copy(inner)  # the response goes over HTTP
+        self.outputs_only.encode_return = None
+
+    async def run_async(self, cap, inv_id, inputs, metadata, trace, retry):
+        inner, fi = self.inner, self.fi
+        if _uri is None:
             if fi.is_async:
-                result = await fi.func(**args)
-            else:
-                result = await _loop.run_in_executor(
-                    None, contextvars.copy_context().run, _call_sync, inv,
-                    inv_id, fi.func, args)
+                return await inner.run_async(cap, inv_id, inputs, metadata,
+                                             trace, retry)
+            return await _in_executor(inner, cap, inv_id, inputs, metadata,
+                                      trace, retry)
+        inv = sys.modules['_azfunc_invocation']
+        inv._current.set(inv_id)
+        inv._running[inv_id] = cap
+        ex = _exchange(inv_id)
+        _settle(ex.invoked)
+        try:
+            args, _ = inner._prepare(inv_id, inputs, metadata, trace, retry)
+            try:
+                request = await asyncio.wait_for(asyncio.shield(ex.request),
+                                                 _wait_seconds())
+            except asyncio.TimeoutError:
+                raise TimeoutError(
+                    f'the HTTP request of invocation {inv_id} did not arrive '
+                    f'within {_wait_seconds():g} s') from None
+            param = fi.trigger_metadata['param_name']
+            params = getattr(args.get(param), 'route_params', None) or {}
+            base().RequestTrackerMeta.get_synchronizer().sync_route_params(
+                request, dict(params))
+            args[param] = request
+            token = telemetry.attach(trace[0], trace[1])
+            try:
+                if fi.is_async:
+                    result = await fi.func(**args)
+                else:
+                    result = await _in_executor(_call_sync, inv, inv_id,
+                                                fi.func, args)
+            except BaseException as exc:
+                _settle(ex.result, exc=exc)
+                raise
+            finally:
+                telemetry.detach(token)
+            _settle(ex.result, result)
+            error = await ex.done
+            if error is not None:
+                raise error
+            return self.outputs_only._finish(args, None)
+        except asyncio.CancelledError:
+            if ex.request.done():  # a waiting handler answers 500
+                _settle(ex.result,
+                        exc=ConnectionAbortedError('invocation cancelled'))
+            sys.stdout.flush()
+            return inv.END_CANCEL, None, None
         except BaseException as exc:
-            _settle(ex.result, exc=exc)
-            raise
+            if ex.request.done():
+                _settle(ex.result, exc=exc)
+            sys.stdout.flush()
+            return (inv.END_FAIL, *describe(exc))
         finally:
-            telemetry.detach(token)
-        _settle(ex.result, result)
-        error = await ex.done
-        if error is not None:
-            raise error
-        inv._finish(cap, fi._replace(return_type=None), args, None)
-    except asyncio.CancelledError:
-        if ex.request.done():  # a waiting handler answers 500
-            _settle(ex.result, exc=ConnectionAbortedError('invocation cancelled'))
-        sys.stdout.flush()
-        native.cancelled(cap)
-    except BaseException as exc:
-        if ex.request.done():
-            _settle(ex.result, exc=exc)
-        inv._fail(cap, exc)
-    finally:
-        _exchanges.pop(inv_id, None)
+            _exchanges.pop(inv_id, None)
+            inv._running.pop(inv_id, None)

@@ -1,24 +1,33 @@
 """libazfunc Python adapter, invocation part: the asyncio loop thread, the
-sync pool, the logging bridge and running one invocation.
+logging bridge and running one invocation.
 
 Compiled into the plugin as _azfunc_invocation (see common.py). Behaviour
 follows shared/reference/host-protocol.md §6 and azure-functions-library.md
-§2-3, §7, §10. The C side (_azfunc_native) queues invocations without the GIL
-and wakes the asyncio loop thread through an eventfd; inputs arrive already
-shaped as azure.functions Datums; outputs go back as plain tuples:
-  ('string'|'json', str), ('bytes', bytes), ('int', int), ('double', float),
-  ('http', status, [(name, value)], body_raw, [cookie tuples]) or None.
+§2-3, §7, §10.
+
+C owns the threads (invoke.c): a sync invocation is one call of its
+function's runner on a C pool thread, `runner(cap, invocation_id, inputs,
+metadata, trace, retry)`, with the inputs already shaped as azure.functions
+Datums; an async one is started on the loop thread by `_on_jobs`. Either way
+the outcome is one tuple, the call's return value (or native.finish's
+argument for a task):
+  (END_OK, [(name, raw)], raw_return) | (END_FAIL, message, stack)
+  | (END_CANCEL, None, None)
+where raw is None, (kind, value) for the data kinds, or
+(KIND_HTTP, status, [(name, value)], raw_body, [cookie tuples]); kinds are
+the AZF_VALUE_* integers of native.kinds(), the table the marshaller uses.
 """
 
 import asyncio
 import contextvars
+import functools
 import json
 import logging
 import os
-import queue
 import sys
 import threading
 import types
+from http.cookies import SimpleCookie
 
 import _azfunc_common as common
 import _azfunc_httpstream as httpstream
@@ -28,13 +37,21 @@ import _azfunc_telemetry as telemetry
 from _azfunc_common import (GenericBinding, converter, deferred_registry,
                             describe, env_false, env_true, hooks, run_hooks)
 
+END_OK, END_FAIL, END_CANCEL = 0, 1, 2
+KINDS = native.kinds()  # 'string' -> AZF_VALUE_STRING, ... (one C table)
+KIND_HTTP = KINDS['http']
+# Datum types the library's encoders produce -> the kind they travel as.
+_DATUM_KINDS = {'string': KINDS['string'], 'json': KINDS['json'],
+                'bytes': KINDS['bytes'], 'int': KINDS['int'],
+                'bool': KINDS['int'], 'double': KINDS['double'],
+                'dict': KINDS['json'], 'list': KINDS['json']}
+
 SYSTEM_LOGGERS = ('azure_functions_worker', 'azure.functions')
 SAME_SITE = {'lax': 1, 'strict': 2, 'none': 3}
 
 _loop = None
 _loop_thread = None
-_pool = None
-_tasks = {}             # id(capsule) -> asyncio.Task
+_tasks = {}             # invocation id -> asyncio.Task
 _current = contextvars.ContextVar('azfunc_invocation', default=None)
 thread_local_storage = threading.local()
 _running = {}           # invocation id -> capsule (for logs)
@@ -81,50 +98,6 @@ class _Bridge(logging.Handler):
             pass
 
 
-class _Pool:
-    """The sync pool: daemon threads created on demand up to max_workers
-    (like ThreadPoolExecutor, but a function that never returns cannot keep
-    the process from closing)."""
-
-    def __init__(self, max_workers):
-        self.max_workers = max_workers
-        self._queue = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._threads = 0
-        self._idle = 0
-
-    def submit(self, fn, *args):
-        with self._lock:
-            spawn = False
-            if self._idle:
-                self._idle -= 1
-            elif self._threads < self.max_workers:
-                self._threads += 1
-                spawn = True
-        self._queue.put((fn, args))
-        if spawn:  # the item goes through the queue: Thread keeps its args
-            threading.Thread(target=self._work, daemon=True,
-                             name='azfunc-sync').start()
-
-    def _work(self):
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            fn, args = item
-            fn(*args)
-            # An idle thread must not keep the last invocation alive.
-            item = fn = args = None
-            with self._lock:
-                self._idle += 1
-
-    def shutdown(self):
-        with self._lock:
-            n, self._threads, self._idle = self._threads, 0, 0
-        for _ in range(n):
-            self._queue.put(None)
-
-
 def _thread_count():
     """PYTHON_THREADPOOL_THREAD_COUNT with the worker's default and checks."""
     default = min(32, (os.cpu_count() or 1) + 4)
@@ -145,11 +118,7 @@ def _thread_count():
 
 def apply_settings():
     """The settings read from the environment (plugin open, env reload)."""
-    global _pool
-    old = _pool
-    _pool = _Pool(_thread_count())
-    if old is not None:
-        old.shutdown()
+    native.set_thread_count(_thread_count())
     logging.getLogger().setLevel(
         logging.DEBUG if env_true('PYTHON_ENABLE_DEBUG_LOGGING')
         else logging.INFO)
@@ -197,7 +166,8 @@ def _run_loop(loop):
 
 
 def stop():
-    """Stops the loop thread (plugin close). Running functions are abandoned."""
+    """Stops the loop thread (plugin close; the C pool is stopped first).
+    Running functions are abandoned."""
     global _loop
     if _loop is None:
         return
@@ -205,8 +175,6 @@ def stop():
     _asgi_shutdown(loop)
     loop.call_soon_threadsafe(loop.stop)
     _loop_thread.join(5)
-    if _pool is not None:
-        _pool.shutdown()
     if _log_handler is not None:
         logging.getLogger().removeHandler(_log_handler)
 
@@ -228,14 +196,30 @@ def _asgi_shutdown(loop):
 
 
 def _on_jobs():
-    for kind, cap in native.take():
-        if kind == 0:
-            _dispatch(cap)
-        else:
-            ident = native.ident(cap)
-            task = _tasks.get(ident[2]) if ident else None
+    """The loop thread's eventfd reader: starts async invocations and
+    cancels their tasks."""
+    for job in native.take():
+        if len(job) == 1:
+            task = _tasks.get(job[0])
             if task is not None:
                 task.cancel()
+        else:
+            _start_task(*job)
+
+
+def _start_task(runner, cap, inv_id, *inputs):
+    task = _loop.create_task(runner.run_async(cap, inv_id, *inputs))
+    task.__azure_function_invocation_id__ = inv_id
+    _tasks[inv_id] = task
+    task.add_done_callback(functools.partial(_task_done, cap, inv_id))
+
+
+def _task_done(cap, inv_id, task):
+    _tasks.pop(inv_id, None)
+    _running.pop(inv_id, None)
+    # A task cancelled before its first step never ran run_async's handlers.
+    native.finish(cap, (END_CANCEL, None, None) if task.cancelled()
+                  else task.result())
 
 
 class Out:
@@ -294,45 +278,131 @@ class Context:
     thread_local_storage = property(lambda self: thread_local_storage)
 
 
-def _find_function(function_id, name):
+def runner(function_id, name=None):
+    """(runner, is_async, needs_metadata, name) of a loaded function, built
+    once when it loads: the C side keeps it for every invocation."""
     fi = indexing.functions.get(function_id)
-    if fi is None:
-        fi = next((f for f in indexing.functions.values() if f.name == name), None)
+    if fi is None and name is not None:
+        fi = next((f for f in indexing.functions.values() if f.name == name),
+                  None)
     if fi is None:
         raise RuntimeError(f'function {name} ({function_id}) is not loaded')
-    return fi
+    r = _Runner(fi)
+    if fi.function_id in httpstream.streaming:  # always on the loop (httpstream.py)
+        return httpstream.StreamRunner(r), True, r.needs_metadata, fi.name
+    return r, fi.is_async, r.needs_metadata, fi.name
 
 
-def _dispatch(cap):
-    ident = native.ident(cap)
-    if ident is None:  # already completed (drained)
-        return
-    try:
-        function_id, name, inv_id = ident
-        fi = _find_function(function_id, name)
-    except BaseException as exc:
-        native.fail(cap, *describe(exc))
-        return
-    _running[inv_id] = cap
-    streamed = httpstream.is_streaming(fi.function_id)
-    if fi.is_async or streamed:
-        task = _loop.create_task(httpstream.run(cap, fi, inv_id) if streamed
-                                 else _run_async(cap, fi, inv_id))
-        task.__azure_function_invocation_id__ = inv_id
-        _tasks[inv_id] = task
-        task.add_done_callback(lambda t: _task_done(t, cap, inv_id))
-    else:
-        _pool.submit(_run_sync, cap, fi, inv_id)
+class _Runner:
+    """One loaded function: its converters, resolved at load."""
+
+    def __init__(self, fi):
+        self.fi = fi
+        self.func = fi.func
+        self.decoders = {name: _decoder(pt)
+                         for name, pt in fi.input_types.items()}
+        self.needs_metadata = any(d.uses_metadata
+                                  for d in self.decoders.values())
+        self.outputs = [(name, _encoder(pt.binding_name, pt.pytype))
+                        for name, pt in fi.output_types.items()]
+        rt = fi.return_type
+        self.encode_return = (_encoder(rt.binding_name, rt.pytype)
+                              if rt is not None else None)
+
+    def _prepare(self, inv_id, inputs, metadata, trace, retry):
+        fi = self.fi
+        args = {}
+        md = metadata if metadata is not None else {}
+        for name, datum in inputs.items():
+            decode = self.decoders.get(name)
+            if decode is None:
+                raise KeyError(name)
+            args[name] = decode(datum, md)
+        for name, _ in self.outputs:
+            args[name] = Out()
+        if not (fi.requires_context or common.extensions_enabled):
+            return args, None  # nobody would see the Context
+        count, max_count, message, stack = retry or (0, 0, '', '')
+        ctx = Context(inv_id, fi.name, fi.directory, TraceContext(*trace),
+                      RetryContext(count, max_count,
+                                   RpcException('', stack, message)))
+        if fi.requires_context:
+            args['context'] = ctx
+        return args, ctx
+
+    def _finish(self, args, result):
+        if result is not None and self.encode_return is None:
+            # The official text, without the space it lacks.
+            raise RuntimeError(f'function {self.fi.name!r} without a $return '
+                               'bindingreturned a non-None value')
+        outputs = []
+        for name, encode in self.outputs:
+            val = args[name].get()
+            if val is None:
+                continue
+            raw = encode(val)
+            if raw is not None:
+                outputs.append((name, raw))
+        ret = self.encode_return(result) if self.encode_return else None
+        sys.stdout.flush()
+        return END_OK, outputs, ret
+
+    def __call__(self, cap, inv_id, inputs, metadata, trace, retry):
+        """A sync invocation, on a C pool thread."""
+        _running[inv_id] = cap
+        thread_local_storage.invocation_id = inv_id
+        token = telemetry.attach(trace[0], trace[1])
+        try:
+            args, ctx = self._prepare(inv_id, inputs, metadata, trace, retry)
+            if not common.extensions_enabled:
+                return self._finish(args, self.func(**args))
+            app_hooks, fn_hooks = hooks(self.fi)
+            run_hooks(app_hooks, 'pre_invocation_app_level', ctx, args,
+                      logger=True)
+            run_hooks(fn_hooks, 'pre_invocation', ctx, args, logger=True)
+            result = self.func(**args)
+            run_hooks(fn_hooks, 'post_invocation', ctx, args, result,
+                      logger=True)
+            run_hooks(app_hooks, 'post_invocation_app_level', ctx, args,
+                      result, logger=True)
+            return self._finish(args, result)
+        except BaseException as exc:  # SystemExit fails the invocation only
+            sys.stdout.flush()
+            return (END_FAIL, *describe(exc))
+        finally:
+            telemetry.detach(token)
+            thread_local_storage.invocation_id = None
+            _running.pop(inv_id, None)
+
+    async def run_async(self, cap, inv_id, inputs, metadata, trace, retry):
+        """An async invocation, as a task on the loop thread."""
+        _current.set(inv_id)
+        _running[inv_id] = cap
+        # The task's own context: nothing to detach when it ends.
+        telemetry.attach(trace[0], trace[1])
+        try:
+            args, ctx = self._prepare(inv_id, inputs, metadata, trace, retry)
+            app_hooks, fn_hooks = hooks(self.fi)
+            run_hooks(app_hooks, 'pre_invocation_app_level', ctx, args,
+                      logger=True)
+            run_hooks(fn_hooks, 'pre_invocation', ctx, args, logger=True)
+            result = await self.func(**args)
+            run_hooks(fn_hooks, 'post_invocation', ctx, args, result,
+                      logger=True)
+            run_hooks(app_hooks, 'post_invocation_app_level', ctx, args,
+                      result, logger=True)
+            return self._finish(args, result)
+        except asyncio.CancelledError:
+            sys.stdout.flush()
+            return END_CANCEL, None, None
+        except BaseException as exc:
+            sys.stdout.flush()
+            return (END_FAIL, *describe(exc))
+        finally:
+            _running.pop(inv_id, None)
 
 
-def _task_done(task, cap, inv_id):
-    _tasks.pop(inv_id, None)
-    _running.pop(inv_id, None)
-    # A task cancelled before its first step never ran _run_async's handlers;
-    # the native calls are no-ops when the invocation is already complete.
-    if task.cancelled():
-        native.cancelled(cap)
-
+# ---------------------------------------------------------------- inputs
 
 def _generic_decode(datum):
     if datum is None:
@@ -343,52 +413,99 @@ def _generic_decode(datum):
                      f'binding: {datum.type!r}')
 
 
-def _decode(pt, datum, metadata):
+def _decoder(pt):
+    """decode(datum, trigger_metadata) for one input binding."""
     if pt.deferred:
         conv = deferred_registry().get(pt.binding_name)
-        md = metadata if conv.has_trigger_support() else {}
-        return conv.decode(datum, trigger_metadata=md, pytype=pt.pytype)
+        with_md = conv.has_trigger_support()
+
+        def decode(datum, metadata):
+            return conv.decode(datum, trigger_metadata=metadata if with_md
+                               else {}, pytype=pt.pytype)
+        decode.uses_metadata = with_md
+        return decode
     conv = converter(pt.binding_name)
     if conv is GenericBinding:
-        return _generic_decode(datum)
-    md = metadata if conv.has_trigger_support() else {}
-    try:
-        return conv.decode(datum, trigger_metadata=md)
-    except NotImplementedError:
-        kind = datum.type if datum is not None else None
-        raise TypeError(
-            f'unable to decode incoming TypedData: unsupported combination '
-            f'of TypedData field {kind!r} and expected binding type '
-            f'{conv}') from None
+        def decode(datum, metadata):
+            return _generic_decode(datum)
+        decode.uses_metadata = False
+        return decode
+    with_md = conv.has_trigger_support()
 
+    def decode(datum, metadata):
+        try:
+            return conv.decode(datum, trigger_metadata=metadata if with_md
+                               else {})
+        except NotImplementedError:
+            kind = datum.type if datum is not None else None
+            raise TypeError(
+                f'unable to decode incoming TypedData: unsupported '
+                f'combination of TypedData field {kind!r} and expected '
+                f'binding type {conv}') from None
+    decode.uses_metadata = with_md
+    return decode
+
+
+# ---------------------------------------------------------------- outputs
 
 def _generic_encode(obj):
     if isinstance(obj, str):
-        return ('string', obj)
+        return (KINDS['string'], obj)
     if isinstance(obj, (bytes, bytearray)):
-        return ('bytes', bytes(obj))
+        return (KINDS['bytes'], bytes(obj))
     if obj is None:
         return None
     if isinstance(obj, (dict, list)):
-        return ('json', json.dumps(obj))
+        return (KINDS['json'], json.dumps(obj))
     if isinstance(obj, int):
-        return ('int', int(obj))
+        return (KINDS['int'], int(obj))
     if isinstance(obj, float):
-        return ('double', obj)
+        return (KINDS['double'], obj)
     raise NotImplementedError
+
+
+class ParserError(ValueError):
+    """dateutil's ParserError, for environments without python-dateutil:
+    the same name and text, so the failure reads as the official worker's."""
+
+    def __str__(self):
+        return self.args[0] % self.args[1:] if len(self.args) > 1 \
+            else super().__str__()
+
+
+def _parse_expires(value):
+    """A cookie's Expires, as the official worker parses it (dateutil when
+    the app's environment has it, else the stdlib's RFC 5322 parser)."""
+    try:
+        from dateutil import parser
+    except ImportError:
+        import email.utils
+        try:
+            return email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            raise ParserError('Unknown string format: %s', value) from None
+    return parser.parse(value)
 
 
 def _cookie_expires(value):
     if not value:
         return None
-    import email.utils
     try:
-        return int(email.utils.parsedate_to_datetime(value).timestamp())
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f'invalid cookie expires value {value!r}') from exc
+        return int(_parse_expires(value).timestamp())
+    except OverflowError:
+        logging.error(f'Can not parse value {value} of expires in the cookie '
+                      'because the parsed date exceeds the largest valid C '
+                      'integer on your system.')
+        raise
+    except ValueError:  # ParserError
+        logging.error(f'Can not parse value {value} of expires in the cookie '
+                      'due to invalid format.')
+        raise
 
 
 def _cookies(cookies):
+    """Cookie tuples; attributes the app did not set go as present, empty or
+    false values, as the official worker sends them."""
     out = []
     for cookie in cookies or ():
         for name, m in cookie.items():
@@ -398,10 +515,9 @@ def _cookies(cookies):
             except ValueError:
                 raise TypeError(f'invalid cookie max-age value '
                                 f'{max_age!r}') from None
-            out.append((name, m.value, m['domain'] or None,
-                        m['path'] or None, _cookie_expires(m['expires']),
-                        True if m['secure'] else None,
-                        True if m['httponly'] else None,
+            out.append((name, m.value, m['domain'] or '', m['path'] or '',
+                        _cookie_expires(m['expires']), bool(m['secure']),
+                        bool(m['httponly']),
                         SAME_SITE.get(str(m['samesite']).lower(), 0),
                         max_age))
     return out
@@ -412,136 +528,73 @@ def _datum_raw(datum):
     if datum is None or datum.type is None:
         return None
     t, v = datum.type, datum.value
-    if t in ('string', 'json'):
-        return (t, v if isinstance(v, str) else str(v))
-    if t == 'bytes':
-        return ('bytes', bytes(v))
-    if t in ('int', 'bool'):
-        return ('int', int(v))
-    if t == 'double':
-        return ('double', float(v))
-    if t in ('dict', 'list'):
-        return ('json', json.dumps(v))
+    kind = _DATUM_KINDS.get(t)
+    if kind == KINDS['string'] or kind == KINDS['json']:
+        if t in ('dict', 'list'):
+            return (kind, json.dumps(v))
+        return (kind, v if isinstance(v, str) else str(v))
+    if kind == KINDS['bytes']:
+        return (kind, bytes(v))
+    if kind == KINDS['int']:
+        return (kind, int(v))
+    if kind == KINDS['double']:
+        return (kind, float(v))
     if t == 'http':
         headers = [(k, h.value) for k, h in (v.get('headers') or {}).items()]
         status = v.get('status_code')
-        return ('http', str(status.value) if status is not None else '200',
+        return (KIND_HTTP, str(status.value) if status is not None else '200',
                 headers, _datum_raw(v.get('body')),
                 _cookies(v.get('cookies')))
     raise NotImplementedError(f'unexpected Datum type: {t}')
 
 
-def _encode(binding_name, pytype, obj):
+def _http_response_raw(obj):
+    """The library's HttpResponseConverter.encode of a plain HttpResponse,
+    straight to the raw tuple (the same headers, content type, cookies and
+    body, without the Datums in between; the response object itself is left
+    as the function returned it): the hot path of HTTP functions.
+    tests/adapter checks it against the library's converter."""
+    items = list(obj.headers.items())
+    names = {k.lower() for k, _ in items}
+    if 'content-type' not in names:
+        mimetype = obj.mimetype
+        items.append(('content-type', f'{mimetype}; charset={obj.charset}'
+                      if mimetype.startswith('text/') else f'{mimetype}'))
+    cookies = None
+    if 'set-cookie' in names:
+        cookies = [SimpleCookie(v) for k, v in items
+                   if k.lower() == 'set-cookie']
+        items = [(k, v) for k, v in items if k.lower() != 'set-cookie']
+    body = obj.get_body()
+    return (KIND_HTTP, str(obj.status_code), list(dict(items).items()),
+            (KINDS['bytes'], bytes(body) if body is not None else b''),
+            _cookies(cookies))
+
+
+def _encoder(binding_name, pytype):
+    """encode(obj) -> raw, for one output binding (or the return value)."""
     conv = converter(binding_name)
-    try:
-        if conv is GenericBinding:
-            return _generic_encode(obj)
-        return _datum_raw(conv.encode(obj, expected_type=pytype))
-    except NotImplementedError:
-        raise TypeError(
-            f'unable to encode outgoing TypedData: unsupported type '
-            f'"{binding_name}" for Python type '
-            f'"{type(obj).__name__}"') from None
+    lib = sys.modules.get('azure.functions')
+    fast = (lib.HttpResponse, _http_response_raw) \
+        if lib is not None and conv.__name__ == 'HttpResponseConverter' \
+        and conv.__module__ == 'azure.functions.http' else (None, None)
 
-
-def _prepare(cap, fi, inv_id):
-    inputs, metadata, trace, retry = native.inputs(cap)
-    args = {}
-    for name, datum in inputs.items():
-        pt = fi.input_types.get(name)
-        if pt is None:
-            raise KeyError(name)
-        args[name] = _decode(pt, datum, metadata)
-    for name in fi.output_types:
-        args[name] = Out()
-    count, max_count, message, stack = retry or (0, 0, '', '')
-    ctx = Context(inv_id, fi.name, fi.directory, TraceContext(*trace),
-                  RetryContext(count, max_count,
-                               RpcException('', stack, message)))
-    if fi.requires_context:
-        args['context'] = ctx
-    return args, ctx
-
-
-def _finish(cap, fi, args, result):
-    if result is not None and fi.return_type is None:
-        raise RuntimeError(f'function {fi.name!r} without a $return binding'
-                           'returned a non-None value')
-    outputs = []
-    for name, pt in fi.output_types.items():
-        val = args[name].get()
-        if val is None:
-            continue
-        raw = _encode(pt.binding_name, pt.pytype, val)
-        if raw is not None:
-            outputs.append((name, raw))
-    ret = None
-    if fi.return_type is not None:
-        ret = _encode(fi.return_type.binding_name, fi.return_type.pytype,
-                      result)
-    sys.stdout.flush()
-    native.complete(cap, outputs, ret)
-
-
-def _fail(cap, exc):
-    sys.stdout.flush()
-    native.fail(cap, *describe(exc))
-
-
-def _run_sync(cap, fi, inv_id):
-    if native.cancel_requested(cap):
-        _running.pop(inv_id, None)
-        native.cancelled(cap)
-        return
-    thread_local_storage.invocation_id = inv_id
-    try:
-        args, ctx = _prepare(cap, fi, inv_id)
-        app_hooks, fn_hooks = hooks(fi)
-        run_hooks(app_hooks, 'pre_invocation_app_level', ctx, args,
-                   logger=True)
-        run_hooks(fn_hooks, 'pre_invocation', ctx, args, logger=True)
-        token = telemetry.attach(ctx.trace_context.trace_parent,
-                                 ctx.trace_context.trace_state)
+    def encode(obj):
         try:
-            result = fi.func(**args)
-        finally:
-            telemetry.detach(token)
-        run_hooks(fn_hooks, 'post_invocation', ctx, args, result,
-                   logger=True)
-        run_hooks(app_hooks, 'post_invocation_app_level', ctx, args,
-                   result, logger=True)
-        _finish(cap, fi, args, result)
-    except BaseException as exc:  # SystemExit fails the invocation only
-        _fail(cap, exc)
-    finally:
-        thread_local_storage.invocation_id = None
-        _running.pop(inv_id, None)
+            if type(obj) is fast[0]:
+                return fast[1](obj)
+            if conv is GenericBinding:
+                return _generic_encode(obj)
+            return _datum_raw(conv.encode(obj, expected_type=pytype))
+        except NotImplementedError:
+            # The official text names the library's converter class; the
+            # generic fallback is named by its binding type.
+            what = binding_name if conv is GenericBinding else conv
+            raise TypeError(
+                f'unable to encode outgoing TypedData: unsupported type '
+                f'"{what}" for Python type "{type(obj).__name__}"') from None
+    return encode
 
 
-async def _run_async(cap, fi, inv_id):
-    _current.set(inv_id)
-    try:
-        if native.cancel_requested(cap):
-            native.cancelled(cap)
-            return
-        args, ctx = _prepare(cap, fi, inv_id)
-        app_hooks, fn_hooks = hooks(fi)
-        run_hooks(app_hooks, 'pre_invocation_app_level', ctx, args,
-                   logger=True)
-        run_hooks(fn_hooks, 'pre_invocation', ctx, args, logger=True)
-        # The task's own context: nothing to detach when it ends.
-        telemetry.attach(ctx.trace_context.trace_parent,
-                         ctx.trace_context.trace_state)
-        result = await fi.func(**args)
-        run_hooks(fn_hooks, 'post_invocation', ctx, args, result,
-                   logger=True)
-        run_hooks(app_hooks, 'post_invocation_app_level', ctx, args,
-                   result, logger=True)
-        _finish(cap, fi, args, result)
-    except asyncio.CancelledError:
-        sys.stdout.flush()
-        native.cancelled(cap)
-    except BaseException as exc:
-        _fail(cap, exc)
-    finally:
-        _running.pop(inv_id, None)
+def _encode(binding_name, pytype, obj):
+    return _encoder(binding_name, pytype)(obj)

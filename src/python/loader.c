@@ -153,6 +153,17 @@ static int handler_invoke(azf_invocation *inv, void *user_data)
     return py->plugin->invoke(py->rt, inv);
 }
 
+/* azf_invocation_run: a sync function runs on the caller's thread. */
+static int handler_run(azf_invocation *inv, void *user_data)
+{
+    azf_python *py = user_data;
+    if (!py || !py->rt) {
+        azf_invocation_fail(inv, "RuntimeError: the Python runtime is not started", "");
+        return 0;
+    }
+    return py->plugin->run(py->rt, inv);
+}
+
 static void handler_cancel(azf_invocation *inv, void *user_data)
 {
     azf_python *py = user_data;
@@ -169,6 +180,7 @@ int azf_python_new(azf_python **out, const azf_python_opts *opts)
         return AZF_E_NOMEM;
     if (azf_handler_new(&py->handler) < 0 ||
         azf_handler_set_invoke(py->handler, handler_invoke) < 0 ||
+        azf_handler_set_run(py->handler, handler_run) < 0 ||
         azf_handler_set_cancel(py->handler, handler_cancel) < 0 ||
         (opts && opts_copy(&py->opts, opts) < 0)) {
         azf_python_free(py);

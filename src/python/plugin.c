@@ -224,6 +224,7 @@ static void clear_modules(azf__py_runtime *rt)
     Py_CLEAR(rt->startup);
     Py_CLEAR(rt->httpstream);
     Py_CLEAR(rt->telemetry);
+    azf__py_funcs_clear(rt, 1);
     Py_CLEAR(rt->invocation);
     Py_CLEAR(rt->indexing);
     Py_CLEAR(rt->common);
@@ -233,7 +234,8 @@ static void release(azf__py_runtime *rt)
 {
     if (!rt)
         return;
-    azf__py_invoke_fini(rt, rt->mode == AZF_PYTHON_EMBEDDED);
+    if (!azf__py_invoke_fini(rt, rt->mode == AZF_PYTHON_EMBEDDED))
+        return; /* abandoned pool threads still use rt: it stays */
     host->free(rt->script_file_name);
     host->free(rt);
 }
@@ -326,6 +328,7 @@ static void plugin_close(azf__py_runtime *rt)
         return;
     azf__py_result res = {0};
     int rc;
+    azf__py_pool_stop(rt);
     if (rt->mode == AZF_PYTHON_EMBEDDED) {
         PyEval_RestoreThread(rt->main_tstate);
         Py_XDECREF(call_adapter(rt, rt->invocation, "stop", PyTuple_New(0), &res, &rc));
@@ -399,6 +402,11 @@ static int plugin_invoke(azf__py_runtime *rt, azf_invocation *inv)
     return azf__py_invoke(rt, inv);
 }
 
+static int plugin_run(azf__py_runtime *rt, azf_invocation *inv)
+{
+    return azf__py_run(rt, inv);
+}
+
 static void plugin_cancel(azf__py_runtime *rt, azf_invocation *inv)
 {
     azf__py_cancel(rt, inv);
@@ -465,14 +473,14 @@ static int plugin_init_app(azf__py_runtime *rt, const char *app_dir, const char 
 }
 
 static const azf__py_plugin table = {
-    AZF__PY_ABI_VERSION,    sizeof(azf__py_plugin), PY_VERSION,      plugin_open,   plugin_close,
-    plugin_runtime_version, plugin_index,           plugin_load,     plugin_invoke, plugin_cancel,
-    plugin_drain,           plugin_reload,          plugin_init_app,
+    AZF__PY_ABI_VERSION,    sizeof(azf__py_plugin), PY_VERSION,  plugin_open,     plugin_close,
+    plugin_runtime_version, plugin_index,           plugin_load, plugin_invoke,   plugin_cancel,
+    plugin_drain,           plugin_reload,          plugin_run,  plugin_init_app,
 };
 
 /* The one exported symbol. NULL when the core speaks another ABI. */
 __attribute__((visibility("default"))) const azf__py_plugin *
-azf__python_plugin_v2(const azf__py_host *h)
+azf__python_plugin_v3(const azf__py_host *h)
 {
     if (!h || h->abi_version != AZF__PY_ABI_VERSION || h->size < sizeof(azf__py_host))
         return NULL;

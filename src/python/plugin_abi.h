@@ -17,14 +17,15 @@
 #include "azfunc/registry.h"
 #include "azfunc/value.h"
 
-#define AZF__PY_ABI_VERSION 2
-#define AZF__PY_ENTRY "azf__python_plugin_v2"
+#define AZF__PY_ABI_VERSION 3
+#define AZF__PY_ENTRY "azf__python_plugin_v3"
 
 /* The public functions the plugin calls on values and invocations, lent by the
  * core as pointers (the plugin does not link libazfunc). */
 /* clang-format off */
 #define AZF__PY_API_FUNCS(X) \
     X(azf_value_kind) \
+    X(azf_value_kind_name) \
     X(azf_value_data) \
     X(azf_value_int) \
     X(azf_value_double) \
@@ -132,6 +133,8 @@ typedef struct azf__py_plugin {
     /* env: NULL-terminated name, value, name, value, ... (borrowed). */
     int (*reload)(azf__py_runtime *rt, const char *const *env, const char *app_dir,
                   azf__py_result *res);
+    /* azf_invocation_run: may run a sync function on the calling thread (takes the GIL). */
+    int (*run)(azf__py_runtime *rt, azf_invocation *inv);
     /* azf_python_init_app: the capabilities come back in res->metadata as name, value,
      * name, value (res->count strings). */
     int (*init_app)(azf__py_runtime *rt, const char *app_dir, const char *http_host,

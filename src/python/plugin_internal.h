@@ -11,6 +11,8 @@ extern const azf__py_host *azf__py_host_table;
 
 typedef struct azf__py_entry azf__py_entry;
 typedef struct azf__py_job azf__py_job;
+typedef struct azf__py_func azf__py_func;
+typedef struct azf__py_thread azf__py_thread;
 
 struct azf__py_runtime {
     int mode;
@@ -25,24 +27,39 @@ struct azf__py_runtime {
     azf_python_log_fn log;
     void *log_user_data;
 
-    /* Invocations: queued jobs (read by the asyncio loop thread when the
-     * eventfd fires) and the in-flight list, under one lock. */
+    /* Invocations (invoke.c), under one lock: the loaded functions, the sync
+     * jobs (the pool's), the loop thread's jobs (async; read when the eventfd
+     * fires), the in-flight list and the pool's threads. */
     pthread_mutex_t lock;
-    pthread_cond_t idle; /* signalled when an invocation leaves the list */
+    pthread_cond_t idle; /* an invocation left the list, or a pool thread exited */
     int efd;             /* eventfd, -1 before start */
-    int draining;
+    int draining, stopping;
+    azf__py_func *funcs;
     azf__py_job *head, *tail;
+    azf__py_job *loop_head, *loop_tail;
     azf__py_entry *inflight;
     size_t inflight_count;
+    azf__py_thread *idle_threads; /* most recently idle first */
+    int threads, busy, max_threads;
 };
 
 /* invoke.c */
 int azf__py_invoke_init(azf__py_runtime *rt); /* before the adapter import; no GIL needed */
-/* After close; finalized: the embedded interpreter is gone, so entries still
- * referenced by (never destroyed) capsules are freed too. */
-void azf__py_invoke_fini(azf__py_runtime *rt, int finalized);
+/* After close: fails what is still in flight. finalized: the embedded
+ * interpreter is gone, so entries still referenced by (never destroyed)
+ * capsules are freed too. Returns 0 when pool threads that never returned
+ * from their function still use rt (it must then stay allocated), else 1. */
+int azf__py_invoke_fini(azf__py_runtime *rt, int finalized);
 PyObject *azf__py_native_module(azf__py_runtime *rt); /* GIL held; new reference */
+/* After a successful load (GIL held): the function's runner, kept for its
+ * invocations. -1 with a Python error set. */
+int azf__py_func_load(azf__py_runtime *rt, const char *function_id);
+void azf__py_funcs_clear(azf__py_runtime *rt, int with_gil);
+/* Close, first: no more invocations; idle pool threads exit. Returns the
+ * number of pool threads still busy (abandoned). Takes no GIL itself. */
+int azf__py_pool_stop(azf__py_runtime *rt);
 int azf__py_invoke(azf__py_runtime *rt, azf_invocation *inv);
+int azf__py_run(azf__py_runtime *rt, azf_invocation *inv); /* a sync function runs here */
 void azf__py_cancel(azf__py_runtime *rt, azf_invocation *inv);
 int azf__py_drain(azf__py_runtime *rt, int timeout_ms);
 

@@ -6,8 +6,10 @@
 
 struct azf_invocation {
     pthread_mutex_t lock;
+    pthread_cond_t ended; /* `finished` set: azf_invocation_run waits for it */
     int refs;
     int state;
+    int finished; /* the completion callback has returned */
     int cancel_requested, cancel_called;
     const azf_function *fn;
     char *id;
@@ -29,6 +31,7 @@ struct azf_invocation {
 
 static void destroy(azf_invocation *inv)
 {
+    pthread_cond_destroy(&inv->ended);
     pthread_mutex_destroy(&inv->lock);
     pthread_mutex_destroy(&inv->log_lock);
     azf__free(inv->id);
@@ -67,6 +70,12 @@ int azf_invocation_new(azf_invocation **out, const azf_function *fn, const char 
         return AZF_E_NOMEM;
     }
     if (pthread_mutex_init(&inv->log_lock, NULL)) {
+        pthread_mutex_destroy(&inv->lock);
+        azf__free(inv);
+        return AZF_E_NOMEM;
+    }
+    if (pthread_cond_init(&inv->ended, NULL)) {
+        pthread_mutex_destroy(&inv->log_lock);
         pthread_mutex_destroy(&inv->lock);
         azf__free(inv);
         return AZF_E_NOMEM;
@@ -239,6 +248,10 @@ static int finish(azf_invocation *inv, int state, const char *message, const cha
     pthread_mutex_unlock(&inv->lock);
     if (inv->on_complete)
         inv->on_complete(inv, inv->on_complete_ud);
+    pthread_mutex_lock(&inv->lock);
+    inv->finished = 1;
+    pthread_cond_broadcast(&inv->ended);
+    pthread_mutex_unlock(&inv->lock);
     unref(inv);
     return 0;
 }
@@ -286,7 +299,8 @@ int azf_invocation_complete_cancelled(azf_invocation *inv)
     return finish(inv, AZF_INVOCATION_CANCELLED, NULL, NULL);
 }
 
-int azf_invocation_start(azf_invocation *inv)
+/* start and run: `here` uses the handler's run callback when it has one. */
+static int begin(azf_invocation *inv, int here)
 {
     if (!inv)
         return AZF_E_INVALID;
@@ -317,7 +331,8 @@ int azf_invocation_start(azf_invocation *inv)
     pthread_mutex_lock(&inv->lock);
     inv->refs++;
     pthread_mutex_unlock(&inv->lock);
-    int rc = fn->handler.invoke(inv, fn->user_data);
+    azf_invoke_fn call = here && fn->handler.run ? fn->handler.run : fn->handler.invoke;
+    int rc = call(inv, fn->user_data);
     if (rc) {
         msg = azf__asprintf("the handler refused the invocation: %s", azf_strerror(rc));
         /* AZF_E_STATE if the handler completed it anyway. */
@@ -325,6 +340,23 @@ int azf_invocation_start(azf_invocation *inv)
         azf__free(msg);
     }
     unref(inv);
+    return 0;
+}
+
+int azf_invocation_start(azf_invocation *inv)
+{
+    return begin(inv, 0);
+}
+
+int azf_invocation_run(azf_invocation *inv)
+{
+    int rc = begin(inv, 1);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&inv->lock);
+    while (!inv->finished)
+        pthread_cond_wait(&inv->ended, &inv->lock);
+    pthread_mutex_unlock(&inv->lock);
     return 0;
 }
 

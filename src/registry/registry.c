@@ -34,6 +34,14 @@ int azf_handler_set_invoke(azf_handler *h, azf_invoke_fn fn)
     return 0;
 }
 
+int azf_handler_set_run(azf_handler *h, azf_invoke_fn fn)
+{
+    if (!h)
+        return AZF_E_INVALID;
+    h->run = fn;
+    return 0;
+}
+
 int azf_handler_set_cancel(azf_handler *h, azf_cancel_fn fn)
 {
     if (!h)

@@ -32,6 +32,7 @@ struct azf_binding {
 
 struct azf_handler {
     azf_invoke_fn invoke;
+    azf_invoke_fn run; /* optional: azf_invocation_run, on the caller's thread */
     azf_cancel_fn cancel;
     azf_release_user_data_fn release;
 };

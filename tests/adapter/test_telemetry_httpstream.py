@@ -54,8 +54,23 @@ def test_init_indexing_setting(httpstream, env):
     assert httpstream.init_indexing()
 
 
-def test_extension_types_only_for_http(httpstream):
-    ext = pytest.importorskip("azurefunctions.extensions.http.fastapi")
+@pytest.fixture
+def extension(monkeypatch):
+    """The FastAPI extension imported, its registration undone afterwards (the trackers
+    are process-wide; other adapter tests expect no HTTP extension)."""
+    base = pytest.importorskip("azurefunctions.extensions.base")
+    for cls, attr in ((base.ModuleTrackerMeta, "_module"),
+                      (base.RequestTrackerMeta, "_request_type"),
+                      (base.RequestTrackerMeta, "_synchronizer"),
+                      (base.ResponseTrackerMeta, "_response_types")):
+        old = getattr(cls, attr, None)
+        monkeypatch.setattr(cls, attr, dict(old) if isinstance(old, dict) else old,
+                            raising=False)
+    return pytest.importorskip("azurefunctions.extensions.http.fastapi")
+
+
+def test_extension_types_only_for_http(httpstream, extension):
+    ext = extension
     assert httpstream.base() is not None  # importing the extension registered it
     assert httpstream.accepts("httpTrigger", ext.Request)
     assert not httpstream.accepts("queueTrigger", ext.Request)

@@ -57,6 +57,7 @@ typedef struct {
     int completions;
     int log_count;
     cJSON *logs; /* array of {level, category, message} seen before completion */
+    int run;     /* --run: azf_invocation_run for single cases */
 } track;
 
 static int matches(const char *pattern, const char *text)
@@ -280,7 +281,7 @@ static void check_value(const char *what, const azf_value *v, const cJSON *want)
 
 /* ---------------------------------------------------------------- running */
 
-static track T = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, NULL};
+static track T = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, NULL, 0};
 
 static void on_complete(azf_invocation *inv, void *ud)
 {
@@ -336,7 +337,8 @@ static void wait_completions(int n)
     pthread_mutex_unlock(&T.lock);
 }
 
-static azf_invocation *start_case(azf_registry *reg, const cJSON *c, int i, cJSON *logs)
+static azf_invocation *start_case(azf_registry *reg, const cJSON *c, int i, cJSON *logs,
+                                  int may_run)
 {
     const char *fname = cJSON_GetStringValue(cJSON_GetObjectItem(c, "function"));
     const azf_function *fn = azf_registry_find(reg, fname);
@@ -391,8 +393,17 @@ static azf_invocation *start_case(azf_registry *reg, const cJSON *c, int i, cJSO
                   0);
     CHECK_INT(azf_invocation_set_on_complete(inv, on_complete, NULL), 0);
     CHECK_INT(azf_invocation_set_on_log(inv, on_log, logs), 0);
-    CHECK_INT(azf_invocation_start(inv), 0);
-    if (cJSON_IsTrue(cJSON_GetObjectItem(c, "cancel")))
+    int cancel = cJSON_IsTrue(cJSON_GetObjectItem(c, "cancel"));
+    int repeat = cJSON_IsNumber(cJSON_GetObjectItem(c, "repeat"));
+    /* --run: single cases through azf_invocation_run (on this thread for sync
+     * functions); concurrent and cancelled ones still start. */
+    if (T.run && may_run && !cancel && !repeat) {
+        CHECK_INT(azf_invocation_run(inv), 0);
+        CHECK(azf_invocation_status(inv) >= AZF_INVOCATION_SUCCEEDED);
+    } else {
+        CHECK_INT(azf_invocation_start(inv), 0);
+    }
+    if (cancel)
         azf_invocation_cancel(inv);
     return inv;
 }
@@ -508,9 +519,10 @@ static void load_v1(azf_python *py, azf_registry *reg, const char *app)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s <app dir>\n", argv[0]);
+        fprintf(stderr, "usage: %s <app dir> [--run]\n", argv[0]);
         return 2;
     }
+    T.run = argc > 2 && !strcmp(argv[2], "--run");
     char app[PATH_MAX];
     CHECK(realpath(argv[1], app) != NULL);
     char path[PATH_MAX + 32];
@@ -613,7 +625,7 @@ int main(int argc, char **argv)
         cJSON **logs = calloc((size_t)repeat, sizeof *logs);
         for (int i = 0; i < repeat; i++) {
             logs[i] = cJSON_CreateArray();
-            invs[i] = start_case(reg, it, started + i, logs[i]);
+            invs[i] = start_case(reg, it, started + i, logs[i], 1);
         }
         started += repeat;
         wait_completions(started);
@@ -630,7 +642,7 @@ int main(int argc, char **argv)
     const cJSON *drain = cJSON_GetObjectItem(spec, "drain");
     if (drain) {
         cJSON *logs = cJSON_CreateArray();
-        azf_invocation *inv = start_case(reg, drain, started++, logs);
+        azf_invocation *inv = start_case(reg, drain, started++, logs, 0);
         int n = azf_python_drain(py, (int)cJSON_GetObjectItem(drain, "timeout_ms")->valuedouble);
         CHECK_INT(n, (int)cJSON_GetObjectItem(drain, "failed")->valuedouble);
         wait_completions(started);
@@ -638,7 +650,7 @@ int main(int argc, char **argv)
         CHECK(matches("^TimeoutError: ", azf_invocation_error_message(inv)));
         azf_invocation_free(inv);
         /* After a drain nothing is accepted, and still completed once. */
-        inv = start_case(reg, drain, started++, logs);
+        inv = start_case(reg, drain, started++, logs, 0);
         wait_completions(started);
         CHECK_INT(azf_invocation_status(inv), AZF_INVOCATION_FAILED);
         CHECK_STR(azf_invocation_error_message(inv),

@@ -5,6 +5,7 @@ back as produced). Apps: tests/apps/otel_v2, tests/apps/stream_v2."""
 
 import hashlib
 import http.client
+import importlib.util
 import json
 import re
 import shutil
@@ -51,7 +52,8 @@ def test_span_continues_the_client_trace(start, tmp_path, function):
 
 @pytest.fixture
 def streaming(start, tmp_path):
-    pytest.importorskip("azurefunctions.extensions.http.fastapi")
+    if importlib.util.find_spec("azurefunctions.extensions.http.fastapi") is None:
+        pytest.skip("azurefunctions-extensions-http-fastapi (requirements-dev.txt)")
     r = start(app(tmp_path, "stream_v2"))
     r.wait_for("HTTP streaming: HTTP functions are served by the app at http://127.0.0.1:")
     return r

@@ -427,10 +427,12 @@ static void test_route_lookup(void)
 /* ---- handlers and invocations --------------------------------------------------- */
 
 typedef struct {
-    int invoked, cancelled, released, completions;
-    int mode; /* 0: complete later, 1: complete inside invoke, 2: refuse */
+    int invoked, cancelled, released, completions, ran;
+    int mode; /* 0: complete later, 1: complete inside invoke, 2: refuse, 3: in a thread */
     azf_invocation *pending;
 } probe;
+
+static void *complete_in_thread(void *arg);
 
 static int on_invoke(azf_invocation *inv, void *ud)
 {
@@ -438,6 +440,12 @@ static int on_invoke(azf_invocation *inv, void *ud)
     p->invoked++;
     if (p->mode == 2)
         return AZF_E_USER;
+    if (p->mode == 3) {
+        pthread_t t;
+        CHECK_INT(pthread_create(&t, NULL, complete_in_thread, inv), 0);
+        pthread_detach(t);
+        return 0;
+    }
     if (p->mode == 1) {
         azf_value *v;
         if (azf_value_new_string(&v, "done"))
@@ -660,6 +668,64 @@ static void *race(void *arg)
         break;
     }
     return NULL;
+}
+
+/* The handler's run callback: completes on the caller's thread. */
+static int on_run(azf_invocation *inv, void *ud)
+{
+    probe *p = ud;
+    p->ran++;
+    return azf_invocation_complete(inv);
+}
+
+static void test_invocation_run(void)
+{
+    /* Without a run callback: invoke, then run waits for the completion that another
+     * thread makes. */
+    azf_registry *reg;
+    azf_registry_new(&reg);
+    azf_handler *h;
+    CHECK_INT(azf_handler_new(&h), 0);
+    azf_handler_set_invoke(h, on_invoke);
+    probe p;
+    memset(&p, 0, sizeof p);
+    CHECK_INT(azf_registry_add(reg, HTTP_FN, h, &p), 0);
+    const azf_function *fn = azf_registry_find(reg, "Products");
+    p.mode = 3; /* complete_in_thread */
+    azf_invocation *inv;
+    CHECK_INT(azf_invocation_new(&inv, fn, "run-1"), 0);
+    CHECK_INT(azf_invocation_set_on_complete(inv, on_complete, &p), 0);
+    CHECK_INT(azf_invocation_run(inv), 0);
+    CHECK_INT(p.completions, 1); /* the callback returned before run did */
+    CHECK_INT(azf_invocation_status(inv), AZF_INVOCATION_SUCCEEDED);
+    CHECK_INT(azf_invocation_run(inv), AZF_E_STATE);
+    azf_invocation_free(inv);
+    CHECK_INT(azf_invocation_run(NULL), AZF_E_INVALID);
+
+    /* With one: run uses it, start still uses invoke. */
+    azf_handler_set_run(h, on_run);
+    CHECK_INT(azf_handler_set_run(NULL, on_run), AZF_E_INVALID);
+    azf_registry *reg2;
+    azf_registry_new(&reg2);
+    probe q;
+    memset(&q, 0, sizeof q);
+    q.mode = 1;
+    CHECK_INT(azf_registry_add(reg2, HTTP_FN, h, &q), 0);
+    fn = azf_registry_find(reg2, "Products");
+    CHECK_INT(azf_invocation_new(&inv, fn, "run-2"), 0);
+    CHECK_INT(azf_invocation_run(inv), 0);
+    CHECK_INT(q.ran, 1);
+    CHECK_INT(q.invoked, 0);
+    CHECK_INT(azf_invocation_status(inv), AZF_INVOCATION_SUCCEEDED);
+    azf_invocation_free(inv);
+    CHECK_INT(azf_invocation_new(&inv, fn, "run-3"), 0);
+    CHECK_INT(azf_invocation_start(inv), 0);
+    CHECK_INT(q.invoked, 1);
+    CHECK_INT(q.ran, 1);
+    azf_invocation_free(inv);
+    azf_handler_free(h);
+    azf_registry_free(reg2);
+    azf_registry_free(reg);
 }
 
 static void test_exactly_once_under_races(void)
@@ -1025,6 +1091,7 @@ int main(void)
     RUN(test_routes());
     RUN(test_route_lookup());
     RUN(test_invocations());
+    RUN(test_invocation_run());
     RUN(test_exactly_once_under_races());
     RUN(test_invocation_logs());
     RUN(test_metadata_pb());
