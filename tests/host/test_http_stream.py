@@ -9,6 +9,7 @@ import importlib.util
 import json
 import re
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -162,10 +163,12 @@ def test_connect_retries_then_fails(stream):
     """The host's proxy gives up after 10 connection attempts; the invocation it was
     forwarding for then fails in the worker, which goes on serving."""
     h, uri, ids = stream
-    closed = f"http://127.0.0.1:{azhost.free_port()}"
     inv = h.start_invocation(ids["chunks"], route_params(count="1"))
-    with pytest.raises(httpproxy.ProxyError) as err:
-        httpproxy.forward(closed, "GET", "/api/chunks/1", inv.id)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))  # bound and never listening: held, and refused
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+        with pytest.raises(httpproxy.ProxyError) as err:
+            httpproxy.forward(closed, "GET", "/api/chunks/1", inv.id)
     assert err.value.attempts == 10
     assert inv.wait().result.status == FAILURE
     ok = h.start_invocation(ids["chunks"], route_params(count="2"))
