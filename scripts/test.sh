@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Sets up everything and runs every test suite, fastest feedback first:
 #   1. format and lint: clang-format, shell and Python syntax
-#   2. release build (-Werror): ctest (unit, ABI, fuzz-corpus replay) and the pytest suites,
-#      then the Python and Go bindings against the library installed into a prefix
+#   2. release build (-Werror): ctest (unit, ABI, fuzz-corpus replay) and the pytest suites;
+#      the Python adapter corpus and the invocation suites again on every Python 3.10-3.13
+#      the build found (the pytest suites include tests/deploy: the installed worker
+#      directory launched as the host launches it, on every Python); then the Python and
+#      Go bindings against the library installed into a prefix
 #   3. ASan+UBSan (with float-cast-overflow) build: the same suites again
 #   4. ThreadSanitizer build: only the concurrency tests (worker, driver, registry, session,
 #      bench soak and terminate)
@@ -71,6 +74,19 @@ step "release build"
 scripts/build.sh release
 step "release tests"
 run_suites build
+step "every Python found: adapter corpus and host-simulator invocation suites"
+# One run per CPython the build made an adapter for (build/python-versions.txt), each
+# with libazfunc's bundled azure-functions and no venv (AZF_TEST_PYTHON).
+ran=""
+while read -r ver exe; do
+  printf -- '--- Python %s (%s)\n' "$ver" "$exe"
+  AZF_TEST_PYTHON="$ver" ctest --test-dir build --output-on-failure -j "$(nproc)" \
+    -R '^python\.(app|invoke)\.'
+  AZF_TEST_PYTHON="$ver" AZF_BUILD_DIR=build .venv/bin/python -m pytest -q -p no:cacheprovider \
+    tests/host/test_invocations.py tests/host/test_bindings.py
+  ran="$ran $ver"
+done < build/python-versions.txt
+echo "Python versions tested:$ran"
 step "Python binding (installed into a temporary prefix, fresh venv)"
 bindings/python/test.sh build
 step "Go binding (installed prefix, pkg-config)"

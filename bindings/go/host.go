@@ -15,9 +15,13 @@ import (
 )
 
 // AppOptions configures OpenApp. The zero value uses the library's defaults.
+// Which Python runs follows the library's rule (python.h): an explicit Python or
+// PythonVersion, else the venv (Venv, $VIRTUAL_ENV, or .venv/ or venv/ in the app),
+// else $FUNCTIONS_WORKER_RUNTIME_VERSION, else python3 on PATH.
 type AppOptions struct {
-	Venv          string // a virtual environment whose site-packages the app uses (default: $VIRTUAL_ENV)
-	PythonVersion string // "3.11": which libazfunc-python3.X.so to load (default: the library's choice)
+	Venv          string // the app's virtual environment (default: $VIRTUAL_ENV, else the app's .venv/)
+	PythonVersion string // "3.11": run that Python (default: the rule above)
+	Python        string // a python executable to run (of an installation or of a venv)
 }
 
 // App is a Python function app opened in-process (the custom host of host.h). Its
@@ -80,6 +84,14 @@ func (a *App) open(dir string, opts *AppOptions) error {
 			return check("azf_python_opts_set_venv", rc, nil)
 		}
 	}
+	if opts != nil && opts.Python != "" {
+		s := cstr(opts.Python)
+		rc := C.azf_python_opts_set_interpreter(po, s)
+		free(s)
+		if rc < 0 {
+			return check("azf_python_opts_set_interpreter", rc, nil)
+		}
+	}
 	if opts != nil && opts.PythonVersion != "" {
 		s := cstr(opts.PythonVersion)
 		rc := C.azf_python_opts_set_version(po, s)
@@ -91,7 +103,8 @@ func (a *App) open(dir string, opts *AppOptions) error {
 	cd := cstr(dir)
 	defer free(cd)
 	if rc := C.azf_app_open(&a.c, cd, po); rc < 0 {
-		return &Error{Op: "azf_app_open", Code: Code(rc), Message: "cannot open " + dir}
+		// The handle does not exist: the options say why (python.h, one channel).
+		return &Error{Op: "azf_app_open", Code: Code(rc), Message: C.GoString(C.azf_python_opts_errmsg(po))}
 	}
 	return nil
 }

@@ -27,6 +27,19 @@ func venv(t *testing.T) string {
 	return v
 }
 
+// An app that cannot open says why: the library's message, not a generic one.
+func TestOpenAppError(t *testing.T) {
+	_, err := OpenApp(t.TempDir(), &AppOptions{Venv: "/nonexistent-venv"})
+	var e *Error
+	if !errors.As(err, &e) || e.Code != ErrNotFound {
+		t.Fatalf("OpenApp: %v", err)
+	}
+	want := "cannot start Python: the virtual environment /nonexistent-venv (from the venv option) does not exist"
+	if e.Message != want {
+		t.Fatalf("message %q, want %q", e.Message, want)
+	}
+}
+
 // The custom host: a Python v2 app opened in-process and invoked from Go.
 func TestCustomHostPythonApp(t *testing.T) {
 	app, err := OpenApp(filepath.Join(repoRoot(t), "tests", "apps", "inv_v2_http"), &AppOptions{Venv: venv(t)})

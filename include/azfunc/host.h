@@ -29,16 +29,20 @@ extern "C" {
 typedef struct azf_app azf_app;
 
 /* Opens the Python function app in app_dir (copied): starts the Python adapter with
- * py_opts (copied; NULL = defaults), indexes the app and registers every function with
+ * py_opts (read, and told why on failure; NULL = defaults; the app root is app_dir
+ * unless py_opts names one, so its .venv/ is found), indexes the app and registers
+ * every function with
  * the Python handler. An app whose indexing raises still opens, with no functions:
  * azf_app_errmsg tells why (as the host, which then has no functions). A v1 function
  * whose function.json is broken is listed and carries azf_function_load_error.
  * *out is untouched on failure.
- * Returns 0, AZF_E_IO (app_dir unreadable), AZF_E_NOTFOUND / AZF_E_LOAD (no Python
- * plugin), AZF_E_PYTHON (the interpreter failed to start), AZF_E_STATE (another
- * embedded interpreter runs in this process), AZF_E_INVALID, AZF_E_NOMEM. A message
- * for the failure goes to the library log callback. */
-AZF_API int azf_app_open(azf_app **out, const char *app_dir, const azf_python_opts *py_opts);
+ * Returns 0, AZF_E_IO (app_dir unreadable), AZF_E_NOTFOUND / AZF_E_LOAD (no such venv
+ * or interpreter, no Python plugin for its version), AZF_E_PYTHON (the interpreter
+ * failed to start), AZF_E_STATE (another embedded interpreter runs in this process),
+ * AZF_E_INVALID (a venv of another version than asked for), AZF_E_NOMEM. The message
+ * for the failure ("cannot start Python: ...") is azf_python_opts_errmsg(py_opts),
+ * and goes to the library log callback too. */
+AZF_API int azf_app_open(azf_app **out, const char *app_dir, azf_python_opts *py_opts);
 
 /* Wraps a registry of native handlers (owned on success: freed with the app). No
  * Python is started. Returns 0, AZF_E_INVALID, AZF_E_NOMEM. */

@@ -1,13 +1,24 @@
 /* libazfunc — the Python adapter: one CPython interpreter that indexes and
  * loads Azure Functions Python apps (v2 function_app.py and v1 function.json).
  *
- * The core library does not link libpython. azf_python_start loads the plugin
- * libazfunc-python3.X.so with dlopen, chosen in this order:
- *   1. azf_python_opts_set_plugin_path, else azf_python_opts_set_version;
- *   2. the environment: AZF_PYTHON_PLUGIN (a path), else AZF_PYTHON_VERSION ("3.11");
- *   3. the Python version found when libazfunc was built.
- * A version is looked up as libazfunc-python<version>.so next to libazfunc.so,
- * then in the install libdir.
+ * The core library does not link libpython. azf_python_start picks a Python by
+ * one rule (docs/local-runner.md "Which Python runs"), first match wins:
+ *   1. an explicit choice: azf_python_opts_set_interpreter (a python executable,
+ *      of an installation or of a venv) or azf_python_opts_set_version ("3.12";
+ *      the environment's AZF_PYTHON_VERSION when no option is set);
+ *   2. the app's virtual environment: azf_python_opts_set_venv, else VIRTUAL_ENV,
+ *      else .venv/ or venv/ in the app root (azf_python_opts_set_app_dir);
+ *   3. FUNCTIONS_WORKER_RUNTIME_VERSION (set by the Functions host);
+ *   4. python3 on PATH;
+ *   5. the Python libazfunc was built with.
+ * The interpreter, its standard library and its libpython then come from one
+ * installation of that X.Y: the venv's (its pyvenv.cfg "home") or the
+ * interpreter's when it has a shared libpython, else the one the adapter was
+ * built against. A venv only adds its site-packages; an explicit choice that
+ * disagrees with the venv's version is an error that names both.
+ * The adapter for X.Y is libazfunc-python<X.Y>.so, looked up next to libazfunc,
+ * in ../<libdir>/ and ../ from there, and in the install libdir;
+ * azf_python_opts_set_plugin_path (or AZF_PYTHON_PLUGIN) names a file instead.
  *
  * Thread safety: an azf_python is used by one thread at a time. Exception:
  * azf_python_start and azf_python_free must run on the same thread in
@@ -52,10 +63,21 @@ AZF_API int azf_python_opts_set_mode(azf_python_opts *opts, int mode);
 AZF_API int azf_python_opts_set_version(azf_python_opts *opts, const char *version);
 /* An explicit plugin file; wins over the version. NULL restores the default. */
 AZF_API int azf_python_opts_set_plugin_path(azf_python_opts *opts, const char *path);
-/* A virtual environment directory: its lib/python3.X/site-packages goes on
- * sys.path after the app's own directories and before the standard library.
- * Default: the VIRTUAL_ENV environment variable, if set. */
+/* A virtual environment directory (see the rule above): its Python runs, and its
+ * lib/python3.X/site-packages (with its .pth files) goes on sys.path after the
+ * standard library. NULL restores the default. */
 AZF_API int azf_python_opts_set_venv(azf_python_opts *opts, const char *venv_dir);
+/* A Python executable (of an installation, or of a venv, which then applies). NULL
+ * restores the default; "" is AZF_E_INVALID. */
+AZF_API int azf_python_opts_set_interpreter(azf_python_opts *opts, const char *path);
+/* The app root, known before any app is indexed: its .venv/ or venv/ is found, and
+ * its .python_packages go on sys.path before anything is imported. NULL restores
+ * the default (none); "" is AZF_E_INVALID. */
+AZF_API int azf_python_opts_set_app_dir(azf_python_opts *opts, const char *app_dir);
+/* Why the last azf_app_open given these options failed (never NULL; "" if it did
+ * not): the channel for errors that happen before a handle exists. Borrowed until
+ * the next azf_app_open with opts or azf_python_opts_free. */
+AZF_API const char *azf_python_opts_errmsg(const azf_python_opts *opts);
 /* The v2 script file name. Default: PYTHON_SCRIPT_FILE_NAME as seen by
  * Python's os.environ at index time, else "function_app.py". */
 AZF_API int azf_python_opts_set_script_file_name(azf_python_opts *opts, const char *name);
@@ -76,13 +98,20 @@ AZF_API int azf_python_opts_set_log_callback(azf_python_opts *opts, azf_python_l
  * Returns 0, AZF_E_INVALID or AZF_E_NOMEM. */
 AZF_API int azf_python_new(azf_python **out, const azf_python_opts *opts);
 
-/* Loads the plugin and starts (or attaches to) the interpreter.
- * sys.path becomes: the venv's site-packages, then the standard library; each
- * app indexed or loaded later puts its root and its
- * .python_packages/lib/site-packages in front.
- * Returns 0, AZF_E_NOTFOUND (no plugin), AZF_E_LOAD (dlopen or ABI mismatch),
- * AZF_E_STATE (already started; or an embedded runtime is already running;
- * or extension mode without a running interpreter), AZF_E_PYTHON, AZF_E_NOMEM. */
+/* Picks the Python (see above), loads its plugin and starts (or attaches to) the
+ * interpreter. Embedded mode: sys.path becomes, in the official worker's order,
+ * PYTHONPATH's entries, the app's .python_packages/lib/site-packages (and
+ * lib/python3.X/site-packages), the standard library, the venv's site-packages,
+ * libazfunc's bundled site-packages for that X.Y (a pinned azure-functions, the
+ * fallback when the app brings none); the app root is appended when the app is
+ * indexed or loaded, and azure.functions is imported only then. Extension mode
+ * leaves sys.path to the host interpreter except for the app's directories.
+ * Returns 0, AZF_E_NOTFOUND (no such venv or interpreter, no plugin for that
+ * version), AZF_E_INVALID (a version mismatch, a directory that is not a venv),
+ * AZF_E_LOAD (dlopen or ABI mismatch), AZF_E_STATE (already started; or an embedded
+ * runtime is already running; or another installation of that X.Y is loaded in this
+ * process; or extension mode without a running interpreter), AZF_E_PYTHON,
+ * AZF_E_NOMEM. azf_python_errmsg says which and why. */
 AZF_API int azf_python_start(azf_python *py);
 
 /* Stops the runtime (finalises an embedded interpreter) and frees the handle.
@@ -104,6 +133,10 @@ AZF_API const char *azf_python_error_stack_trace(const azf_python_error *err);
 /* The plugin file in use and the interpreter's sys.version; NULL before start. */
 AZF_API const char *azf_python_plugin_path(const azf_python *py);
 AZF_API const char *azf_python_version(const azf_python *py);
+/* The running interpreter's sys.executable ("" in extension mode) and the venv in
+ * use (NULL when none); NULL before start. Borrowed until azf_python_free. */
+AZF_API const char *azf_python_executable(const azf_python *py);
+AZF_API const char *azf_python_venv(const azf_python *py);
 
 /* Indexes the app in app_dir (borrowed) the way the worker answers a
  * FunctionsMetadataRequest: imports the v2 script, finds the one

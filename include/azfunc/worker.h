@@ -170,6 +170,12 @@ AZF_API int azf_worker_opts_set_registry(azf_worker_opts *o, azf_registry *reg);
  * interpreter it runs. Returns 0, AZF_E_INVALID or AZF_E_NOMEM. */
 AZF_API int azf_worker_opts_set_runtime(azf_worker_opts *o, const char *name, const char *version);
 
+/* A worker that cannot serve (its runtime failed to start): message (copied; NULL
+ * clears) goes to the host as the WorkerInitResponse's Failure exception, so the
+ * host shows why instead of a worker that exited. Returns 0, AZF_E_INVALID or
+ * AZF_E_NOMEM. */
+AZF_API int azf_worker_opts_set_init_error(azf_worker_opts *o, const char *message);
+
 typedef struct azf_worker azf_worker;
 
 /* Creates a worker from options (copied). Returns 0, AZF_E_INVALID (no URI),

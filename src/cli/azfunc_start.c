@@ -10,14 +10,24 @@ int azf__cli_start(int argc, char **argv);
 
 static const char usage[] =
     "usage: azfunc start [DIR] [--port PORT] [--host ADDRESS] [--max-body-size BYTES]\n"
-    "                    [--grace-period SECONDS] [--venv DIR]\n"
+    "                    [--grace-period SECONDS] [--python X.Y|PATH] [--venv DIR]\n"
+    "                    [--no-storage-emulator]\n"
     "\n"
     "Runs the Python function app in DIR (default: the current directory) locally, as\n"
     "Core Tools' `func start` does: HTTP triggers on http://ADDRESS:PORT/<routePrefix>/...,\n"
     "timers, and POST /admin/functions/<name> {\"input\": \"...\"} for any other function.\n"
     "Reads host.json and local.settings.json. Stops on SIGINT/SIGTERM after the running\n"
     "invocations finish (at most --grace-period seconds, default 10).\n"
-    "Defaults: port 7071, address 127.0.0.1 (loopback only), body limit 104857600.\n";
+    "Queue and blob triggers, and queue, blob and table bindings, run against the storage\n"
+    "account of their connection setting; for UseDevelopmentStorage=true it starts Azurite\n"
+    "on 127.0.0.1:10000-10002 (data in DIR/.azfunc) unless something listens there or\n"
+    "--no-storage-emulator is given.\n"
+    "Defaults: port 7071, address 127.0.0.1 (loopback only), body limit 104857600.\n"
+    "\n"
+    "Which Python runs, first match wins: --python (a version such as 3.12, or an\n"
+    "interpreter); the app's venv (--venv, else VIRTUAL_ENV, else .venv/ or venv/ in\n"
+    "DIR); FUNCTIONS_WORKER_RUNTIME_VERSION; python3 on PATH. The first lines printed\n"
+    "say which Python, venv and libazfunc serve the app.\n";
 
 static int number(const char *s, long lo, long hi, long *out)
 {
@@ -54,6 +64,10 @@ int azf__cli_start(int argc, char **argv)
             o.grace_ms = (int)n * 1000, i++;
         } else if (strcmp(a, "--venv") == 0 && v) {
             o.venv = v, i++;
+        } else if (strcmp(a, "--python") == 0 && v) {
+            o.python = v, i++;
+        } else if (strcmp(a, "--no-storage-emulator") == 0) {
+            o.no_storage_emulator = 1;
         } else if (a[0] != '-' && !have_dir) {
             o.dir = a, have_dir = 1;
         } else {

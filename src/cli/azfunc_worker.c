@@ -5,7 +5,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: azfunc-worker --functions-uri URI --functions-worker-id ID --functions-request-id ID\n"
@@ -17,6 +19,8 @@ static const char usage[] =
     "with both families of flags; --functions-* values win. Unknown flags are ignored.\n"
     "\n"
     "options:\n"
+    "  --python X.Y|PATH       the Python to run: a version (3.12) or an interpreter\n"
+    "  --venv DIR              the app's virtual environment\n"
     "  --tls-ca-file FILE      trust anchors for an https:// host (env AZF_TLS_CA_FILE)\n"
     "  --tls-ca-dir DIR        directory of trust anchors (env AZF_TLS_CA_DIR)\n"
     "  --tls-cert FILE         client certificate for mutual TLS (env AZF_TLS_CERT)\n"
@@ -26,6 +30,11 @@ static const char usage[] =
     "  --connect-timeout-ms MS bound on reaching the host (default 5000)\n"
     "  --help                  this text\n"
     "  --version               the version\n"
+    "\n"
+    "Which Python runs, first match wins: --python; the venv (--venv, VIRTUAL_ENV,\n"
+    "else .venv/ or venv/ in the app root); FUNCTIONS_WORKER_RUNTIME_VERSION; python3\n"
+    "on PATH; the build's Python. The app root is AzureWebJobsScriptRoot, else the\n"
+    "working directory (the host starts the worker there).\n"
     "\n"
     "Exit status: 0 after WorkerTerminate or a normal end of the stream, 1 when the\n"
     "host cannot be reached or the conversation fails, 2 for bad arguments.\n";
@@ -131,20 +140,67 @@ static void app_log(int level, const char *category, const char *message, void *
     pthread_mutex_unlock(&a->lock);
 }
 
+/* --python X.Y|PATH and --venv DIR (the worker's own flags; the worker options
+ * parser skips them as unknown). 0, or 2 for a flag without its value. */
+static int python_args(int argc, char **argv, const char **python, const char **venv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char **slot = strcmp(argv[i], "--python") == 0 ? python
+                            : strcmp(argv[i], "--venv") == 0 ? venv
+                                                             : NULL;
+        if (!slot)
+            continue;
+        if (i + 1 >= argc || !*argv[i + 1] || strncmp(argv[i + 1], "--", 2) == 0) {
+            fprintf(stderr, "azfunc-worker: %s needs a value\n(try --help)\n", argv[i]);
+            return 2;
+        }
+        *slot = argv[++i];
+    }
+    return 0;
+}
+
+/* The options that pick the Python (azfunc-worker --help). */
+static int python_opts(azf_python_opts *po, const char *python, const char *venv)
+{
+    const char *root = getenv("AzureWebJobsScriptRoot");
+    char cwd[4096];
+    if (!root || !*root)
+        root = getcwd(cwd, sizeof cwd);
+    int rc = root ? azf_python_opts_set_app_dir(po, root) : 0;
+    if (!rc && python && strchr(python, '/'))
+        rc = azf_python_opts_set_interpreter(po, python);
+    else if (!rc && python)
+        rc = azf_python_opts_set_version(po, python);
+    if (!rc && venv)
+        rc = azf_python_opts_set_venv(po, venv);
+    return rc;
+}
+
 /* Starts the interpreter before the host is contacted: WorkerInitResponse then
- * reports the Python that really runs. */
-static int app_start(app *a, azf_worker_opts *opts, azf_worker_provider *p)
+ * reports the Python that really runs. When it cannot start, the reason goes to
+ * stderr and, as a failed WorkerInitResponse, to the host (returns 1: go on). */
+static int app_start(app *a, azf_worker_opts *opts, azf_worker_provider *p, const char *python,
+                     const char *venv)
 {
     azf_python_opts *po;
     int rc = azf_python_opts_new(&po);
     if (!rc)
         rc = azf_python_opts_set_log_callback(po, app_log, a);
+    if (!rc && (rc = python_opts(po, python, venv)) == AZF_E_INVALID)
+        fprintf(stderr, "azfunc-worker: invalid --python or --venv value\n");
     if (!rc)
         rc = azf_python_new(&a->py, po);
     azf_python_opts_free(po);
     if (!rc && (rc = azf_python_start(a->py))) {
-        fprintf(stderr, "azfunc-worker: cannot start Python: %s\n", azf_python_errmsg(a->py));
-        return rc;
+        char *text = malloc(strlen(azf_python_errmsg(a->py)) + 32);
+        if (text)
+            sprintf(text, "cannot start Python: %s", azf_python_errmsg(a->py));
+        fprintf(stderr, "azfunc-worker: %s\n", text ? text : azf_python_errmsg(a->py));
+        rc = azf_worker_opts_set_init_error(opts, text);
+        free(text);
+        azf_python_free(a->py);
+        a->py = NULL;
+        return rc ? rc : 1;
     }
     if (rc) {
         fprintf(stderr, "azfunc-worker: cannot start Python: %s\n", azf_strerror(rc));
@@ -195,6 +251,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "azfunc-worker: out of memory\n");
         return 1;
     }
+    const char *python = NULL, *venv = NULL;
+    if (python_args(argc, argv, &python, &venv)) {
+        azf_worker_opts_free(opts);
+        return 2;
+    }
     int rc = azf_worker_opts_from_args(opts, argc, (const char *const *)argv);
     if (rc) {
         fprintf(stderr, "azfunc-worker: %s\n(try --help)\n", azf_worker_opts_errmsg(opts));
@@ -204,8 +265,10 @@ int main(int argc, char **argv)
     app a = {NULL, PTHREAD_MUTEX_INITIALIZER, NULL};
     azf_worker_provider *p = NULL;
     azf_worker *w = NULL;
-    int started = 0; /* app_start reports its own errors */
-    if ((rc = azf_worker_provider_new(&p)) || (rc = app_start(&a, opts, p)) ||
+    int started = 0;   /* app_start reports its own errors */
+    int no_python = 0; /* Python did not start: the host is told at init, then we exit 1 */
+    if ((rc = azf_worker_provider_new(&p)) ||
+        ((rc = app_start(&a, opts, p, python, venv)) == 1 ? (no_python = 1, rc = 0) : rc) ||
         (started = 1, rc = azf_worker_new(&w, opts))) {
         if (started || !p)
             fprintf(stderr, "azfunc-worker: cannot start: %s\n", azf_strerror(rc));
@@ -231,5 +294,5 @@ int main(int argc, char **argv)
     azf_worker_free(w);
     azf_python_free(a.py);
     azf_global_shutdown();
-    return rc ? 1 : 0;
+    return rc || no_python ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 /* The in-process API for custom hosts (host.h): an app is a registry plus, for a
  * Python app, the runtime whose handler runs its functions. */
 #include "host/host_internal.h"
+#include "python/loader_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -58,24 +59,36 @@ static int open_v1(azf_app *app, azf__app_report_fn report, void *user_data)
     return 0;
 }
 
-int azf__app_open(azf_app **out, const char *app_dir, const azf_python_opts *py_opts,
+/* A failure before the app handle exists: to the options (the caller's channel)
+ * and to the library log. */
+static int open_failed(azf_python_opts *py_opts, int rc, const char *fmt, const char *arg)
+{
+    azf__errmsg e = {{0}};
+    azf__err(&e, rc, fmt, arg);
+    azf__python_opts_set_error(py_opts, e.text);
+    azf__log(AZF_LOG_ERROR, "%s", e.text);
+    return rc;
+}
+
+int azf__app_open(azf_app **out, const char *app_dir, azf_python_opts *py_opts,
                   azf__app_report_fn report, void *user_data)
 {
     struct stat st;
     if (!out || !app_dir)
         return AZF_E_INVALID;
-    if (stat(app_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        azf__log(AZF_LOG_ERROR, "%s: not a readable directory", app_dir);
-        return AZF_E_IO;
-    }
+    azf__python_opts_set_error(py_opts, "");
+    if (stat(app_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return open_failed(py_opts, AZF_E_IO, "%s: not a readable directory", app_dir);
     azf_app *app = azf__calloc(1, sizeof *app);
     if (!app || !(app->dir = azf__strdup(app_dir)) || azf_registry_new(&app->reg) != 0) {
         azf_app_free(app);
-        return AZF_E_NOMEM;
+        return open_failed(py_opts, AZF_E_NOMEM, "%s", "out of memory");
     }
-    int rc = azf_python_new(&app->py, py_opts);
+    int rc = azf__python_new_for_app(&app->py, py_opts, app_dir);
     if (rc == 0 && (rc = azf_python_start(app->py)) != 0)
-        azf__log(AZF_LOG_ERROR, "cannot start Python: %s", azf_python_errmsg(app->py));
+        open_failed(py_opts, rc, "cannot start Python: %s", azf_python_errmsg(app->py));
+    else if (rc != 0)
+        open_failed(py_opts, rc, "%s", "out of memory");
     if (rc != 0) {
         azf_app_free(app);
         return rc;
@@ -107,7 +120,7 @@ int azf__app_open(azf_app **out, const char *app_dir, const azf_python_opts *py_
     return 0;
 }
 
-int azf_app_open(azf_app **out, const char *app_dir, const azf_python_opts *py_opts)
+int azf_app_open(azf_app **out, const char *app_dir, azf_python_opts *py_opts)
 {
     return azf__app_open(out, app_dir, py_opts, NULL, NULL);
 }

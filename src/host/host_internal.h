@@ -11,7 +11,7 @@
 typedef void (*azf__app_report_fn)(const azf_function *fn, const char *error, void *user_data);
 
 /* azf_app_open with a report callback (may be NULL). */
-int azf__app_open(azf_app **out, const char *app_dir, const azf_python_opts *py_opts,
+int azf__app_open(azf_app **out, const char *app_dir, azf_python_opts *py_opts,
                   azf__app_report_fn report, void *user_data);
 
 /* What azfunc start reads from host.json and local.settings.json. */

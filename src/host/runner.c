@@ -42,7 +42,7 @@ static int level_color(int level)
     return level >= AZF_LOG_ERROR ? C_RED : level == AZF_LOG_WARNING ? C_YELLOW : C_NONE;
 }
 
-static void on_python_log(int level, const char *category, const char *message, void *user_data)
+void azf__on_python_log(int level, const char *category, const char *message, void *user_data)
 {
     const runner *r = user_data;
     (void)category;
@@ -157,7 +157,6 @@ int azf__runner_run(const azf__runner_opts *o)
     out_color = o->color;
     azf__settings_init(&r->settings);
     azf__errmsg err = {{0}};
-    azf_python_opts *popts = NULL;
     int rc = azf__settings_load(&r->settings, o->dir, &err);
     if (rc != 0) {
         fprintf(stderr, "azfunc start: %s\n", err.text[0] ? err.text : azf_strerror(rc));
@@ -177,25 +176,19 @@ int azf__runner_run(const azf__runner_opts *o)
     if (azf__http_start(r) != 0)
         goto out;
     r->wake = event_new(r->base, -1, 0, azf__on_wake, r);
+    r->post_ev = event_new(r->base, -1, 0, azf__on_post, r);
     r->sigint = evsignal_new(r->base, SIGINT, azf__on_signal, r);
     r->sigterm = evsignal_new(r->base, SIGTERM, azf__on_signal, r);
     event_add(r->sigint, NULL);
     event_add(r->sigterm, NULL);
 
-    if ((rc = azf_python_opts_new(&popts)) == 0)
-        rc = azf_python_opts_set_log_callback(popts, on_python_log, r);
-    if (rc == 0 && getenv("VIRTUAL_ENV") == NULL && o->venv)
-        rc = azf_python_opts_set_venv(popts, o->venv);
-    if (rc == 0)
-        rc = azf__app_open(&r->app, o->dir, popts, on_report, NULL);
-    if (rc != 0) {
-        fprintf(stderr, "azfunc start: cannot open the function app in %s: %s\n", o->dir,
-                azf_strerror(rc));
+    if (azf__runner_open_app(r, on_report) != 0)
         goto out;
-    }
     if (start_app_server(r) != 0)
         goto out;
     print_functions(r);
+    if (azf__runner_storage_start(r) != 0)
+        goto out;
     say(C_NONE, "Host started; listening on http://%s:%d", o->host, o->port);
     azf__setup_timers(r);
     event_base_dispatch(r->base);
@@ -208,8 +201,11 @@ out:
     /* Completed after the loop ended: drop them. */
     azf_app_free(r->app);
     azf__drop_done(r);
+    azf__runner_storage_free(r);
     if (r->wake)
         event_free(r->wake);
+    if (r->post_ev)
+        event_free(r->post_ev);
     if (r->sigint)
         event_free(r->sigint);
     if (r->sigterm)
@@ -218,7 +214,6 @@ out:
         event_free(r->deadline);
     if (r->base)
         event_base_free(r->base);
-    azf_python_opts_free(popts);
     azf__settings_clear(&r->settings);
     azf__free(r->stream_host);
     pthread_mutex_destroy(&r->mu);

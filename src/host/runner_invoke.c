@@ -51,10 +51,18 @@ static void on_complete(azf_invocation *inv, void *user_data)
     event_active(r->wake, EV_READ, 0);
 }
 
-/* Creates and starts an invocation with `input` (owned) for the trigger. NULL when it
- * could not start (the reason is printed). */
-call *azf__start_call(runner *r, const azf_function *fn, azf_value *input, const char *reason,
-                      struct evhttp_request *req)
+/* The input/output step is done (bindings.h); error: why it failed. */
+static void on_bindings_done(azf_invocation *inv, const char *error, void *user_data)
+{
+    call *c = user_data;
+    if (error && !(c->binding_error = azf__strdup(error)))
+        c->binding_error = azf__strdup("out of memory");
+    on_complete(inv, c);
+}
+
+static call *start_call(runner *r, const azf_function *fn, azf_value *input,
+                        azf_value_map *metadata, const char *reason, struct evhttp_request *req,
+                        azf__settled_fn settled, void *settled_arg)
 {
     char id[37];
     new_id(id);
@@ -65,23 +73,108 @@ call *azf__start_call(runner *r, const azf_function *fn, azf_value *input, const
         rc = azf_invocation_set_input(c->inv, azf_binding_name(trig), input);
     else
         azf_value_free(input);
+    if (rc == 0 && metadata)
+        rc = azf_invocation_set_trigger_metadata(c->inv, metadata);
+    else
+        azf_value_map_free(metadata);
     if (rc != 0) {
         say(C_RED, "Cannot invoke '%s': %s", azf_function_name(fn), azf_strerror(rc));
         if (c)
             azf_invocation_free(c->inv);
         azf__free(c);
+        if (settled)
+            settled(-1, settled_arg);
         return NULL;
     }
     c->r = r;
     c->req = req;
+    c->settled = settled;
+    c->settled_arg = settled_arg;
     trace_context(c->inv, req);
     clock_gettime(CLOCK_MONOTONIC, &c->started);
     azf_invocation_set_on_log(c->inv, azf__on_user_log, c);
-    azf_invocation_set_on_complete(c->inv, on_complete, c);
     r->inflight++;
     say(C_NONE, "Executing 'Functions.%s' (Reason='%s', Id=%s)", azf_function_name(fn), reason, id);
+    if (r->bindings && azf__bindings_wanted(fn)) { /* storage inputs and outputs */
+        azf__bindings_run(r->bindings, c->inv, on_bindings_done, c);
+        return c;
+    }
+    azf_invocation_set_on_complete(c->inv, on_complete, c);
     azf_invocation_start(c->inv);
     return c;
+}
+
+/* Creates and starts an invocation with `input` (owned) for the trigger. NULL when it
+ * could not start (the reason is printed). */
+call *azf__start_call(runner *r, const azf_function *fn, azf_value *input, const char *reason,
+                      struct evhttp_request *req)
+{
+    return start_call(r, fn, input, NULL, reason, req, NULL, NULL);
+}
+
+call *azf__start_call_metadata(runner *r, const azf_function *fn, azf_value *input,
+                               azf_value_map *metadata, const char *reason)
+{
+    return start_call(r, fn, input, metadata, reason, NULL, NULL, NULL);
+}
+
+/* ---- invocations posted by the storage triggers' threads ---- */
+
+typedef struct azf__posted {
+    const azf_function *fn;
+    azf_value *input;
+    azf_value_map *metadata;
+    char *reason;
+    azf__settled_fn settled;
+    void *arg;
+    struct azf__posted *next;
+} posted;
+
+int azf__post_call(void *runner_, const azf_function *fn, azf_value *input, azf_value_map *metadata,
+                   const char *reason, azf__settled_fn settled, void *arg)
+{
+    runner *r = runner_;
+    posted *p = azf__calloc(1, sizeof *p);
+    char *why = azf__strdup(reason);
+    if (!p || !why) {
+        azf__free(p), azf__free(why);
+        azf_value_free(input);
+        azf_value_map_free(metadata);
+        return AZF_E_NOMEM;
+    }
+    *p = (posted){fn, input, metadata, why, settled, arg, NULL};
+    pthread_mutex_lock(&r->mu);
+    posted **tail = &r->posted; /* in order */
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = p;
+    pthread_mutex_unlock(&r->mu);
+    event_active(r->post_ev, EV_READ, 0);
+    return 0;
+}
+
+void azf__on_post(evutil_socket_t fd, short what, void *arg)
+{
+    runner *r = arg;
+    (void)fd, (void)what;
+    pthread_mutex_lock(&r->mu);
+    posted *p = r->posted;
+    r->posted = NULL;
+    pthread_mutex_unlock(&r->mu);
+    while (p) {
+        posted *next = p->next;
+        if (r->stopping) { /* too late: the trigger releases its message */
+            azf_value_free(p->input);
+            azf_value_map_free(p->metadata);
+            p->settled(-1, p->arg);
+        } else {
+            start_call(r, p->fn, p->input, p->metadata, p->reason, NULL, p->settled, p->arg);
+        }
+        azf__free(p->reason);
+        azf__free(p);
+        p = next;
+    }
+    azf__maybe_exit(r);
 }
 
 /* The request as the host hands it to a worker (host-protocol.md §1.6, §10.6-10.7). */
@@ -223,7 +316,7 @@ static void send_response(call *c)
 {
     struct evhttp_request *req = c->req;
     int st = azf_invocation_status(c->inv);
-    if (st != AZF_INVOCATION_SUCCEEDED) {
+    if (st != AZF_INVOCATION_SUCCEEDED || c->binding_error) {
         evhttp_send_reply(req, 500, "Internal Server Error", NULL);
         return;
     }
@@ -272,14 +365,22 @@ static void finish(runner *r, call *c)
     long ms =
         (now.tv_sec - c->started.tv_sec) * 1000 + (now.tv_nsec - c->started.tv_nsec) / 1000000;
     int st = azf_invocation_status(c->inv);
+    if (c->binding_error && st != AZF_INVOCATION_FAILED && st != AZF_INVOCATION_CANCELLED)
+        st = AZF_INVOCATION_FAILED; /* an input or output binding failed */
     const char *name = azf_function_name(azf_invocation_function(c->inv));
+    char *undelivered = st == AZF_INVOCATION_SUCCEEDED ? azf__bindings_undelivered(c->inv) : NULL;
+    if (undelivered) /* outputs to services that do not run locally */
+        say(C_NONE, "%s", undelivered);
+    azf__free(undelivered);
     const char *what = st == AZF_INVOCATION_SUCCEEDED   ? "Succeeded"
                        : st == AZF_INVOCATION_CANCELLED ? "Cancelled"
                                                         : "Failed";
     say(st == AZF_INVOCATION_SUCCEEDED ? C_GREEN : C_RED,
         "Executed 'Functions.%s' (%s, Id=%s, Duration=%ldms)", name, what,
         azf_invocation_id(c->inv), ms);
-    if (st == AZF_INVOCATION_FAILED) {
+    if (st == AZF_INVOCATION_FAILED && c->binding_error) {
+        say(C_RED, "System.Exception: Result: Failure\nException: %s", c->binding_error);
+    } else if (st == AZF_INVOCATION_FAILED) {
         const char *stack = azf_invocation_error_stack(c->inv);
         say(C_RED, "System.Exception: Result: Failure\nException: %s%s%s",
             azf_invocation_error_message(c->inv), *stack ? "\nStack: " : "", stack);
@@ -290,7 +391,10 @@ static void finish(runner *r, call *c)
         evhttp_request_set_on_complete_cb(c->req, azf__on_sent, r);
         send_response(c);
     }
+    if (c->settled)
+        c->settled(st == AZF_INVOCATION_SUCCEEDED, c->settled_arg);
     azf_invocation_free(c->inv);
+    azf__free(c->binding_error);
     azf__free(c);
     r->inflight--;
 }
@@ -315,8 +419,22 @@ void azf__drop_done(runner *r)
 {
     for (call *c = r->done, *next; c; c = next) {
         next = c->next;
+        if (c->settled)
+            c->settled(azf_invocation_status(c->inv) == AZF_INVOCATION_SUCCEEDED &&
+                           !c->binding_error,
+                       c->settled_arg);
         azf_invocation_free(c->inv);
+        azf__free(c->binding_error);
         azf__free(c);
     }
     r->done = NULL;
+    for (posted *p = r->posted, *next; p; p = next) {
+        next = p->next;
+        azf_value_free(p->input);
+        azf_value_map_free(p->metadata);
+        p->settled(-1, p->arg);
+        azf__free(p->reason);
+        azf__free(p);
+    }
+    r->posted = NULL;
 }

@@ -40,17 +40,25 @@ static void on_admin(runner *r, struct evhttp_request *req, const char *name)
     }
     const char *text = cJSON_IsString(input) ? input->valuestring : "";
     azf_value *v = NULL;
+    azf_value_map *md = NULL;
     const azf_binding *trig = azf_function_trigger(fn);
     if (trig && strcasecmp(azf_binding_type(trig), "timerTrigger") == 0 && !*text) {
         time_t now = time(NULL);
         v = azf__timer_value(now, now, 0);
-    } else {
-        azf_value_new_string(&v, text);
+    } else { /* the value and metadata the host would deliver (bindings.h) */
+        azf__errmsg err = {{0}};
+        if (azf__admin_input(fn, text, &v, &md, &err) == AZF_E_PARSE) {
+            cJSON_Delete(body);
+            char *msg = azf__asprintf("%s\n", err.text);
+            azf__http_reply_text(req, 400, "Bad Request", msg ? msg : err.text);
+            azf__free(msg);
+            return;
+        }
     }
     cJSON_Delete(body);
     if (v)
-        azf__start_call(r, fn, v, "This function was programmatically called via the host APIs.",
-                        NULL);
+        azf__start_call_metadata(r, fn, v, md,
+                                 "This function was programmatically called via the host APIs.");
     azf__http_reply_text(req, v ? 202 : 500, v ? "Accepted" : "Internal Server Error", NULL);
 }
 

@@ -40,6 +40,7 @@ void azf__on_signal(evutil_socket_t sig, short what, void *arg)
         evhttp_del_accept_socket(r->http, r->bound);
     r->bound = NULL;
     azf__stop_timers(r);
+    azf__runner_storage_stop(r);
     struct timeval tv = {r->o->grace_ms / 1000, (r->o->grace_ms % 1000) * 1000};
     r->deadline = evtimer_new(r->base, on_deadline, r);
     evtimer_add(r->deadline, &tv);

@@ -17,6 +17,7 @@ import pathlib
 import re
 import sys
 import time
+import types
 import typing
 import uuid
 
@@ -106,32 +107,96 @@ def _with_import_hint(exc):
 
 # ---------------------------------------------------------------- sys.path
 
-def set_up_paths(venv_site_packages):
-    """sys.path = [venv site-packages (+ its .pth entries), stdlib...]."""
+_front = None           # embedded: how many sys.path entries precede the stdlib
+_bound = False          # azure.functions' Datum handed to the C side
+
+
+def _app_packages(app_root):
+    """Where the official worker looks for an app's packages (.python_packages)."""
+    lib = os.path.join(app_root, '.python_packages', 'lib')
+    return [os.path.join(lib, 'site-packages'),
+            os.path.join(lib, 'python%d.%d' % sys.version_info[:2],
+                         'site-packages')]
+
+
+def set_up_paths(pythonpath, app_dir, venv, bundled):
+    """Embedded mode: sys.path in the official worker's order.
+
+    PYTHONPATH, the app's .python_packages, the standard library, the venv's
+    site-packages (with its .pth files), libazfunc's bundled azure-functions
+    (the app's own copy wins), and later the app root, appended when the app
+    is indexed or loaded. Returns sys.executable."""
     import site
+    global _front
     stdlib = list(sys.path)
-    sys.path[:] = []
-    for d in venv_site_packages:
-        site.addsitedir(d)
-    sys.path.extend(p for p in stdlib if p not in sys.path)
+    front = []
+    packages = _app_packages(os.path.abspath(app_dir)) if app_dir else []
+    for p in list(pythonpath) + packages:
+        p = os.path.abspath(p)
+        if p not in front:
+            front.append(p)
+    sys.path[:] = front + [p for p in stdlib if p not in front]
+    _front = len(front)
+    if venv:  # as site.py does for a venv's own python
+        sys.prefix = sys.exec_prefix = os.path.abspath(venv)
+        site.addsitedir(os.path.join(venv, 'lib', 'python%d.%d' %
+                                     sys.version_info[:2], 'site-packages'))
+    if bundled:
+        site.addsitedir(bundled)
+    return sys.executable or ''
 
 
 def _use_app_root(app_root):
-    """Puts the app root and its .python_packages first on sys.path."""
-    global _app_root
+    """Puts the app's packages before the stdlib and appends the app root,
+    once, before anything of the app (or azure.functions) is imported."""
+    global _app_root, _front
     app_root = os.path.normpath(os.path.abspath(app_root))
-    if _app_root is None:
-        packages = os.path.join(app_root, '.python_packages', 'lib',
-                                'site-packages')
-        for p in (packages, app_root):
+    if _app_root is None and _front is None:
+        # Extension mode: the host interpreter may have served other apps (with
+        # their own function_app.py) before; this one's directories go first.
+        for p in reversed([app_root] + _app_packages(app_root)[:1]):
             if p in sys.path:
                 sys.path.remove(p)
             sys.path.insert(0, p)
         _app_root = app_root
+    elif _app_root is None:
+        at = _front
+        for p in _app_packages(app_root):
+            if p not in sys.path:
+                sys.path.insert(at, p)
+                at += 1
+        _front = at
+        if app_root not in sys.path:
+            sys.path.append(app_root)
+        sys.path_importer_cache.clear()
+        _app_root = app_root
     elif _app_root != app_root:
         raise RuntimeError(f'this Python runtime already serves the app in '
                            f'{_app_root}, not {app_root}')
+    _bind_library()
     return app_root
+
+
+def _bind_library():
+    """Hands azure.functions' Datum to the C side, once the app's paths are in
+    place: the app's own copy of the library wins over libazfunc's."""
+    global _bound
+    if _bound:
+        return
+    try:
+        from azure.functions.meta import Datum
+    except ModuleNotFoundError as exc:
+        if exc.name not in ('azure', 'azure.functions', 'azure.functions.meta'):
+            raise
+        raise ModuleNotFoundError(
+            "No module named 'azure.functions': the azure-functions package "
+            'is not installed for Python %d.%d (%s), neither with the app '
+            "(.python_packages, its virtual environment) nor with libazfunc"
+            % (*sys.version_info[:2], sys.executable or sys.prefix),
+            name='azure.functions') from None
+    import _azfunc_native
+    _azfunc_native.setup(Datum, types.SimpleNamespace)
+    _bound = True
 
 
 def _app_package(app_root):

@@ -138,10 +138,11 @@ def _task_factory(loop, coro, **kwargs):
 
 
 def start():
-    """Starts the loop thread and the logging bridge (plugin open)."""
+    """Starts the loop thread and the logging bridge (plugin open). Imports
+    nothing of azure.functions: the app's paths are not known yet (indexing
+    hands Datum over once they are)."""
     global _loop, _loop_thread, _log_handler
-    from azure.functions.meta import Datum
-    fd = native.setup(Datum, types.SimpleNamespace)
+    fd = native.setup(None, types.SimpleNamespace)
     _log_handler = _Bridge()
     _log_handler.setFormatter(logging.Formatter('%(message)s'))
     logging.getLogger().addHandler(_log_handler)

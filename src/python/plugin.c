@@ -24,6 +24,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifndef AZF_PYTHON_BUILD_HOME /* the build's sys.base_prefix (CMake); unused in extension mode */
+#define AZF_PYTHON_BUILD_HOME ""
+#endif
+
 /* The adapter modules in import order. The file names start with "<azfunc-"
  * (common.py's ADAPTER_FILE_PREFIX): their frames are hidden from users. */
 static const struct {
@@ -197,26 +201,34 @@ static int load_adapter(azf__py_runtime *rt, const azf__py_config *cfg, azf__py_
     if (rt->mode != AZF_PYTHON_EMBEDDED)
         return start_runtime(rt, res); /* the host interpreter keeps its own sys.path */
 
-    /* sys.path = venv site-packages, then the stdlib (apps go first later). */
-    PyObject *dirs = PyList_New(0);
-    if (!dirs)
+    PyObject *front = PyList_New(0);
+    for (size_t i = 0; front && cfg->pythonpath && cfg->pythonpath[i]; i++) {
+        PyObject *d = PyUnicode_DecodeFSDefault(cfg->pythonpath[i]);
+        if (!d || PyList_Append(front, d) < 0)
+            Py_CLEAR(front);
+        Py_XDECREF(d);
+    }
+    if (!front) {
+        PyErr_Clear();
         return fail(res, AZF_E_NOMEM, "out of memory");
-    if (cfg->venv && *cfg->venv) {
-        PyObject *d = PyUnicode_FromFormat("%s/lib/python%d.%d/site-packages", cfg->venv,
-                                           PY_MAJOR_VERSION, PY_MINOR_VERSION);
-        if (!d || PyList_Append(dirs, d) < 0) {
-            Py_XDECREF(d);
-            Py_DECREF(dirs);
-            PyErr_Clear();
-            return fail(res, AZF_E_NOMEM, "out of memory");
-        }
-        Py_DECREF(d);
     }
     int rc;
-    PyObject *r =
-        call_adapter(rt, rt->indexing, "set_up_paths", Py_BuildValue("(N)", dirs), res, &rc);
-    Py_XDECREF(r);
+    PyObject *exe = call_adapter(
+        rt, rt->indexing, "set_up_paths",
+        Py_BuildValue("(Nzzz)", front, cfg->app_dir, cfg->venv, cfg->bundled), res, &rc);
+    if (exe && !(rt->executable = to_utf8(exe)))
+        rc = fail(res, AZF_E_NOMEM, "out of memory");
+    Py_XDECREF(exe);
     return rc < 0 ? rc : start_runtime(rt, res);
+}
+
+/* Reads one string into a PyConfig field; 0 or the failure text. */
+static const char *config_set(PyConfig *config, wchar_t **field, const char *value)
+{
+    if (!value || !*value)
+        return NULL;
+    PyStatus st = PyConfig_SetBytesString(config, field, value);
+    return PyStatus_Exception(st) ? (st.err_msg ? st.err_msg : "cannot decode a path") : NULL;
 }
 
 static void clear_modules(azf__py_runtime *rt)
@@ -237,6 +249,7 @@ static void release(azf__py_runtime *rt)
     if (!azf__py_invoke_fini(rt, rt->mode == AZF_PYTHON_EMBEDDED))
         return; /* abandoned pool threads still use rt: it stays */
     host->free(rt->script_file_name);
+    host->free(rt->executable);
     host->free(rt);
 }
 
@@ -269,18 +282,30 @@ static int plugin_open(azf__py_runtime **out, const azf__py_config *cfg, azf__py
                         "process (use extension mode)");
         }
         PyConfig config;
-        /* Isolated: no PYTHON* variables, no user site, no cwd on sys.path,
-         * and no signal handlers: signals belong to the host process. */
+        /* Isolated: no PYTHON* variables (PYTHONPATH comes in through cfg, as
+         * the official worker's interpreter would read it), no user site, no
+         * cwd on sys.path, and no signal handlers: signals belong to the host.
+         * home pins the standard library to the installation whose libpython
+         * the core loaded, whatever python3 comes first on PATH. */
         PyConfig_InitIsolatedConfig(&config);
         config.install_signal_handlers = 0;
         config.site_import = 0; /* no system dist-packages; the venv is added explicitly */
         config.parse_argv = 0;
+        const char *home = cfg->home && *cfg->home ? cfg->home : AZF_PYTHON_BUILD_HOME;
+        const char *why = config_set(&config, &config.home, home);
+        if (!why)
+            why = config_set(&config, &config.executable, cfg->executable);
+        if (why) {
+            PyConfig_Clear(&config);
+            release(rt);
+            return fail(res, AZF_E_PYTHON, "Python failed to start: %s", why);
+        }
         keep_sigint(0);
         PyStatus st = Py_InitializeFromConfig(&config);
         PyConfig_Clear(&config);
         if (PyStatus_Exception(st)) {
             release(rt);
-            return fail(res, AZF_E_PYTHON, "Python failed to start: %s",
+            return fail(res, AZF_E_PYTHON, "Python failed to start from %s: %s", home,
                         st.err_msg ? st.err_msg : "unknown error");
         }
         embedded_running = 1;
@@ -352,6 +377,11 @@ static const char *plugin_runtime_version(azf__py_runtime *rt)
 {
     (void)rt;
     return Py_GetVersion();
+}
+
+static const char *plugin_executable(azf__py_runtime *rt)
+{
+    return rt->executable ? rt->executable : "";
 }
 
 static int plugin_index(azf__py_runtime *rt, const char *app_dir, azf__py_result *res)
@@ -473,9 +503,22 @@ static int plugin_init_app(azf__py_runtime *rt, const char *app_dir, const char 
 }
 
 static const azf__py_plugin table = {
-    AZF__PY_ABI_VERSION,    sizeof(azf__py_plugin), PY_VERSION,  plugin_open,     plugin_close,
-    plugin_runtime_version, plugin_index,           plugin_load, plugin_invoke,   plugin_cancel,
-    plugin_drain,           plugin_reload,          plugin_run,  plugin_init_app,
+    AZF__PY_ABI_VERSION,
+    sizeof(azf__py_plugin),
+    PY_VERSION,
+    AZF_PYTHON_BUILD_HOME,
+    plugin_open,
+    plugin_close,
+    plugin_runtime_version,
+    plugin_executable,
+    plugin_index,
+    plugin_load,
+    plugin_invoke,
+    plugin_cancel,
+    plugin_drain,
+    plugin_reload,
+    plugin_run,
+    plugin_init_app,
 };
 
 /* The one exported symbol. NULL when the core speaks another ABI. */

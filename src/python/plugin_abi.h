@@ -95,12 +95,21 @@ typedef struct azf__py_host {
     const azf__py_api *api;
 } azf__py_host;
 
-/* How to start the runtime (strings borrowed for the duration of the call). */
+/* How to start the runtime (strings borrowed for the duration of the call).
+ * Embedded mode builds sys.path in the official worker's order: pythonpath,
+ * the app's .python_packages, the standard library of home, the venv's
+ * site-packages (with its .pth files), bundled, then the app root (appended
+ * when the app is indexed or loaded). */
 typedef struct azf__py_config {
-    int mode;                     /* AZF_PYTHON_EMBEDDED or AZF_PYTHON_EXTENSION */
-    const char *venv;             /* virtual environment directory or NULL */
-    const char *script_file_name; /* v2 script name or NULL (PYTHON_SCRIPT_FILE_NAME) */
-    azf_python_log_fn log;        /* System log records, or NULL */
+    int mode;                      /* AZF_PYTHON_EMBEDDED or AZF_PYTHON_EXTENSION */
+    const char *home;              /* installation prefix, NULL: the plugin's own */
+    const char *executable;        /* sys.executable, or NULL */
+    const char *const *pythonpath; /* NULL-terminated PYTHONPATH entries, or NULL */
+    const char *app_dir;           /* the app root when known, or NULL */
+    const char *venv;              /* virtual environment directory or NULL */
+    const char *bundled;           /* libazfunc's own site-packages (azure-functions), or NULL */
+    const char *script_file_name;  /* v2 script name or NULL (PYTHON_SCRIPT_FILE_NAME) */
+    azf_python_log_fn log;         /* System log records, or NULL */
     void *log_user_data;
 } azf__py_config;
 
@@ -120,9 +129,11 @@ typedef struct azf__py_plugin {
     uint32_t abi_version;
     uint32_t size;              /* sizeof(azf__py_plugin) of the plugin's build */
     const char *python_version; /* PY_VERSION the plugin was compiled against */
+    const char *home;           /* sys.base_prefix of the Python it was built against */
     int (*open)(azf__py_runtime **out, const azf__py_config *cfg, azf__py_result *res);
     void (*close)(azf__py_runtime *rt);
     const char *(*runtime_version)(azf__py_runtime *rt); /* Py_GetVersion() */
+    const char *(*executable)(azf__py_runtime *rt);      /* sys.executable ("" if none) */
     int (*index)(azf__py_runtime *rt, const char *app_dir, azf__py_result *res);
     int (*load)(azf__py_runtime *rt, const char *function_id, const char *metadata_json,
                 azf__py_result *res);

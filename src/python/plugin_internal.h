@@ -24,6 +24,7 @@ struct azf__py_runtime {
     PyObject *httpstream;       /* _azfunc_httpstream (HTTP streaming) */
     PyObject *startup;          /* _azfunc_startup (init_app) */
     char *script_file_name;
+    char *executable; /* sys.executable after start (embedded mode) */
     azf_python_log_fn log;
     void *log_user_data;
 

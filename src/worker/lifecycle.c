@@ -144,16 +144,23 @@ int azf__lifecycle_init(azf_worker *w, const azf__msg *req)
             cache = azf__parse_bool(r->capabilities[i]->value) == 1;
     atomic_store(&w->shm_data_cache, cache);
     azf_buf message = AZF_BUF_INIT, stack = AZF_BUF_INIT;
-    azf_value_map *extra;
-    int rc = provider_init(w, r->function_app_directory ? r->function_app_directory : "", &extra,
-                           &message, &stack);
+    azf_value_map *extra = NULL;
+    int rc = w->opts.init_error
+                 ? 0
+                 : provider_init(w, r->function_app_directory ? r->function_app_directory : "",
+                                 &extra, &message, &stack);
     cap_entry entries[MAX_CAPS], *ptrs[MAX_CAPS];
     AZF__PB(WorkerMetadata) md;
     worker_metadata(w, &md);
-    AZF__PB(RpcException) ex = AZF__PB_INIT(RPC_EXCEPTION);
     AZF__PB(StatusResult) result = AZF__PB_INIT(STATUS_RESULT);
+    AZF__PB(RpcException) ex = AZF__PB_INIT(RPC_EXCEPTION);
     result.status = AZF__PB_SUCCESS;
-    if (rc < 0) { /* as the newer runtime: the host sees why, not an init timeout */
+    if (w->opts.init_error) { /* the runtime did not start: say why */
+        ex.message = w->opts.init_error;
+        ex.stack_trace = (char *)"";
+        result.status = AZF__PB_FAILURE;
+        result.exception = &ex;
+    } else if (rc < 0) { /* as the newer runtime: the host sees why, not an init timeout */
         ex.message = (char *)error_text(rc, &message);
         ex.stack_trace = stack.ptr ? stack.ptr : "";
         result.status = AZF__PB_FAILURE;

@@ -32,6 +32,7 @@ void azf_worker_opts_free(azf_worker_opts *o)
     azf__free(o->request_id);
     azf__free(o->runtime_name);
     azf__free(o->runtime_version);
+    azf__free(o->init_error);
     azf_transport_opts_free(o->transport);
     azf__free(o);
 }
@@ -313,6 +314,18 @@ int azf_worker_opts_set_runtime(azf_worker_opts *o, const char *name, const char
     azf__free(o->runtime_version);
     o->runtime_name = n;
     o->runtime_version = v;
+    return 0;
+}
+
+int azf_worker_opts_set_init_error(azf_worker_opts *o, const char *message)
+{
+    if (!o)
+        return AZF_E_INVALID;
+    char *m = message ? azf__strdup(message) : NULL;
+    if (message && !m)
+        return AZF_E_NOMEM;
+    azf__free(o->init_error);
+    o->init_error = m;
     return 0;
 }
 

@@ -149,7 +149,9 @@ int azf_worker_new(azf_worker **out, const azf_worker_opts *opts)
     w->opts.provider_user_data = opts->provider_user_data;
     w->opts.reg = opts->reg;
     if ((opts->runtime_name && !(w->opts.runtime_name = azf__strdup(opts->runtime_name))) ||
-        (opts->runtime_version && !(w->opts.runtime_version = azf__strdup(opts->runtime_version))))
+        (opts->runtime_version &&
+         !(w->opts.runtime_version = azf__strdup(opts->runtime_version))) ||
+        (opts->init_error && !(w->opts.init_error = azf__strdup(opts->init_error))))
         goto fail;
     if ((rc = azf__worker_app_init(w)))
         goto fail;
@@ -182,6 +184,7 @@ void azf_worker_free(azf_worker *w)
     azf_transport_opts_free(w->transport);
     azf__free(w->opts.runtime_name);
     azf__free(w->opts.runtime_version);
+    azf__free(w->opts.init_error);
     azf__free(w->opts.uri);
     azf__free(w->opts.worker_id);
     azf__free(w->opts.request_id);

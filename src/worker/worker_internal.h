@@ -41,6 +41,7 @@ struct azf_worker_provider {
 struct azf_worker_opts {
     char *uri, *worker_id, *request_id;
     char *runtime_name, *runtime_version;
+    char *init_error; /* WorkerInitResponse fails with it (azf_worker_opts_set_init_error) */
     azf_worker_provider provider;
     void *provider_user_data;
     azf_registry *reg;

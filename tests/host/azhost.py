@@ -178,19 +178,28 @@ def host_argv(port, worker_id, request_id, *, scheme="http", families=("legacy",
     return argv
 
 
+# AZF_TEST_PYTHON=3.12 runs the workers on that Python with the azure-functions bundled
+# with libazfunc, instead of this venv's Python and packages (scripts/test.sh runs the
+# invocation suites so on every Python the build found).
+TEST_PYTHON = os.environ.get("AZF_TEST_PYTHON") or None
+
+
 def host_env(app_dir, worker_dir, extra=None):
-    """The worker's environment as the host builds it: its own plus the §2.1 additions."""
+    """The worker's environment as the host builds it: its own plus the §2.1 additions.
+    A None value in extra removes that variable."""
     env = dict(os.environ)
     env.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")  # an app setting the child inherits
     env["FUNCTIONS_WORKER_DIRECTORY"] = str(worker_dir)
     env["FUNCTIONS_APPLICATION_DIRECTORY"] = str(app_dir)
-    env["FUNCTIONS_WORKER_RUNTIME_VERSION"] = f"{sys.version_info.major}.{sys.version_info.minor}"
+    env["FUNCTIONS_WORKER_RUNTIME_VERSION"] = TEST_PYTHON or f"{sys.version_info.major}.{sys.version_info.minor}"
     env.setdefault("PYTHON_THREADPOOL_THREAD_COUNT", "1000")
-    # azure-functions ships with the worker; here it lives in the test venv.
-    if sys.prefix != sys.base_prefix:
+    if TEST_PYTHON:
+        env.pop("VIRTUAL_ENV", None)
+    elif sys.prefix != sys.base_prefix:
+        # azure-functions ships with the worker; here it lives in the test venv.
         env.setdefault("VIRTUAL_ENV", sys.prefix)
     env.update(extra or {})
-    return env
+    return {k: v for k, v in env.items() if v is not None}
 
 
 def _default_sigint():

@@ -50,8 +50,8 @@ def test_capabilities_and_runtime_version(tmp_path, make_host, worker_exe):
     init = [m for m in h.received if azhost.kind(m) == "worker_init_response"][0].worker_init_response
     assert init.capabilities["HandlesInvocationCancelMessage"] == "true"
     assert init.capabilities["HandlesWorkerTerminateMessage"] == "true"
-    # The Python the adapter runs: this build's, the same as the test venv's.
-    assert init.worker_metadata.runtime_version == f"{sys.version_info.major}.{sys.version_info.minor}"
+    # The Python the adapter runs: the test venv's (or AZF_TEST_PYTHON's).
+    assert init.worker_metadata.runtime_version == (azhost.TEST_PYTHON or f"{sys.version_info.major}.{sys.version_info.minor}")
     # The worker's own logs are System logs without an invocation id.
     assert any(lg.category == "azfunc.worker" and "WorkerInitRequest" in lg.message for lg in h.system_logs)
     assert all(lg.log_category == SYSTEM and not lg.invocation_id for lg in h.system_logs)

@@ -1,5 +1,6 @@
 /* The public azf_python API outside the app corpus: options, plugin
  * discovery and its errors, lifecycle states, errors before start. */
+#include "azfunc/host.h"
 #include "azfunc/python.h"
 #include "azf_test.h"
 
@@ -17,7 +18,9 @@ static azf_python *make(const char *version, const char *plugin)
         CHECK_INT(azf_python_opts_set_version(o, version), 0);
     if (plugin)
         CHECK_INT(azf_python_opts_set_plugin_path(o, plugin), 0);
-    CHECK_INT(azf_python_opts_set_venv(o, getenv("AZF_TEST_VENV")), 0);
+    /* The test venv is one Python's: it applies when no other version is asked for. */
+    if (!version && !plugin && !getenv("AZF_PYTHON_VERSION"))
+        CHECK_INT(azf_python_opts_set_venv(o, getenv("AZF_TEST_VENV")), 0);
     CHECK_INT(azf_python_new(&py, o), 0);
     azf_python_opts_free(o);
     return py;
@@ -175,6 +178,32 @@ static void test_threads(void)
 /* A worker that was never asked for metadata indexes on the first load of a
  * worker-indexed function; an indexing error fails every such load, wrapped
  * in Exception as the official worker does (host-protocol.md §3.5). */
+/* azf_app_open fails before its handle exists: the options carry the reason. */
+static void test_app_open_error(void)
+{
+    azf_python_opts *o;
+    azf_app *app = NULL;
+    CHECK_INT(azf_python_opts_new(&o), 0);
+    CHECK_STR(azf_python_opts_errmsg(o), "");
+    CHECK_INT(azf_python_opts_set_venv(o, "/nonexistent-venv"), 0);
+    CHECK_INT(azf_app_open(&app, "/", o), AZF_E_NOTFOUND);
+    CHECK(app == NULL);
+    CHECK_STR(azf_python_opts_errmsg(o), "cannot start Python: the virtual environment "
+                                         "/nonexistent-venv (from the venv option) does not exist");
+    CHECK_INT(azf_python_opts_set_venv(o, NULL), 0);
+    CHECK_INT(azf_python_opts_set_version(o, "3.99"), 0);
+    CHECK_INT(azf_app_open(&app, "/", o), AZF_E_NOTFOUND);
+    const char *unbuilt = "cannot start Python: Python 3.99 (the version option) has no libazfunc "
+                          "adapter: there is no libazfunc-python3.99.so (adapters installed: ";
+    CHECK(strncmp(azf_python_opts_errmsg(o), unbuilt, strlen(unbuilt)) == 0);
+    CHECK_INT(azf_app_open(&app, "/nonexistent-app", o), AZF_E_IO);
+    CHECK_STR(azf_python_opts_errmsg(o), "/nonexistent-app: not a readable directory");
+    CHECK_INT(azf_python_opts_set_interpreter(o, ""), AZF_E_INVALID);
+    CHECK_INT(azf_python_opts_set_app_dir(o, ""), AZF_E_INVALID);
+    CHECK_STR(azf_python_opts_errmsg(NULL), "invalid handle");
+    azf_python_opts_free(o);
+}
+
 static void test_worker_indexed_failure(void)
 {
     char meta[PATH_MAX * 2];
@@ -196,6 +225,7 @@ static void test_worker_indexed_failure(void)
 /* --version X.Y: the plugin built for another Python (AZF_PYTHON_EXTRA). */
 static void test_version(const char *version)
 {
+    unsetenv("VIRTUAL_ENV"); /* a shell's venv is another Python's */
     azf_python *py = make(version, NULL);
     CHECK_INT(azf_python_start(py), 0);
     CHECK(azf_python_version(py) && strncmp(azf_python_version(py), version, strlen(version)) == 0);
@@ -218,5 +248,6 @@ int main(int argc, char **argv)
     test_lifecycle();
     test_threads();
     test_worker_indexed_failure();
+    test_app_open_error();
     TEST_MAIN_END();
 }

@@ -78,9 +78,15 @@ static int start(azf_python **out)
 {
     azf_python_opts *o;
     CHECK_INT(azf_python_opts_new(&o), 0);
-    const char *venv = getenv("AZF_TEST_VENV");
-    if (venv)
+    /* AZF_TEST_PYTHON=3.12: that Python with libazfunc's bundled azure-functions, no
+     * venv (scripts/test.sh runs the corpus so on every Python the build found). */
+    const char *venv = getenv("AZF_TEST_VENV"), *only = getenv("AZF_TEST_PYTHON");
+    if (only && *only) {
+        unsetenv("VIRTUAL_ENV"); /* a shell's venv is another Python's */
+        CHECK_INT(azf_python_opts_set_version(o, only), 0);
+    } else if (venv) {
         CHECK_INT(azf_python_opts_set_venv(o, venv), 0);
+    }
     int rc = azf_python_new(out, o);
     azf_python_opts_free(o);
     if (rc == 0 && (rc = azf_python_start(*out)) != 0) {

@@ -540,7 +540,10 @@ int main(int argc, char **argv)
         setenv(it->string, strcmp(it->valuestring, "%APP%") ? it->valuestring : app, 1);
     }
 
-    const char *venv = getenv("AZF_TEST_VENV");
+    /* AZF_TEST_PYTHON=3.12: that Python with libazfunc's bundled azure-functions, no
+     * venv (scripts/test.sh runs the corpus so on every Python the build found). */
+    const char *only = getenv("AZF_TEST_PYTHON");
+    const char *venv = only && *only ? "/nonexistent" : getenv("AZF_TEST_VENV");
     const char *requires = cJSON_GetStringValue(cJSON_GetObjectItem(spec, "requires"));
     if (requires) {
         char pattern[PATH_MAX + 300];
@@ -558,7 +561,10 @@ int main(int argc, char **argv)
 
     azf_python_opts *o = NULL;
     CHECK_INT(azf_python_opts_new(&o), 0);
-    if (venv)
+    if (only && *only) {
+        unsetenv("VIRTUAL_ENV"); /* a shell's venv is another Python's */
+        CHECK_INT(azf_python_opts_set_version(o, only), 0);
+    } else if (venv)
         CHECK_INT(azf_python_opts_set_venv(o, venv), 0);
     CHECK_INT(azf_python_opts_set_log_callback(o, on_system_log, NULL), 0);
     azf_python *py = NULL;

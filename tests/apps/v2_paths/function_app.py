@@ -9,14 +9,21 @@ import vendored_probe
 here = os.path.dirname(os.path.abspath(__file__))
 packages = os.path.join(here, ".python_packages", "lib", "site-packages")
 
-# sys.path: app root, its .python_packages, the venv, then the stdlib only.
-assert sys.path[0] == here, sys.path
-assert sys.path[1] == packages, sys.path
-assert sys.path[2].endswith(".venv/lib/python%d.%d/site-packages" % sys.version_info[:2]), sys.path
-assert all(p.startswith(sys.base_prefix) for p in sys.path[3:]), sys.path
+# sys.path in the official worker's order: the app's .python_packages, the
+# stdlib, the venv (if any), libazfunc's bundled site-packages (if built), the
+# app root last.
+tail = [p for p in sys.path[2:-1] if not p.startswith(sys.base_prefix)]
+stdlib = sys.path[2:sys.path.index(tail[0])] if tail else sys.path[2:-1]
+venv = [p for p in tail if p.endswith(".venv/lib/python%d.%d/site-packages" % sys.version_info[:2])]
+bundled = [p for p in tail if p.endswith("azfunc/python%d.%d/site-packages" % sys.version_info[:2])]
+assert sys.path[0] == packages, sys.path
+assert sys.path[1] == os.path.join(here, ".python_packages", "lib", "python%d.%d" % sys.version_info[:2], "site-packages"), sys.path
+assert stdlib and all(p.startswith(sys.base_prefix) for p in stdlib), sys.path
+assert tail == venv + bundled and len(venv) <= 1, sys.path
+assert sys.path[-1] == here, sys.path
 assert not any("dist-packages" in p for p in sys.path), sys.path
 assert vendored_probe.WHERE == "python_packages"
-assert func.__file__.startswith(sys.path[2]), func.__file__
+assert func.__file__.startswith(tail[0]), func.__file__  # the app's copy wins
 
 # An isolated configuration, and no signal handlers installed by Python: the
 # process-level dispositions of SIGINT and SIGPIPE stay the host's (default).

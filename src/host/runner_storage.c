@@ -1,0 +1,90 @@
+/* `azfunc start`, storage: starts the local storage emulator when the app uses
+ * development storage, the input/output step of the storage bindings and the queue and
+ * blob triggers (bindings.h), and stops them in the reverse order. */
+#include "host/runner_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static runner *the_runner; /* one runner per process: the triggers' log lines */
+
+static void log_line(int level, const char *message)
+{
+    if (the_runner && level >= the_runner->settings.log_level)
+        say(level >= AZF_LOG_ERROR     ? C_RED
+            : level == AZF_LOG_WARNING ? C_YELLOW
+                                       : C_NONE,
+            "%s", message);
+}
+
+/* 1 when AzureWebJobsStorage or a storage binding's connection is development storage. */
+static int wants_emulator(runner *r)
+{
+    const char *s = getenv("AzureWebJobsStorage");
+    if (s && strcasecmp(s, "UseDevelopmentStorage=true") == 0)
+        return 1;
+    for (size_t i = 0; i < azf_app_function_count(r->app); i++) {
+        const azf_function *fn = azf_app_function_at(r->app, i);
+        for (size_t j = 0; j < azf_function_binding_count(fn); j++) {
+            const azf_binding *b = azf_function_binding(fn, j);
+            const char *t = azf_binding_type(b);
+            if (strncasecmp(t, "queue", 5) != 0 && strncasecmp(t, "blob", 4) != 0 &&
+                strcasecmp(t, "table") != 0)
+                continue;
+            const char *cs = azf__bindings_connection_string(b, NULL);
+            if (cs && strcasecmp(cs, "UseDevelopmentStorage=true") == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+int azf__runner_storage_start(runner *r)
+{
+    azf__errmsg err = {{0}};
+    the_runner = r;
+    char *state = azf__asprintf("%s/.azfunc", r->o->dir);
+    if (!state)
+        return -1;
+    if (wants_emulator(r)) {
+        if (r->o->no_storage_emulator)
+            say(C_NONE, "Storage: development storage; not starting Azurite "
+                        "(--no-storage-emulator)");
+        else if (azf__emulator_running())
+            say(C_NONE, "Storage: development storage on 127.0.0.1:10000-10002 (already running)");
+        else if (azf__emulator_start(&r->emulator, state, &err) == 0)
+            say(C_NONE, "Storage: started Azurite on 127.0.0.1:10000-10002 (data in %s/azurite)",
+                state);
+        else
+            say(C_RED, "Storage: cannot start Azurite: %s", err.text);
+    }
+    if (azf__bindings_new(&r->bindings, r->o->dir, &err) != 0) {
+        fprintf(stderr, "azfunc start: %s\n", err.text);
+        azf__free(state);
+        return -1;
+    }
+    int rc =
+        azf__triggers_start(&r->triggers, r->app, r->bindings, state, azf__post_call, r, log_line);
+    azf__free(state);
+    if (rc != 0)
+        say(C_RED, "Storage triggers: %s", azf_strerror(rc));
+    return 0;
+}
+
+void azf__runner_storage_stop(runner *r)
+{
+    azf__triggers_stop(r->triggers);
+}
+
+void azf__runner_storage_free(runner *r)
+{
+    azf__triggers_free(r->triggers);
+    r->triggers = NULL;
+    azf__bindings_free(r->bindings);
+    r->bindings = NULL;
+    azf__emulator_stop(r->emulator);
+    r->emulator = NULL;
+    the_runner = NULL;
+}

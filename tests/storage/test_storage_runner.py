@@ -1,0 +1,249 @@
+"""`azfunc start` against a real Azurite, checked with Microsoft's own storage SDKs as
+the independent client: queue trigger with blob output, poison messages, blob trigger
+once per blob and not again after a restart, table and blob inputs, and an input that
+cannot run locally failing before the call."""
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import (QueueServiceClient, TextBase64DecodePolicy,
+                                 TextBase64EncodePolicy)
+
+from storage_env import AZFUNC, WAIT, Runner, wait_until
+
+pytestmark = pytest.mark.skipif(not AZFUNC.exists(), reason=f"{AZFUNC} not built")
+
+
+def queue(azurite, name, create=True):
+    q = QueueServiceClient.from_connection_string(
+        azurite.connection_string).get_queue_client(
+            name, message_encode_policy=TextBase64EncodePolicy(),
+            message_decode_policy=TextBase64DecodePolicy())
+    if create:
+        try:
+            q.create_queue()
+        except Exception:  # exists
+            pass
+    return q
+
+
+def blob_text(azurite, container, name):
+    try:
+        return BlobServiceClient.from_connection_string(azurite.connection_string) \
+            .get_blob_client(container, name).download_blob().readall().decode()
+    except ResourceNotFoundError:
+        return None
+
+
+def http(runner, method, path, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{runner.port}/api/{path}", method=method,
+                                 data=body.encode() if body is not None else None)
+    try:
+        with urllib.request.urlopen(req, timeout=WAIT) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+@pytest.fixture
+def runner(azurite, storage_app):
+    r = Runner(storage_app, env={"Storage": azurite.connection_string})
+    r.wait_for("Host started")
+    yield r
+    r.stop()
+
+
+def test_queue_message_fires_and_blob_output_is_written(azurite, runner):
+    queue(azurite, "orders").send_message(json.dumps({"id": "a1", "item": "tea"}))
+    text = wait_until("the blob output", lambda: blob_text(azurite, "results", "a1.txt"))
+    assert text.startswith("order a1 item tea dequeue 1 inserted 20"), text
+    runner.wait_for("Executed 'Functions.on_order' (Succeeded")
+    # deleted on success
+    wait_until("the message to be deleted",
+               lambda: not list(queue(azurite, "orders").peek_messages(max_messages=32)))
+    # the blob input reads it back
+    assert http(runner, "GET", "notes/a1")[1] == text
+    assert http(runner, "GET", "notes/nothing")[1] == "missing"
+
+
+def test_failing_message_goes_to_the_poison_queue(azurite, runner):
+    queue(azurite, "fails").send_message("bad order")
+    poison = queue(azurite, "fails-poison", create=False)
+
+    def poisoned():
+        try:
+            return [m.content for m in poison.peek_messages(max_messages=32)]
+        except ResourceNotFoundError:
+            return None
+    assert wait_until("the poison queue", poisoned) == ["bad order"]
+    # maxDequeueCount 2 in host.json: two failed runs, then the move
+    assert runner.count("Executed 'Functions.always_fails' (Failed") == 2
+    assert "cannot handle bad order (dequeue 2)" in runner.output
+    assert "Moving message to queue 'fails-poison'" in runner.output
+    assert not list(queue(azurite, "fails").peek_messages(max_messages=32))
+
+
+def test_blob_upload_fires_once_and_not_again_after_a_restart(azurite, storage_app):
+    blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
+    try:
+        blobs.create_container("uploads")
+    except Exception:
+        pass
+    seen = queue(azurite, "seen")
+    seen.clear_messages()
+    env = {"Storage": azurite.connection_string}
+    r = Runner(storage_app, env=env)
+    try:
+        r.wait_for("Host started")
+        blobs.get_blob_client("uploads", "hello.txt").upload_blob(b"hello", overwrite=True)
+        blobs.get_blob_client("uploads", "skip.bin").upload_blob(b"no", overwrite=True)
+        r.wait_for("Executed 'Functions.on_upload' (Succeeded")
+        msgs = wait_until("the queue output",
+                          lambda: [m.content for m in seen.peek_messages(max_messages=32)])
+        assert msgs == ["uploads/hello.txt|5|hello"]
+        # a second blob fires too; by then the first has been scanned again, unchanged
+        blobs.get_blob_client("uploads", "second.txt").upload_blob(b"2", overwrite=True)
+        r.wait_for("Executed 'Functions.on_upload' (Succeeded", count=2)
+        assert r.count("Executing 'Functions.on_upload'") == 2
+    finally:
+        assert r.stop() == 0
+    assert (storage_app / ".azfunc" / "blob-receipts" / "on_upload.json").exists()
+
+    # restart: the receipts survive; only a new or changed blob fires
+    r = Runner(storage_app, env=env)
+    try:
+        r.wait_for("Host started")
+        blobs.get_blob_client("uploads", "third.txt").upload_blob(b"three", overwrite=True)
+        r.wait_for("Executed 'Functions.on_upload' (Succeeded")
+        blobs.get_blob_client("uploads", "hello.txt").upload_blob(b"hello!", overwrite=True)
+        r.wait_for("Executed 'Functions.on_upload' (Succeeded", count=2)
+        assert r.count("Executing 'Functions.on_upload'") == 2
+        assert "uploads/hello.txt" in r.output and "uploads/second.txt" not in r.output
+    finally:
+        r.stop()
+    contents = sorted(m.content for m in seen.peek_messages(max_messages=32))
+    assert contents == sorted(["uploads/hello.txt|5|hello", "uploads/second.txt|1|2",
+                               "uploads/third.txt|5|three", "uploads/hello.txt|6|hello!"])
+
+
+def test_table_output_and_input(azurite, runner):
+    assert http(runner, "PUT", "rows/p1/1", "Ann") == (200, "stored")
+    assert http(runner, "PUT", "rows/p1/2", "Bob") == (200, "stored")
+    assert http(runner, "GET", "rows/p1/1") == (200, "Ann")
+    assert http(runner, "GET", "rows/p1/9") == (200, "none")
+    assert http(runner, "GET", "rows/p1") == (200, "Ann,Bob")
+
+
+def test_input_that_cannot_run_locally_fails_before_the_call(runner):
+    status, _ = http(runner, "GET", "docs")
+    assert status == 500
+    runner.wait_for("Executed 'Functions.docs' (Failed")
+    assert ("The input binding 'documents' (type cosmosDB) cannot be supplied: Cosmos DB has "
+            "no local emulator") in runner.output
+    assert "TypeError" not in runner.output
+
+
+def _emulator_ports_busy():
+    import socket
+    for port in (10000, 10001, 10002):
+        with socket.socket() as s:
+            s.settimeout(1)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+    return False
+
+
+class _DevStorage:
+    connection_string = "UseDevelopmentStorage=true"
+
+
+def test_start_runs_azurite_for_development_storage(storage_app):
+    if _emulator_ports_busy():
+        pytest.skip("something listens on 127.0.0.1:10000-10002")
+    env = {"Storage": "UseDevelopmentStorage=true",
+           "AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+    r = Runner(storage_app, env=env)
+    try:
+        r.wait_for("Host started")
+        assert "Storage: started Azurite on 127.0.0.1:10000-10002" in r.output
+        queue(_DevStorage, "orders").send_message(json.dumps({"id": "d1", "item": "cake"}))
+        text = wait_until("the blob output", lambda: blob_text(_DevStorage, "results", "d1.txt"))
+        assert text.startswith("order d1 item cake")
+    finally:
+        assert r.stop() == 0
+    assert (storage_app / ".azfunc" / "azurite").is_dir()
+    wait_until("Azurite to stop", lambda: not _emulator_ports_busy(), timeout=30)
+
+    # --no-storage-emulator: nothing is started, the triggers only report the failure
+    r = Runner(storage_app, "--no-storage-emulator", env=env)
+    try:
+        r.wait_for("Host started")
+        assert "not starting Azurite (--no-storage-emulator)" in r.output
+        assert not _emulator_ports_busy()
+    finally:
+        assert r.stop() == 0
+
+
+def admin(runner, name, text):
+    req = urllib.request.Request(f"http://127.0.0.1:{runner.port}/admin/functions/{name}",
+                                 method="POST", data=json.dumps({"input": text}).encode())
+    try:
+        with urllib.request.urlopen(req, timeout=WAIT) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_admin_invocations_of_triggers_without_a_local_service():
+    from storage_env import APPS
+    r = Runner(APPS / "remote_app")
+    try:
+        r.wait_for("Host started")
+        assert admin(r, "on_event", "hello")[0] == 202
+        r.wait_for("Executed 'Functions.on_event' (Succeeded")
+        assert "event hello seq 0" in r.output
+        assert "Output 'out' (eventHub, not delivered locally): forwarded hello" in r.output
+        assert admin(r, "on_events", '["a", {"b": 1}]')[0] == 202
+        r.wait_for("Executed 'Functions.on_events' (Succeeded")
+        assert "events ['a', '{\"b\":1}']" in r.output
+        assert admin(r, "on_message", "order 7")[0] == 202
+        r.wait_for("Executed 'Functions.on_message' (Succeeded")
+        assert "message order 7 delivery 1 id-length 36" in r.output
+        assert admin(r, "on_grid", '{"size": 3}')[0] == 202
+        r.wait_for("Executed 'Functions.on_grid' (Succeeded")
+        assert "grid azfunc.admin {'size': 3}" in r.output
+        assert admin(r, "on_docs", '{"id": "d1"}')[0] == 202
+        r.wait_for("Executed 'Functions.on_docs' (Succeeded")
+        assert "docs 1 first d1" in r.output
+        status, text = admin(r, "on_docs", "not json")
+        assert status == 400 and "JSON document" in text
+        assert "Failed" not in r.output, r.output
+    finally:
+        assert r.stop() == 0
+
+
+def test_sdk_type_blob_bindings_get_a_client(azurite, tmp_path):
+    pytest.importorskip("azurefunctions.extensions.bindings.blob")
+    import shutil
+    from storage_env import APPS
+    app = tmp_path / "sdk_app"
+    shutil.copytree(APPS / "sdk_app", app)
+    blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
+    for c in ("docs", "sdk-in"):
+        try:
+            blobs.create_container(c)
+        except Exception:
+            pass
+    blobs.get_blob_client("docs", "readme.txt").upload_blob(b"read me", overwrite=True)
+    r = Runner(app, env={"Storage": azurite.connection_string})
+    try:
+        r.wait_for("Host started")
+        assert http(r, "GET", "sdk/readme") == (200, "readme.txt: read me")
+        blobs.get_blob_client("sdk-in", "note.txt").upload_blob(b"via sdk", overwrite=True)
+        r.wait_for("Executed 'Functions.sdk_trigger' (Succeeded")
+        assert "sdk blob note.txt says via sdk" in r.output
+    finally:
+        r.stop()
