@@ -29,7 +29,7 @@ esac
 # minutes on 2 cores in the ASan+UBSan fuzz build (each target's rate differs 100-fold).
 declare -A RUNS=(
   [fuzz_frames]=200000 [fuzz_json]=300000 [fuzz_function_json]=1000000 [fuzz_route]=500000
-  [fuzz_settings]=1000000 [fuzz_schedule]=1000000 [fuzz_session]=500000 [fuzz_worker]=100000
+  [fuzz_settings]=1000000 [fuzz_schedule]=1000000 [fuzz_session]=500000 [fuzz_worker]=50000
 )
 
 jobs="$(nproc)"

@@ -191,6 +191,9 @@ AZF_API void azf_worker_free(azf_worker *w);
  *   AZF_E_CONNECT / AZF_E_TIMEOUT / AZF_E_TLS  the host could not be reached;
  *   AZF_E_CLOSED      the host ended the stream with an error status or dropped
  *                     the connection;
+ *   AZF_E_TOOBIG      the host stopped reading while it went on sending: more than
+ *                     128 MiB waited to be sent, and the worker ended the conversation
+ *                     (as a gRPC server does with RESOURCE_EXHAUSTED);
  *   AZF_E_PROTOCOL, AZF_E_IO, AZF_E_NOMEM, AZF_E_STATE (already run).
  * azf_worker_errmsg says what happened in every case. */
 AZF_API int azf_worker_run(azf_worker *w);

@@ -5,6 +5,7 @@
 #include "host/runner_internal.h"
 
 #include <event2/thread.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +36,11 @@ void azf__say(int color, const char *fmt, ...)
     fflush(stdout);
     pthread_mutex_unlock(&out_mu);
     va_end(ap);
+}
+
+void azf__set_color(int on)
+{
+    out_color = on;
 }
 
 static int level_color(int level)
@@ -147,12 +153,39 @@ static int start_app_server(runner *r)
     return rc;
 }
 
-int azf__runner_run(const azf__runner_opts *o)
+/* flag > host.json > default. */
+static long long pick(long long flag, long long file, long long def)
+{
+    return flag >= 0 ? flag : file >= 0 ? file : def;
+}
+
+static void resolve_limits(runner *r)
+{
+    const azf__runner_opts *o = r->o;
+    const azf__settings *s = &r->settings;
+    struct rlimit nofile;
+    long long fds = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY
+                        ? (long long)nofile.rlim_cur
+                        : 1024;
+    /* Below the descriptor limit, leaving room for the app's own files and sockets. */
+    long long conns = fds - (fds / 8 > 64 ? fds / 8 : 64);
+    r->max_body = pick(o->max_body, s->max_body, 100LL << 20);
+    r->max_header_count = pick(o->max_header_count, s->max_header_count, 100);
+    r->max_header_bytes = pick(o->max_header_bytes, s->max_header_bytes, 32 << 10);
+    r->max_request_line = pick(o->max_request_line, s->max_request_line, 8 << 10);
+    r->max_connections = pick(o->max_connections, s->max_connections, conns > 16 ? conns : 16);
+    r->read_timeout_ms = pick(o->read_timeout_ms, s->read_timeout_ms, 30000);
+    r->keep_alive_timeout_ms = pick(o->keep_alive_timeout_ms, s->keep_alive_timeout_ms, 130000);
+    r->function_timeout_ms = pick(o->function_timeout_ms, s->function_timeout_ms, 30 * 60000);
+}
+
+int azf__runner_serve(const azf__runner_opts *o)
 {
     runner r_, *r = &r_;
     memset(r, 0, sizeof *r);
     r->o = o;
     r->exit_code = 1;
+    r->listen_fd = o->listen_fd;
     pthread_mutex_init(&r->mu, NULL);
     out_color = o->color;
     azf__settings_init(&r->settings);
@@ -163,6 +196,7 @@ int azf__runner_run(const azf__runner_opts *o)
         goto out;
     }
     apply_settings(&r->settings);
+    resolve_limits(r);
     const char *tz = getenv("WEBSITE_TIME_ZONE");
     if (tz && *tz)
         setenv("TZ", tz, 1);
@@ -190,17 +224,26 @@ int azf__runner_run(const azf__runner_opts *o)
     if (azf__runner_storage_start(r) != 0)
         goto out;
     say(C_NONE, "Host started; listening on http://%s:%d", o->host, o->port);
+    azf__supervised_ready(r);
     azf__setup_timers(r);
     event_base_dispatch(r->base);
-    say(C_NONE, "Stopped");
     r->exit_code = 0;
 out:
     azf__free_timers(r);
+    r->bound = NULL; /* evhttp_free closes it */
     if (r->http)
         evhttp_free(r->http);
+    /* Whatever Python still has to finish gets what is left of the grace period. */
+    azf__app_close(r->app, r->stopping ? azf__grace_left_ms(r) : 10000);
+    if (r->exit_code == 0)
+        say(C_NONE, "Stopped");
     /* Completed after the loop ended: drop them. */
-    azf_app_free(r->app);
     azf__drop_done(r);
+    azf__free(r->conns);
+    if (r->resume)
+        event_free(r->resume);
+    if (r->setup)
+        event_free(r->setup);
     azf__runner_storage_free(r);
     if (r->wake)
         event_free(r->wake);

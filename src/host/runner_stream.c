@@ -3,7 +3,12 @@
  * reports its HttpUri), the runner does what the Functions host does (host-protocol.md
  * §9): it starts the invocation with only the route parameters, forwards the client's
  * request to that server with an x-ms-invocation-id header, and passes the response back
- * as it arrives (chunked), reading from the server only as fast as the client takes it. */
+ * as it arrives (chunked), reading from the server only as fast as the client takes it.
+ *
+ * The HTTP front (runner_http.c) owns the client connection. When the client goes away,
+ * evhttp detaches the request from it and leaves the request to us: that is how a gone
+ * client shows (no connection), checked at each piece and every second; ending the reply
+ * then frees the request. */
 #include "host/runner_internal.h"
 
 #include <event2/buffer.h>
@@ -14,12 +19,14 @@
 #include <strings.h>
 
 #define CLIENT_BACKLOG (1u << 20) /* pause the server beyond this much unsent to the client */
+#define UPSTREAM_TIMEOUT_S 240    /* the host's forwarding activity timeout */
 
 typedef struct proxy {
     runner *r;
     struct evhttp_request *client; /* until the reply ends */
     struct evhttp_connection *up;
     struct evhttp_request *ureq; /* NULL once evhttp has finished with it */
+    struct event *watch;         /* notices a gone client while the server is quiet */
     int started, paused, done;
 } proxy;
 
@@ -35,6 +42,11 @@ int azf__stream_set_uri(runner *r, const char *uri)
     return r->stream_port > 0 ? 0 : -1;
 }
 
+static int client_gone(const proxy *p)
+{
+    return !p->client || !evhttp_request_get_connection(p->client);
+}
+
 static void free_later(evutil_socket_t fd, short what, void *arg)
 {
     proxy *p = arg;
@@ -47,30 +59,38 @@ static void free_later(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Ends the exchange once: the client's reply, then the upstream connection (freed outside
- * evhttp's callbacks). */
+ * evhttp's callbacks). ok: the server answered (else 502 when nothing was sent yet). */
 static void finish(proxy *p, int ok)
 {
     if (p->done)
         return;
     p->done = 1;
+    if (p->watch)
+        event_free(p->watch);
+    p->watch = NULL;
+    if (p->ureq) {
+        struct evhttp_request *u = p->ureq;
+        p->ureq = NULL;
+        evhttp_request_set_error_cb(u, NULL);
+        evhttp_cancel_request(u);
+    }
     if (p->client) {
-        /* After the client went away evhttp has detached the request from its connection
-         * but left it to us: ending the reply frees it then. */
-        struct evhttp_connection *cc = evhttp_request_get_connection(p->client);
-        if (cc)
-            evhttp_connection_set_closecb(cc, NULL, NULL);
         if (p->started)
             evhttp_send_reply_end(p->client);
         else
-            azf__http_reply_text(p->client, ok ? 500 : 502,
+            azf__http_reply_text(p->r, p->client, ok ? 500 : 502,
                                  ok ? "Internal Server Error" : "Bad Gateway", NULL);
         p->client = NULL;
     }
-    if (p->ureq) {
-        evhttp_request_set_error_cb(p->ureq, NULL);
-        p->ureq = NULL;
-    }
     event_base_once(p->r->base, -1, EV_TIMEOUT, free_later, p, NULL);
+}
+
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+    proxy *p = arg;
+    (void)fd, (void)what;
+    if (client_gone(p))
+        finish(p, 0); /* dropping the upstream request tells the app's server */
 }
 
 static void resume_upstream(struct evhttp_connection *con, void *arg)
@@ -86,7 +106,7 @@ static void resume_upstream(struct evhttp_connection *con, void *arg)
 static int on_headers(struct evhttp_request *ureq, void *arg)
 {
     proxy *p = arg;
-    if (!p->client || p->done)
+    if (p->done || client_gone(p))
         return -1;
     struct evkeyvalq *out = evhttp_request_get_output_headers(p->client);
     const struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
@@ -99,8 +119,8 @@ static int on_headers(struct evhttp_request *ureq, void *arg)
         if (!skip)
             evhttp_add_header(out, h->key, h->value);
     }
-    evhttp_send_reply_start(p->client, evhttp_request_get_response_code(ureq),
-                            evhttp_request_get_response_code_line(ureq));
+    azf__http_send_start(p->r, p->client, evhttp_request_get_response_code(ureq),
+                         evhttp_request_get_response_code_line(ureq));
     p->started = 1;
     return 0;
 }
@@ -109,15 +129,16 @@ static void on_chunk(struct evhttp_request *ureq, void *arg)
 {
     proxy *p = arg;
     struct evbuffer *in = evhttp_request_get_input_buffer(ureq);
-    if (!p->client || !p->started || p->done) {
+    if (p->done || !p->started || client_gone(p)) {
         evbuffer_drain(in, evbuffer_get_length(in));
+        if (!p->done && client_gone(p))
+            finish(p, 0); /* evhttp allows cancelling from the chunk callback */
         return;
     }
     evhttp_send_reply_chunk_with_cb(p->client, in, resume_upstream, p);
     struct evhttp_connection *cc = evhttp_request_get_connection(p->client);
-    size_t backlog =
-        evbuffer_get_length(bufferevent_get_output(evhttp_connection_get_bufferevent(cc)));
-    if (backlog > CLIENT_BACKLOG && !p->paused) {
+    struct bufferevent *cb = cc ? evhttp_connection_get_bufferevent(cc) : NULL;
+    if (cb && evbuffer_get_length(bufferevent_get_output(cb)) > CLIENT_BACKLOG && !p->paused) {
         p->paused = 1;
         bufferevent_disable(evhttp_connection_get_bufferevent(p->up), EV_READ);
     }
@@ -127,7 +148,7 @@ static void on_done(struct evhttp_request *ureq, void *arg)
 {
     proxy *p = arg;
     p->ureq = NULL; /* evhttp frees it after this callback */
-    finish(p, ureq != NULL && evhttp_request_get_response_code(ureq) != 0);
+    finish(p, ureq != NULL && evhttp_request_get_response_code(ureq) != 0 && !client_gone(p));
 }
 
 static void on_error(enum evhttp_request_error err, void *arg)
@@ -135,21 +156,6 @@ static void on_error(enum evhttp_request_error err, void *arg)
     proxy *p = arg;
     (void)err;
     p->ureq = NULL;
-    finish(p, 0);
-}
-
-/* The client went away: dropping the upstream connection tells the app's server, and the
- * invocation fails there. */
-static void on_client_close(struct evhttp_connection *con, void *arg)
-{
-    proxy *p = arg;
-    (void)con;
-    if (p->ureq) {
-        struct evhttp_request *u = p->ureq;
-        p->ureq = NULL;
-        evhttp_request_set_error_cb(u, NULL);
-        evhttp_cancel_request(u);
-    }
     finish(p, 0);
 }
 
@@ -174,20 +180,22 @@ void azf__stream_request(runner *r, struct evhttp_request *req, const azf_functi
         c->req = NULL; /* answered by the proxy below, not by the invocation */
     proxy *p = c ? azf__calloc(1, sizeof *p) : NULL;
     if (!p) {
-        azf__http_reply_text(req, 500, "Internal Server Error", NULL);
+        azf__http_reply_text(r, req, 500, "Internal Server Error", NULL);
         return;
     }
     p->r = r;
     p->client = req;
     r->replying++;
     p->up = evhttp_connection_base_new(r->base, NULL, r->stream_host, (ev_uint16_t)r->stream_port);
-    if (p->up) /* the host's forwarding activity timeout */
-        evhttp_connection_set_timeout_tv(p->up, &(struct timeval){240, 0});
-    p->ureq = p->up ? evhttp_request_new(on_done, p) : NULL;
+    if (p->up)
+        evhttp_connection_set_timeout_tv(p->up, &(struct timeval){UPSTREAM_TIMEOUT_S, 0});
+    p->watch = event_new(r->base, -1, EV_PERSIST, on_watch, p);
+    p->ureq = p->up && p->watch ? evhttp_request_new(on_done, p) : NULL;
     if (!p->ureq) {
         finish(p, 0);
         return;
     }
+    event_add(p->watch, &(struct timeval){1, 0});
     evhttp_request_set_header_cb(p->ureq, on_headers);
     evhttp_request_set_chunked_cb(p->ureq, on_chunk);
     evhttp_request_set_error_cb(p->ureq, on_error);
@@ -199,8 +207,10 @@ void azf__stream_request(runner *r, struct evhttp_request *req, const azf_functi
     evhttp_add_header(uh, "x-ms-invocation-id", azf_invocation_id(c->inv));
     evbuffer_add_buffer(evhttp_request_get_output_buffer(p->ureq),
                         evhttp_request_get_input_buffer(req));
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_client_close, p);
     struct evhttp_request *u = p->ureq;
-    if (evhttp_make_request(p->up, u, evhttp_request_get_command(req), evhttp_request_get_uri(req)))
-        on_error(EVREQ_HTTP_INVALID_HEADER, p); /* evhttp has freed u */
+    if (evhttp_make_request(p->up, u, evhttp_request_get_command(req),
+                            evhttp_request_get_uri(req))) {
+        p->ureq = NULL; /* evhttp has freed it */
+        finish(p, 0);
+    }
 }

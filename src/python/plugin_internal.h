@@ -42,6 +42,10 @@ struct azf__py_runtime {
     size_t inflight_count;
     azf__py_thread *idle_threads; /* most recently idle first */
     int threads, busy, max_threads;
+    int waking;              /* pool threads signalled or started, not running yet */
+    azf__py_thread *standby; /* the idle thread watching the queue, or NULL */
+    int standby_starting;    /* a thread is being started to stand by */
+    long long progress_ns;   /* when a pool thread last started or finished a job */
 };
 
 /* invoke.c */

@@ -44,6 +44,7 @@ enum { CMD_SEND, CMD_CLOSE };
 
 typedef struct cmd {
     struct cmd *next;
+    struct azf_driver *d; /* CMD_SEND: whose queued count holds the message */
     int kind;
     uint64_t stream;
     azf_buf msg;
@@ -73,6 +74,7 @@ struct azf_driver {
     int client_stream_open;
     int run_rc;
     azf__errmsg err;
+    atomic_size_t queued; /* see azf__driver_queued */
 };
 
 static uint64_t now_ms(void)
@@ -143,6 +145,11 @@ static void set_epollout(conn *c, int on)
     c->epollout = on;
 }
 
+size_t azf__driver_queued(const azf_driver *d)
+{
+    return d ? atomic_load(&((azf_driver *)d)->queued) : 0;
+}
+
 static conn *conn_new(azf_driver *d, int fd, SSL *ssl)
 {
     conn *c = azf__calloc(1, sizeof *c);
@@ -160,6 +167,7 @@ static conn *conn_new(azf_driver *d, int fd, SSL *ssl)
         azf__free(c);
         return NULL;
     }
+    azf__session_count_queued(c->sess, &d->queued);
     c->next = d->conns;
     d->conns = c;
     return c;
@@ -425,8 +433,6 @@ int azf_driver_new(azf_driver **out, int role, const azf_transport_opts *opts,
         d->cbs = *cbs;
     pthread_mutex_init(&d->lock, NULL);
     int rc = azf__transport_opts_copy(&d->opts, opts);
-    if (!rc && !(d->rbuf = azf__malloc(READ_CHUNK)))
-        rc = AZF_E_NOMEM;
     if (!rc) {
         d->epfd = epoll_create1(EPOLL_CLOEXEC);
         d->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -434,7 +440,9 @@ int azf_driver_new(azf_driver **out, int role, const azf_transport_opts *opts,
         if (d->epfd < 0 || d->evfd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->evfd, &ev))
             rc = azf__err(&d->err, AZF_E_IO, "cannot set up epoll: %s", strerror(errno));
     }
-    if (!rc)
+    /* A client makes its TLS context at the first https connect (tls_connect): loading
+     * the system's CA bundle costs milliseconds an h2c worker never needs. */
+    if (!rc && d->role == AZF_ROLE_SERVER)
         rc = make_ctx(d);
     if (rc) {
         azf_driver_free(d);
@@ -446,6 +454,8 @@ int azf_driver_new(azf_driver **out, int role, const azf_transport_opts *opts,
 
 static void cmd_free(cmd *c)
 {
+    if (c->kind == CMD_SEND && c->d) /* not taken by a session */
+        atomic_fetch_sub(&c->d->queued, c->msg.size);
     azf_buf_dispose(&c->msg);
     azf__free(c->message);
     azf__free(c);
@@ -835,8 +845,10 @@ int azf_driver_send(azf_driver *d, uint64_t stream, azf_buf *msg)
         return AZF_E_NOMEM;
     }
     k->kind = CMD_SEND;
+    k->d = d;
     k->stream = stream;
     k->msg = *msg;
+    atomic_fetch_add(&d->queued, msg->size);
     *msg = (azf_buf)AZF_BUF_INIT;
     return enqueue(d, k);
 }
@@ -922,6 +934,9 @@ int azf_driver_run(azf_driver *d)
 {
     if (!d)
         return AZF_E_INVALID;
+    /* The read buffer exists only while there is something to read. */
+    if (!d->rbuf && !(d->rbuf = azf__malloc(READ_CHUNK)))
+        return azf__err(&d->err, AZF_E_NOMEM, "out of memory");
     d->io_thread = pthread_self();
     atomic_store(&d->running, 1);
     d->run_rc = 0;

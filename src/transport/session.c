@@ -53,6 +53,7 @@ struct azf_session {
     int peer_goaway;
     char ng_err[256]; /* the last message nghttp2 gave through error_callback2 */
     azf__errmsg err;
+    atomic_size_t *queued; /* the driver's count of bytes waiting to go out, or NULL */
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -131,15 +132,28 @@ static stream *stream_new(azf_session *s)
     return st;
 }
 
-static void queue_clear(stream *st)
+/* Frees a message taken off a stream's queue: its bytes no longer wait to go out. */
+static void out_msg_done(azf_session *s, out_msg *m)
+{
+    if (s->queued)
+        atomic_fetch_sub(s->queued, m->buf.size);
+    azf_buf_dispose(&m->buf);
+    azf__free(m);
+}
+
+static void queue_clear(azf_session *s, stream *st)
 {
     while (st->head) {
         out_msg *m = st->head;
         st->head = m->next;
-        azf_buf_dispose(&m->buf);
-        azf__free(m);
+        out_msg_done(s, m);
     }
     st->tail = NULL;
+}
+
+void azf__session_count_queued(azf_session *s, atomic_size_t *counter)
+{
+    s->queued = counter;
 }
 
 static void stream_free(azf_session *s, stream *st)
@@ -150,7 +164,7 @@ static void stream_free(azf_session *s, stream *st)
         s->streams = st->next;
     if (st->next)
         st->next->prev = st->prev;
-    queue_clear(st);
+    queue_clear(s, st);
     azf_frame_reader_free(st->reader);
     azf__free(st->message);
     azf__free(st->rx_message);
@@ -220,8 +234,7 @@ static ssize_t read_cb(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t le
             st->head = m->next;
             if (!st->head)
                 st->tail = NULL;
-            azf_buf_dispose(&m->buf);
-            azf__free(m);
+            out_msg_done(s, m);
         }
     }
     if (!st->head && st->closing) {
@@ -257,7 +270,7 @@ static void fail_stream(azf_session *s, stream *st, int status, const char *msg)
     st->fail_status = status;
     st->fail_message = azf__strdup(msg);
     if (s->role == AZF_ROLE_SERVER && !st->ended) {
-        queue_clear(st);
+        queue_clear(s, st);
         st->status = status;
         azf__free(st->message);
         st->message = azf__strdup(msg);

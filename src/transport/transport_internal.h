@@ -5,6 +5,8 @@
 #include "azfunc/transport.h"
 #include "common/common_internal.h"
 
+#include <stdatomic.h>
+
 struct azf_transport_opts {
     size_t max_message_length;
     uint32_t connect_timeout_ms;
@@ -30,5 +32,13 @@ int azf__session_busy(const azf_session *s);
 int azf__session_has_streams(const azf_session *s);
 void azf__session_close_all(azf_session *s, int grpc_status);
 void azf__session_abort(azf_session *s, int grpc_status, const char *message);
+/* The session subtracts from *counter the bytes of every message it takes off its
+ * queues (sent, or dropped with its stream); the driver adds them when it accepts one. */
+void azf__session_count_queued(azf_session *s, atomic_size_t *counter);
+
+/* Bytes accepted by azf_driver_send and not yet handed to HTTP/2 (any thread): what a
+ * peer that stops reading makes pile up. (Reading is not paused in turn: the peer's
+ * WINDOW_UPDATE frames must still be read for anything to go out.) */
+size_t azf__driver_queued(const azf_driver *d);
 
 #endif

@@ -104,6 +104,22 @@ int azf__worker_dispatch(azf_worker *w, azf__msg *m)
 
 /* ---- the app thread ------------------------------------------------------------- */
 
+void azf__worker_run_jobs(azf_worker *w)
+{
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        azf__job *job = w->jobs;
+        if (job && !(w->jobs = job->next))
+            w->jobs_tail = &w->jobs;
+        pthread_mutex_unlock(&w->lock);
+        if (!job)
+            return;
+        report(job->fn(w, job->m), (int)job->m->content_case);
+        azf__msg_free(job->m);
+        azf__free(job);
+    }
+}
+
 static void *app_thread(void *arg)
 {
     azf_worker *w = arg;

@@ -275,6 +275,10 @@ static void on_invocation_log(azf_invocation *inv, int level, const char *catego
     azf_worker *w = enter(f->fl);
     if (!w)
         return;
+    if (azf__worker_congested(w)) { /* logs are best effort; responses are not */
+        leave(f->fl);
+        return;
+    }
     AZF__PB(RpcLog) log = AZF__PB_INIT(RPC_LOG);
     log.invocation_id = (char *)azf_invocation_id(inv);
     log.category = (char *)category;
@@ -291,6 +295,14 @@ static void on_invocation_log(azf_invocation *inv, int level, const char *catego
 /* Builds, sends and clears the response of a completed invocation. */
 static int send_invocation_response(azf_worker *w, azf_invocation *inv)
 {
+    if (azf__worker_congested(w)) {
+        char text[200];
+        snprintf(text, sizeof text,
+                 "ResourceExhausted: the host is not reading the worker's messages (%zu MiB "
+                 "waiting to be sent); the response of this invocation was dropped",
+                 azf__driver_queued(w->driver) >> 20);
+        return azf__worker_send_invocation_failure(w, azf_invocation_id(inv), text, "");
+    }
     AZF__PB(InvocationResponse) resp = AZF__PB_INIT(INVOCATION_RESPONSE);
     int rc = azf__invocation_to_pb(inv, &resp);
     if (rc)

@@ -2,8 +2,6 @@
  * send and log. What each message means is the areas' business (see worker_internal.h). */
 #include "worker_internal.h"
 
-#include "transport/transport_internal.h"
-
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,10 +15,17 @@ int azf__worker_send(azf_worker *w, azf__msg *m)
         m->request_id = w->opts.request_id ? w->opts.request_id : "";
     azf_buf b = AZF_BUF_INIT;
     int rc = azf__codec_pack(&b, &m->base);
-    if (!rc)
+    if (!rc && w->sink)
+        w->sink((const uint8_t *)b.ptr, b.size, w->sink_ud);
+    else if (!rc)
         rc = azf_driver_send(w->driver, w->stream, &b);
     azf_buf_dispose(&b);
     return rc;
+}
+
+int azf__worker_congested(azf_worker *w)
+{
+    return azf__driver_queued(w->driver) >= AZF__WORKER_SEND_QUEUE_MAX;
 }
 
 int azf__worker_send_invocation_failure(azf_worker *w, const char *invocation_id,
@@ -43,7 +48,7 @@ int azf__worker_send_invocation_failure(azf_worker *w, const char *invocation_id
 
 static void send_system_log(azf_worker *w, int level, const char *category, const char *text)
 {
-    if (!atomic_load(&w->live))
+    if (!atomic_load(&w->live) || azf__worker_congested(w))
         return;
     AZF__PB(RpcLog) log = AZF__PB_INIT(RPC_LOG);
     log.category = (char *)(category ? category : "azfunc.worker");
@@ -103,21 +108,40 @@ static void refused(azf_worker *w, const uint8_t *data, size_t len, const char *
                     len, why);
 }
 
+void azf__worker_set_sink(azf_worker *w, void (*sink)(const uint8_t *data, size_t len, void *ud),
+                          void *ud)
+{
+    w->sink = sink;
+    w->sink_ud = ud;
+    atomic_store(&w->live, 1);
+}
+
 static int w_on_message(uint64_t stream, const uint8_t *data, size_t len, void *ud)
 {
     (void)stream;
-    azf_worker *w = ud;
+    azf__worker_receive(ud, data, len);
+    return 0;
+}
+
+void azf__worker_receive(azf_worker *w, const uint8_t *data, size_t len)
+{
+    if (w->exhausted)
+        return;
+    if (azf__driver_queued(w->driver) >= 2 * AZF__WORKER_SEND_QUEUE_MAX) {
+        w->exhausted = 1;
+        azf_driver_stop(w->driver);
+        return;
+    }
     azf__msg *m = NULL;
     azf__errmsg err;
     azf__err_clear(&err);
     int rc = azf__codec_unpack(data, len, &m, &err);
     if (rc) {
         refused(w, data, len, err.text[0] ? err.text : azf_strerror(rc));
-        return 0;
+        return;
     }
     if (!azf__worker_dispatch(w, m))
         azf__msg_free(m);
-    return 0;
 }
 
 static void w_on_stream_close(uint64_t stream, int status, const char *message, void *ud)
@@ -219,6 +243,11 @@ int azf_worker_run(azf_worker *w)
     atomic_store(&w->live, 0);
     /* Whatever ended the conversation, every invocation still running is completed. */
     azf__worker_app_finish(w);
+    if (w->exhausted)
+        return azf__err(&w->err, AZF_E_TOOBIG,
+                        "the host stopped reading: more than %zu MiB waited to be sent "
+                        "(RESOURCE_EXHAUSTED); the worker ended the conversation",
+                        (2 * AZF__WORKER_SEND_QUEUE_MAX) >> 20);
     if (why == 1)
         return azf__err(&w->err, 0, "the host sent WorkerTerminate: work drained, exiting");
     if (why == 2)

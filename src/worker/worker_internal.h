@@ -18,6 +18,7 @@
 #include "common/common_internal.h"
 #include "marshal/marshal_pb.h"
 #include "registry/registry_internal.h"
+#include "transport/transport_internal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,6 +27,12 @@
  * thread): a function has a handful of bindings; the real host sends tens. */
 #define AZF__WORKER_MAX_BINDINGS 1024
 #define AZF__WORKER_MAX_TRIGGER_METADATA 1024
+/* A host that stops reading: past this many bytes waiting to go out, invocation
+ * responses are replaced by a short Failure and logs are dropped, so memory stays
+ * bounded while every invocation still gets exactly one response. Past twice as many
+ * (the host goes on sending and never reads), the worker ends the conversation as a
+ * gRPC server does with RESOURCE_EXHAUSTED: azf_worker_run returns AZF_E_TOOBIG. */
+#define AZF__WORKER_SEND_QUEUE_MAX ((size_t)64 << 20)
 
 struct azf_worker_provider {
     azf_worker_index_fn index;
@@ -63,6 +70,10 @@ struct azf_worker {
     atomic_int live;        /* StartStream queued: logs may be sent */
     atomic_int terminating; /* 1 WorkerTerminate, 2 azf_worker_stop, 3 stream over */
     atomic_int shutdown_started;
+    int exhausted; /* ended: the host stopped reading (I/O thread) */
+    /* Without a connection (fuzz_worker): where sent messages go instead. */
+    void (*sink)(const uint8_t *data, size_t len, void *ud);
+    void *sink_ud;
     int ran;
     int stream_closed, close_status;
     char close_msg[256];
@@ -97,9 +108,19 @@ void azf__worker_log(azf_worker *w, int level, const char *fmt, ...)
 /* Marks the end (why: 1 WorkerTerminate, 2 azf_worker_stop) and closes the stream
  * after the queued messages, once. */
 void azf__worker_begin_shutdown(azf_worker *w, int why, uint32_t timeout_ms);
+/* 1 when more than AZF__WORKER_SEND_QUEUE_MAX bytes wait to go out (any thread). */
+int azf__worker_congested(azf_worker *w);
 /* Sends Failure with message/stack for an invocation (no allocation). */
 int azf__worker_send_invocation_failure(azf_worker *w, const char *invocation_id,
                                         const char *message, const char *stack);
+
+/* The receive path: one message from the host (I/O thread). */
+void azf__worker_receive(azf_worker *w, const uint8_t *data, size_t len);
+/* For tests/fuzz/fuzz_worker.c: a worker that is never connected sends every message
+ * (packed) to sink, and runs on the calling thread what would go to the app thread
+ * (azf__worker_run_jobs). Call before anything is received. */
+void azf__worker_set_sink(azf_worker *w, void (*sink)(const uint8_t *data, size_t len, void *ud),
+                          void *ud);
 
 /* ---- dispatch.c ------------------------------------------------------------------ */
 /* Routes one decoded message (I/O thread). Returns 1 when it kept m (freed later by the
@@ -110,6 +131,8 @@ void azf__worker_app_free(azf_worker *w); /* in azf_worker_free */
 int azf__worker_app_start(azf_worker *w); /* starts the app thread */
 /* After the conversation: drains what still runs, stops and joins the app thread. */
 void azf__worker_app_finish(azf_worker *w);
+/* Runs the queued app-thread requests on the calling thread (a worker with a sink). */
+void azf__worker_run_jobs(azf_worker *w);
 
 /* ---- lifecycle.c ------------------------------------------------------------------ */
 int azf__lifecycle_init(azf_worker *w, const azf__msg *m);      /* app thread */

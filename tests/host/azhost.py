@@ -107,6 +107,11 @@ def unknown_member(field_number, payload=b"", request_id=""):
     return head + _varint(field_number << 3 | 2) + _varint(len(payload)) + payload
 
 
+def field(number, payload):
+    """One length-delimited protobuf field (wire type 2), raw."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
 def _varint(n):
     out = bytearray()
     while True:
@@ -590,6 +595,18 @@ class Host:
                 raise HostError(f"invocation id {inv.id} reused")
             self._invocations[inv.id] = inv
         self.send(invocation_request=request)
+        return inv
+
+    def start_raw_invocation(self, invocation_id, message_bytes):
+        """Sends serialized StreamingMessage bytes (e.g. one no protobuf library would build)
+        as the InvocationRequest of invocation_id, and returns its Invocation."""
+        self._require_init()
+        inv = Invocation(self, invocation_id)
+        with self._cond:
+            if inv.id in self._invocations:
+                raise HostError(f"invocation id {inv.id} reused")
+            self._invocations[inv.id] = inv
+        self.send_raw(message_bytes)
         return inv
 
     def invoke(self, function_id, input_data=(), **kw):
