@@ -1,6 +1,7 @@
 """HTTP streaming through `azfunc start`: a large response proxied by the runner from the
-app's own server to a client that reads slowly, while the runner's resident set size
-(one process: the runner, Python, the app's server) is sampled.
+app's own server to a client that reads slowly, while the resident set size of azfunc
+start's processes (the supervisor and the app process with the runner's HTTP front, Python
+and the app's server) is sampled.
 
     AZF_BUILD_DIR=build .venv/bin/python bench/http-stream/runner_rss.py [MiB] [ms per MiB]
 """
@@ -22,11 +23,18 @@ if not BUILD.is_absolute():
 
 
 def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    """VmRSS of pid and its descendants (azfunc start supervises the app in a child)."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        return total
+    return total + sum(rss_kib(c) for c in children)
 
 
 def fetch(port, mib, pause):
@@ -79,7 +87,7 @@ def main():
         done.set()
         t.join()
         print(f"{total >> 20} MiB to a client pausing {pause * 1000:.0f} ms per MiB in {secs:.1f} s; "
-              f"azfunc start RSS baseline {base / 1024:.1f} MiB, peak {peak[0] / 1024:.1f} MiB, "
+              f"azfunc start processes' RSS baseline {base / 1024:.1f} MiB, peak {peak[0] / 1024:.1f} MiB, "
               f"peak extra {(peak[0] - base) / 1024:.1f} MiB")
     finally:
         proc.terminate()
