@@ -251,3 +251,15 @@ def test_init_indexing_without_extension(tmp_path, make_host, worker_exe):
     r = h.invoke(ids["hello"], [pb.ParameterBinding(name="req", data=pb.TypedData(http=req))]).response
     assert r.result.status == SUCCESS, r.result.exception.message
     assert r.return_value.http.body.bytes == b"Hello, i"
+
+
+def test_server_that_cannot_start_fails_the_init(tmp_path, make_host, worker_exe):
+    """HttpUri is advertised only once the server listens; if it cannot start, the
+    WorkerInitResponse is a Failure that says why (not an init timeout)."""
+    app = copy_app(tmp_path, "stream_server_fails")
+    h = make_host(worker_exe, app_dir=app, env=ENV)
+    init = h.init(function_app_directory=app)
+    assert init.result.status == FAILURE
+    assert init.result.exception.message.startswith("HttpServerInitError: ")
+    assert "address unavailable for this test" in init.result.exception.message
+    assert "HttpUri" not in init.capabilities
