@@ -477,6 +477,10 @@ static void send_response(runner *r, call *c)
 
 void azf__call_orphaned(call *c)
 {
+    /* A client that left while its request was being served: evhttp detaches that
+     * request from the connection and leaves it to us (it frees the others itself). */
+    if (c->req && !evhttp_request_get_connection(c->req))
+        evhttp_request_free(c->req);
     c->req = NULL;
 }
 
