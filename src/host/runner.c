@@ -125,6 +125,34 @@ static void apply_settings(const azf__settings *s)
     }
 }
 
+/* What a worker does at init (azf_python_init_app): telemetry from the settings and, for
+ * an app that imports an HTTP extension, its own HTTP server, which HTTP functions are
+ * then proxied to (runner_stream.c). */
+static int start_app_server(runner *r)
+{
+    azf_value_map *caps = NULL;
+    azf_python *py = azf_app_python(r->app);
+    int rc = py ? azf_value_map_new(&caps) : 0;
+    if (py && rc == 0)
+        rc = azf_python_init_app(py, r->o->dir, "127.0.0.1", caps);
+    if (rc != 0) {
+        const azf_python_error *e = py ? azf_python_last_error(py) : NULL;
+        fprintf(stderr, "azfunc start: %s\n",
+                e    ? azf_python_error_message(e)
+                : py ? azf_python_errmsg(py)
+                     : azf_strerror(rc));
+    }
+    const azf_value *uri = rc == 0 ? azf_value_map_get(caps, "HttpUri") : NULL;
+    if (uri) {
+        rc = azf__stream_set_uri(r, azf_value_data(uri, NULL));
+        if (rc == 0)
+            say(C_NONE, "HTTP streaming: HTTP functions are served by the app at %s",
+                (const char *)azf_value_data(uri, NULL));
+    }
+    azf_value_map_free(caps);
+    return rc;
+}
+
 /* flag > host.json > default. */
 static long long pick(long long flag, long long file, long long def)
 {
@@ -190,6 +218,8 @@ int azf__runner_serve(const azf__runner_opts *o)
 
     if (azf__runner_open_app(r, on_report) != 0)
         goto out;
+    if (start_app_server(r) != 0)
+        goto out;
     print_functions(r);
     if (azf__runner_storage_start(r) != 0)
         goto out;
@@ -228,6 +258,7 @@ out:
     if (r->base)
         event_base_free(r->base);
     azf__settings_clear(&r->settings);
+    azf__free(r->stream_host);
     pthread_mutex_destroy(&r->mu);
     return r->exit_code;
 }

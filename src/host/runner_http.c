@@ -90,7 +90,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     conn *k = arg;
     (void)fd, (void)what;
-    if (k->phase == IDLE || k->phase == READING)
+    if (k->evcon && (k->phase == IDLE || k->phase == READING))
         evhttp_connection_free(k->evcon); /* calls on_conn_close */
 }
 
@@ -268,9 +268,28 @@ static void on_sent(struct evhttp_request *req, void *arg)
     azf__maybe_exit(k->r);
 }
 
-void azf__http_send(runner *r, struct evhttp_request *req, int code, const char *reason)
+/* The connection is writing a reply from now on (once it is out: on_sent). */
+static conn *begin_reply(runner *r, struct evhttp_request *req)
 {
     conn *k = conn_of(r, req);
+    if (k) {
+        k->active = NULL;
+        if (k->phase != WRITING)
+            r->replying++;
+        k->phase = WRITING;
+        evhttp_request_set_on_complete_cb(req, on_sent, k);
+    }
+    return k;
+}
+
+void azf__http_send_start(runner *r, struct evhttp_request *req, int code, const char *reason)
+{
+    begin_reply(r, req);
+    evhttp_send_reply_start(req, code, reason);
+}
+
+void azf__http_send(runner *r, struct evhttp_request *req, int code, const char *reason)
+{
     struct evbuffer *body = evhttp_request_get_output_buffer(req);
     size_t n = evbuffer_get_length(body);
     /* RFC 9110 6.4.1: no content in 1xx, 204 and 304 responses, nor in a reply to HEAD
@@ -283,13 +302,7 @@ void azf__http_send(runner *r, struct evhttp_request *req, int code, const char 
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", len);
         evbuffer_drain(body, n);
     }
-    if (k) {
-        k->active = NULL;
-        if (k->phase != WRITING)
-            r->replying++;
-        k->phase = WRITING;
-        evhttp_request_set_on_complete_cb(req, on_sent, k);
-    }
+    conn *k = begin_reply(r, req);
     evhttp_send_reply(req, code, reason, NULL);
     /* evhttp watches for the client's EOF while writing and drops the connection on it;
      * a client that half-closed after its requests must still get every reply, so stop

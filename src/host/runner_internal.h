@@ -55,6 +55,8 @@ struct runner {
     int inflight, replying, stopping, local_time;
     timer *timers;
     size_t ntimers;
+    char *stream_host; /* the app's own HTTP server (HTTP streaming), or NULL */
+    int stream_port;
     int exit_code;
     struct timespec stop_started; /* the first stop signal */
     int listen_fd;                /* inherited listening socket, or -1: bind host:port */
@@ -115,6 +117,9 @@ const char *azf__http_method_name(enum evhttp_cmd_type m);
 void azf__http_send(runner *r, struct evhttp_request *req, int code, const char *reason);
 void azf__http_reply_text(runner *r, struct evhttp_request *req, int code, const char *reason,
                           const char *text);
+/* A reply streamed in pieces (runner_stream.c): the status line and req's headers now,
+ * then evhttp_send_reply_chunk* and evhttp_send_reply_end. */
+void azf__http_send_start(runner *r, struct evhttp_request *req, int code, const char *reason);
 /* The fd of req's client connection, or -1. */
 int azf__http_fd(runner *r, struct evhttp_request *req);
 /* c answers req: if the client goes away first, azf__call_orphaned(c) is called. */
@@ -152,6 +157,13 @@ void azf__on_post(evutil_socket_t fd, short what, void *arg);
 void azf__on_wake(evutil_socket_t fd, short what, void *arg);
 /* Frees the completed invocations left when the loop has ended. */
 void azf__drop_done(runner *r);
+
+/* ---- HTTP streaming (runner_stream.c) ---- */
+/* Serves HTTP functions through the app's own server at uri (its HttpUri); 0 or -1. */
+int azf__stream_set_uri(runner *r, const char *uri);
+/* Starts the invocation and proxies req to the app's server (route: borrowed). */
+void azf__stream_request(runner *r, struct evhttp_request *req, const azf_function *fn,
+                         azf_value_map *route);
 
 /* ---- timers (runner_timer.c) ---- */
 azf_value *azf__timer_value(time_t last, time_t next, int past_due);

@@ -2,6 +2,7 @@
  * on the loop thread through a queue and an event activated from the completing thread,
  * logging them and answering their HTTP requests. The loop never waits for a function. */
 #include "host/runner_internal.h"
+#include "host/trace_context.h"
 #include "marshal/marshal_internal.h"
 
 #include <ctype.h>
@@ -26,6 +27,17 @@ static void new_id(char out[37])
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
              b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
              b[14], b[15]);
+}
+
+/* The runner's span for this request, continuing the client's traceparent (and then
+ * its tracestate), so context.trace_context is real and OpenTelemetry spans nest. */
+static void trace_context(azf_invocation *inv, struct evhttp_request *req)
+{
+    const struct evkeyvalq *h = req ? evhttp_request_get_input_headers(req) : NULL;
+    char tp[AZF__TRACE_PARENT_LEN + 1];
+    int cont = azf__trace_parent_new(h ? evhttp_find_header(h, "traceparent") : NULL, tp);
+    const char *ts = cont ? evhttp_find_header(h, "tracestate") : NULL;
+    azf_invocation_set_trace_context(inv, tp, ts ? ts : "", NULL);
 }
 
 static void on_complete(azf_invocation *inv, void *user_data)
@@ -79,6 +91,7 @@ static call *start_call(runner *r, const azf_function *fn, azf_value *input,
     c->req = req;
     c->settled = settled;
     c->settled_arg = settled_arg;
+    trace_context(c->inv, req);
     clock_gettime(CLOCK_MONOTONIC, &c->started);
     azf_invocation_set_on_log(c->inv, azf__on_user_log, c);
     r->inflight++;
@@ -332,6 +345,7 @@ int azf__request_value(runner *r, struct evhttp_request *req, const char *path, 
         rc = azf_value_new_data(&body, AZF_VALUE_BYTES, evbuffer_pullup(in, -1), n);
         if (rc == 0 && (rc = azf_value_http_set_body(v, body)) != 0)
             azf_value_free(body);
+        evbuffer_drain(in, n); /* copied: not kept for the whole invocation */
     }
     if (rc != 0) {
         azf_value_free(v);

@@ -167,6 +167,11 @@ static void dispatch(runner *r, struct evhttp_request *req, const char *path, co
         azf__http_reply_text(r, req, 405, "Method Not Allowed", NULL);
         return;
     }
+    if (rc == 0 && r->stream_port && azf__is_http(fn)) {
+        azf__stream_request(r, req, fn, route);
+        azf_value_map_free(route);
+        return;
+    }
     azf_value *v = NULL;
     rc = rc ? rc : azf__request_value(r, req, path, query, route, &v);
     azf_value_map_free(route);

@@ -122,7 +122,7 @@ typedef struct super {
     int *fds; /* app process fd -> our copy, -1 */
     int nfds;
     pid_t child;
-    int ready, stopping, signals;
+    int served, stopping; /* served: an app process got ready once */
     long long stop_deadline;
 } super;
 
@@ -201,8 +201,9 @@ static int read_channel(super *s)
         else if (m.op == MSG_CLOSE && m.fd >= 0 && m.fd < s->nfds && s->fds[m.fd] >= 0) {
             close(s->fds[m.fd]);
             s->fds[m.fd] = -1;
-        } else if (m.op == MSG_READY)
-            s->ready = 1;
+        } else if (m.op == MSG_READY) {
+            s->served = 1;
+        }
         if (fd >= 0 && m.op != MSG_OPEN)
             close(fd);
     }
@@ -279,7 +280,6 @@ static pid_t spawn(super *s, sigset_t *old)
         if (s->chan >= 0)
             close(s->chan);
         s->chan = sv[0];
-        s->ready = 0;
     } else {
         close(sv[0]);
     }
@@ -341,7 +341,6 @@ static int supervise(super *s, sigset_t *old)
                 say(C_NONE, "Stopped");
                 return 0;
             }
-            s->signals++;
             if (!s->stopping) {
                 s->stopping = 1;
                 /* The app process bounds its own drain; this is the backstop. */
@@ -385,7 +384,7 @@ static int supervise(super *s, sigset_t *old)
                 snprintf(why, sizeof why, "The app process exited with code %d",
                          WEXITSTATUS(status));
             code = WIFEXITED(status) ? WEXITSTATUS(status) : AZF__EXIT_ABANDONED;
-            if (!s->ready) /* it could not start (it said why): nothing to restart */
+            if (!s->served) /* the app never started (it said why): nothing to restart */
                 return code ? code : 1;
             if (s->stopping) { /* drained (0), or abandoned (3) or crashed while stopping */
                 if (code != 0)

@@ -20,6 +20,9 @@ struct azf__py_runtime {
     PyObject *common;           /* the adapter modules (_azfunc_common, ... */
     PyObject *indexing;         /* ..._azfunc_indexing, ... */
     PyObject *invocation;       /* ..._azfunc_invocation) */
+    PyObject *telemetry;        /* _azfunc_telemetry (OpenTelemetry) */
+    PyObject *httpstream;       /* _azfunc_httpstream (HTTP streaming) */
+    PyObject *startup;          /* _azfunc_startup (init_app) */
     char *script_file_name;
     char *executable; /* sys.executable after start (embedded mode) */
     azf_python_log_fn log;

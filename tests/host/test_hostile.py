@@ -119,7 +119,11 @@ def test_a_host_that_stops_reading_keeps_the_worker_bounded(tmp_path, make_host,
         if abs(now - last) > 1024:
             last, flat_since = now, time.monotonic()
     print(f"worker RSS: {base // 1024} MB before, {peak // 1024} MB at most while the host did not read")
-    assert (peak - base) // 1024 < 160, f"RSS grew by {(peak - base) // 1024} MB"
+    # ASan keeps freed memory in quarantine (256 MB) and adds shadow memory: RSS says
+    # nothing there, the exactly-one-response checks below still run.
+    cache = azhost.build_dir() / "CMakeCache.txt"
+    if "AZF_SANITIZE:BOOL=ON" not in (cache.read_text() if cache.exists() else ""):
+        assert (peak - base) // 1024 < 160, f"RSS grew by {(peak - base) // 1024} MB"
     h.resume_reading()
     for inv in invs:
         inv.wait()

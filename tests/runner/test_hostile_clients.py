@@ -250,6 +250,8 @@ def test_framing_errors(start):
                     b"3\r\nabc\r\n0\r\n\r\n")[0] == 400
     assert exchange(r, post + b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")[::2] \
         == (200, b"abc")
+    assert exchange(r, b"GARBAGE\r\n\r\n")[0] == 400
+    assert exchange(r, b"GET /api/hello HTTP/1.1\r\nNo colon here\r\n\r\n")[0] == 400
 
 
 def test_malformed_chunk_is_refused(start):
@@ -348,7 +350,9 @@ def test_complete_drain_exits_zero(start):
     ("/api/segfault", "The app process was killed by signal 11 (Segmentation fault)"),
 ])
 def test_crashing_app_is_restarted(start, path, why):
-    r = start(HOSTILE)
+    # Under AddressSanitizer, let the kernel's SIGSEGV end the process as it would.
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    r = start(HOSTILE, env={"ASAN_OPTIONS": f"{asan}:handle_segv=0".lstrip(":")})
     # Another request in flight when the app dies is answered too.
     t, result = hang_in_background(r, seconds=60)
     r.wait_for("Executing 'Functions.hang'")
@@ -360,6 +364,18 @@ def test_crashing_app_is_restarted(start, path, why):
     r.wait_for("Host started", 2)  # a new app process, on the same socket
     assert r.request("/api/hello?name=again")[:2] == (200, b"Hello, again!")
     assert r.stop() == 0
+
+
+def test_python_runs_outside_the_socket_owner(start):
+    r = start(HOSTILE)
+    pid = r.proc.pid
+    children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    assert len(children) == 1
+    assert "libpython" not in open(f"/proc/{pid}/maps").read()
+    assert "libpython" in open(f"/proc/{children[0]}/maps").read()
+    listening = {f.name for f in os.scandir(f"/proc/{pid}/fd")
+                 if os.readlink(f.path).startswith("socket:")}
+    assert listening  # the supervisor holds the listening socket
 
 
 def test_repeated_crashes_back_off(start):
