@@ -183,8 +183,10 @@ def test_start_runs_azurite_for_development_storage(storage_app):
         r.wait_for("Host started")
         assert "not starting Azurite (--no-storage-emulator)" in r.output
         assert not _emulator_ports_busy()
+        # a blob input with nothing listening fails the invocation, not the runner
+        assert http(r, "GET", "notes/n1")[0] == 500
     finally:
-        assert r.stop() == 0
+        assert r.stop() == 0, r.output
 
 
 def admin(runner, name, text):
