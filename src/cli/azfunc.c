@@ -234,7 +234,7 @@ static const command commands[] = {
      cmd_decode},
     {"encode", "[FILE|-]", "turn JSON lines (one message each) into a stream of gRPC frames",
      cmd_encode},
-    {"start", "[DIR] [--port N] [--host ADDR]", "run a function app locally (docs/local-runner.md)",
+    {"start", "[DIR] [-p PORT] [...]", "run a function app locally (docs/local-runner.md)",
      azf__cli_start},
 };
 
@@ -269,7 +269,8 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
-            for (int k = 2; k < argc; k++) {
+            /* start prints its own usage (as `func start --help` does). */
+            for (int k = 2; commands[i].run != azf__cli_start && k < argc; k++) {
                 if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) {
                     print_help(stdout);
                     return 0;

@@ -10,27 +10,35 @@
 int azf__cli_start(int argc, char **argv);
 
 static const char usage[] =
-    "usage: azfunc start [DIR] [--port PORT] [--host ADDRESS] [--venv DIR]\n"
+    "usage: azfunc start [DIR] [-p|--port PORT] [--host ADDRESS] [--venv DIR]\n"
+    "                    [--python X.Y|PATH] [--functions NAME...] [--cors ORIGINS]\n"
+    "                    [--cors-credentials] [--no-storage-emulator]\n"
     "                    [--grace-period SECONDS] [--function-timeout SECONDS]\n"
     "                    [--max-body-size BYTES] [--max-header-count N]\n"
     "                    [--max-header-size BYTES] [--max-request-line BYTES]\n"
     "                    [--max-connections N] [--request-timeout SECONDS]\n"
-    "                    [--keep-alive-timeout SECONDS] [--python X.Y|PATH]\n"
-    "                    [--no-storage-emulator]\n"
+    "                    [--keep-alive-timeout SECONDS]\n"
     "\n"
     "Runs the Python function app in DIR (default: the current directory) locally, as\n"
-    "Core Tools' `func start` does: HTTP triggers on http://ADDRESS:PORT/<routePrefix>/...,\n"
-    "timers, and POST /admin/functions/<name> {\"input\": \"...\"} for any other function.\n"
-    "Reads host.json and local.settings.json; a limit given here wins over host.json's.\n"
-    "SIGINT/SIGTERM stops after the running invocations finish (at most --grace-period\n"
-    "seconds in total, default 10; exit code 0, or 3 when some did not finish); a second\n"
-    "signal stops at once. A crashed or timed-out app process is restarted.\n"
-    "Queue and blob triggers, and queue, blob and table bindings, run against the storage\n"
-    "account of their connection setting; for UseDevelopmentStorage=true it starts Azurite\n"
-    "on 127.0.0.1:10000-10002 (data in DIR/.azfunc) unless something listens there or\n"
-    "--no-storage-emulator is given.\n"
-    "Defaults: port 7071, address 127.0.0.1 (loopback only); the limits are listed in\n"
-    "docs/local-runner.md.\n"
+    "Core Tools' `func start` does: HTTP triggers on http://localhost:PORT/<routePrefix>/...,\n"
+    "timers, storage triggers, and POST /admin/functions/<name> {\"input\": \"...\"} for any\n"
+    "other function. Every option also takes the form --option=VALUE.\n"
+    "\n"
+    "  -p, --port PORT       port (default: local.settings.json Host.LocalHttpPort, else 7071)\n"
+    "  --host ADDRESS        listen address (default 127.0.0.1: loopback only)\n"
+    "  --functions NAME...   serve only these functions (the names up to the next option)\n"
+    "  --cors ORIGINS        comma-separated allowed CORS origins, * for any (default:\n"
+    "                        local.settings.json Host.CORS)\n"
+    "  --cors-credentials    allow credentialed cross-origin requests (Host.CORSCredentials)\n"
+    "  --no-storage-emulator never start Azurite for UseDevelopmentStorage=true\n"
+    "  --venv DIR, --python X.Y|PATH  which Python serves the app (below)\n"
+    "  --grace-period SECONDS  how long SIGINT/SIGTERM waits for running invocations\n"
+    "                        (default 10; exit 0, or 3 when some did not finish)\n"
+    "  --function-timeout, --max-*, --request-timeout, --keep-alive-timeout: limits over\n"
+    "                        host.json's, listed in docs/local-runner.md\n"
+    "\n"
+    "Reads host.json and local.settings.json. A crashed or timed-out app process is\n"
+    "restarted.\n"
     "\n"
     "Which Python runs, first match wins: --python (a version such as 3.12, or an\n"
     "interpreter); the app's venv (--venv, else VIRTUAL_ENV, else .venv/ or venv/ in\n"
@@ -51,7 +59,8 @@ int azf__cli_start(int argc, char **argv)
 {
     azf__runner_opts o = {.dir = ".",
                           .host = "127.0.0.1",
-                          .port = 7071,
+                          .port = -1,
+                          .cors_credentials = -1,
                           .max_body = -1,
                           .max_header_count = -1,
                           .max_header_bytes = -1,
@@ -79,7 +88,17 @@ int azf__cli_start(int argc, char **argv)
     };
     int have_dir = 0;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        /* --option=VALUE is --option VALUE; -p is --port. */
+        char flag[64];
+        const char *a = argv[i], *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+        const char *v = eq ? eq + 1 : i + 1 < argc ? argv[i + 1] : NULL;
+        int step = eq ? 0 : 1; /* arguments a value takes */
+        if (eq) {
+            snprintf(flag, sizeof flag, "%.*s", (int)(eq - a < 63 ? eq - a : 63), a);
+            a = flag;
+        }
+        if (strcmp(a, "-p") == 0)
+            a = "--port";
         long long n;
         size_t k = 0;
         while (k < sizeof limits / sizeof limits[0] && strcmp(a, limits[k].flag) != 0)
@@ -89,23 +108,36 @@ int azf__cli_start(int argc, char **argv)
             return 0;
         } else if (k < sizeof limits / sizeof limits[0] &&
                    number(v, limits[k].lo, limits[k].hi, &n) == 0) {
-            *(long long *)((char *)&o + limits[k].off) = n * limits[k].scale, i++;
+            *(long long *)((char *)&o + limits[k].off) = n * limits[k].scale, i += step;
         } else if (strcmp(a, "--port") == 0 && number(v, 0, 65535, &n) == 0) {
-            o.port = (int)n, i++;
+            o.port = (int)n, i += step;
         } else if (strcmp(a, "--host") == 0 && v) {
-            o.host = v, i++;
+            o.host = v, i += step;
         } else if (strcmp(a, "--grace-period") == 0 && number(v, 0, 3600, &n) == 0) {
-            o.grace_ms = (int)n * 1000, i++;
+            o.grace_ms = (int)n * 1000, i += step;
         } else if (strcmp(a, "--venv") == 0 && v) {
-            o.venv = v, i++;
+            o.venv = v, i += step;
         } else if (strcmp(a, "--python") == 0 && v) {
-            o.python = v, i++;
-        } else if (strcmp(a, "--no-storage-emulator") == 0) {
+            o.python = v, i += step;
+        } else if (strcmp(a, "--cors") == 0 && v) {
+            o.cors = v, i += step;
+        } else if (strcmp(a, "--cors-credentials") == 0 &&
+                   (!eq || strcmp(v, "true") == 0 || strcmp(v, "false") == 0)) {
+            o.cors_credentials = !eq || strcmp(v, "true") == 0;
+        } else if (strcmp(a, "--functions") == 0 && !eq && v && v[0] != '-') {
+            /* The names up to the next option (Core Tools' space-separated list). */
+            o.functions = (const char *const *)argv + i + 1;
+            while (i + 1 < argc && argv[i + 1][0] != '-')
+                i++, o.n_functions++;
+        } else if (strcmp(a, "--functions") == 0 && eq && *v) {
+            o.functions = (const char *const *)&argv[i], o.n_functions = 1;
+            argv[i] = (char *)v;
+        } else if (strcmp(a, "--no-storage-emulator") == 0 && !eq) {
             o.no_storage_emulator = 1;
         } else if (a[0] != '-' && !have_dir) {
             o.dir = a, have_dir = 1;
         } else {
-            fprintf(stderr, "azfunc start: invalid argument '%s'%s\n%s", a,
+            fprintf(stderr, "azfunc start: invalid argument '%s'%s\n%s", argv[i],
                     v && a[0] == '-' ? " (or its value)" : "", usage);
             return 2;
         }

@@ -2,12 +2,15 @@
  * Python app, the runtime whose handler runs its functions. */
 #include "host/host_internal.h"
 #include "python/loader_internal.h"
+#include "registry/registry_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -34,6 +37,59 @@ static char *v1_load_metadata(const azf_function *fn)
     return s;
 }
 
+/* The host's function filter (host.json "functions", which Core Tools' --functions sets
+ * as AzureFunctionsJobHost__functions__0..N): when given, only the functions it names,
+ * compared without case, are indexed. */
+static int wanted(const azf_function *fn)
+{
+    char var[64];
+    const char *v;
+    int i = 0;
+    for (; snprintf(var, sizeof var, "AzureFunctionsJobHost__functions__%d", i),
+           (v = getenv(var)) != NULL;
+         i++)
+        if (strcasecmp(v, azf_function_name(fn)) == 0)
+            return 1;
+    return i == 0;
+}
+
+/* v2: each function of the index on its own, so one that the registry refuses (a bad
+ * route template, say) is listed as failed with the reason and the others still run. */
+static int register_v2(azf_app *app, const azf_python_index *idx, azf__app_report_fn report,
+                       void *user_data)
+{
+    for (size_t i = 0; i < azf_python_index_count(idx); i++) {
+        const char *meta = azf_python_index_metadata(idx, i);
+        int rc = azf_registry_add(app->reg, meta, azf_python_handler(app->py), app->py);
+        if (rc != AZF_E_PARSE) {
+            if (rc < 0)
+                return azf__err(&app->err, rc, "%s", azf_registry_errmsg(app->reg));
+            continue;
+        }
+        cJSON *m = cJSON_Parse(meta);
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name");
+        const cJSON *dir = cJSON_GetObjectItemCaseSensitive(m, "directory");
+        azf_function *fn = NULL;
+        rc = cJSON_IsString(name)
+                 ? azf__function_failed(name->valuestring,
+                                        cJSON_IsString(dir) ? dir->valuestring : app->dir,
+                                        azf_registry_errmsg(app->reg), &fn)
+                 : azf__err(&app->err, AZF_E_PARSE, "%s", azf_registry_errmsg(app->reg));
+        cJSON_Delete(m);
+        if (rc == 0 && (rc = azf__registry_insert(app->reg, fn, NULL, NULL)) != 0)
+            azf__function_free(fn);
+        if (rc != 0)
+            return rc == AZF_E_NOMEM ? azf__err(&app->err, rc, "out of memory") : rc;
+    }
+    azf__registry_retain(app->reg, wanted);
+    for (size_t i = 0; report && i < azf_registry_count(app->reg); i++) {
+        const azf_function *fn = azf_registry_at(app->reg, i);
+        if (azf_function_load_error(fn))
+            report(fn, azf_function_load_error(fn), user_data);
+    }
+    return 0;
+}
+
 /* v1: every function.json folder, loaded into Python under its own name as id. A
  * function that fails to load stays listed; its error is reported through `report`. */
 static int open_v1(azf_app *app, azf__app_report_fn report, void *user_data)
@@ -41,6 +97,7 @@ static int open_v1(azf_app *app, azf__app_report_fn report, void *user_data)
     int n = azf_registry_load_v1(app->reg, app->dir, azf_python_handler(app->py), app->py);
     if (n < 0)
         return azf__err(&app->err, n, "%s: %s", app->dir, azf_registry_errmsg(app->reg));
+    azf__registry_retain(app->reg, wanted);
     for (size_t i = 0; i < azf_registry_count(app->reg); i++) {
         const azf_function *fn = azf_registry_at(app->reg, i);
         if (azf_function_load_error(fn)) {
@@ -105,10 +162,7 @@ int azf__app_open(azf_app **out, const char *app_dir, azf_python_opts *py_opts,
     } else if (rc == 0 && azf_python_index_use_default(idx)) {
         rc = open_v1(app, report, user_data);
     } else if (rc == 0) {
-        rc = azf_python_register(app->py, app->reg, idx);
-        if (rc < 0)
-            azf__err(&app->err, rc, "%s", azf_python_errmsg(app->py));
-        rc = rc < 0 ? rc : 0;
+        rc = register_v2(app, idx, report, user_data);
     }
     azf_python_index_free(idx);
     if (rc != 0) {

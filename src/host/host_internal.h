@@ -33,7 +33,11 @@ typedef struct azf__settings {
     long long max_connections;       /* extensions.http.maxConcurrentConnections */
     long long read_timeout_ms;       /* extensions.http.requestTimeout */
     long long keep_alive_timeout_ms; /* extensions.http.keepAliveTimeout */
-    size_t count;                    /* Values then ConnectionStrings as environment entries */
+    /* local.settings.json "Host" (Core Tools' own settings). */
+    int local_http_port;  /* Host.LocalHttpPort, or -1 */
+    char *cors;           /* Host.CORS: comma-separated origins, or NULL */
+    int cors_credentials; /* Host.CORSCredentials: 0 or 1 */
+    size_t count;         /* Values then ConnectionStrings as environment entries */
     char **names, **values;
 } azf__settings;
 

@@ -76,8 +76,40 @@ static void on_report(const azf_function *fn, const char *error, void *user_data
         say(C_RED, "The function app failed to index: %s", error);
 }
 
+/* The host name in printed URLs: localhost for loopback and any-address listeners, as
+ * Core Tools prints them. */
+static const char *url_host(const char *host, char *buf, size_t size)
+{
+    static const char *const local[] = {"127.0.0.1", "::1", "localhost", "0.0.0.0", "::", ""};
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+        if (strcmp(host, local[i]) == 0)
+            return "localhost";
+    snprintf(buf, size, strchr(host, ':') ? "[%s]" : "%s", host);
+    return buf;
+}
+
+/* --functions: the host's filter, passed as Core Tools passes it (app.c applies it). */
+static void set_function_filter(const azf__runner_opts *o)
+{
+    char var[64];
+    for (int i = 0; i < o->n_functions; i++) {
+        snprintf(var, sizeof var, "AzureFunctionsJobHost__functions__%d", i);
+        setenv(var, o->functions[i], 1);
+    }
+}
+
+static void warn_unknown_functions(runner *r)
+{
+    for (int i = 0; i < r->o->n_functions; i++)
+        if (!azf_app_find(r->app, r->o->functions[i]))
+            say(C_YELLOW, "Function '%s' given to --functions is not in the app",
+                r->o->functions[i]);
+}
+
 static void print_functions(runner *r)
 {
+    char hbuf[300];
+    const char *host = url_host(r->o->host, hbuf, sizeof hbuf);
     const char *prefix = r->settings.route_prefix ? r->settings.route_prefix : "api";
     size_t n = azf_app_function_count(r->app);
     pthread_mutex_lock(&out_mu);
@@ -99,7 +131,7 @@ static void print_functions(runner *r)
                 printf("%s%s", j ? "," : "", azf_function_method(fn, j));
             printf("%s] %shttp://%s:%d/%s%s%s%s\n\n",
                    m ? "" : "GET,POST,PUT,DELETE,PATCH,HEAD,OPTIONS", out_color ? "\033[32m" : "",
-                   r->o->host, r->o->port, prefix, *prefix ? "/" : "", azf_function_route(fn),
+                   host, r->o->port, prefix, *prefix ? "/" : "", azf_function_route(fn),
                    out_color ? "\033[0m" : "");
         } else {
             printf("%s%s\n\n", trig ? azf_binding_type(trig) : "(no trigger)",
@@ -196,6 +228,9 @@ int azf__runner_serve(const azf__runner_opts *o)
         goto out;
     }
     apply_settings(&r->settings);
+    r->cors = o->cors ? o->cors : r->settings.cors;
+    r->cors_credentials =
+        o->cors_credentials >= 0 ? o->cors_credentials : r->settings.cors_credentials;
     resolve_limits(r);
     const char *tz = getenv("WEBSITE_TIME_ZONE");
     if (tz && *tz)
@@ -216,8 +251,10 @@ int azf__runner_serve(const azf__runner_opts *o)
     event_add(r->sigint, NULL);
     event_add(r->sigterm, NULL);
 
+    set_function_filter(o);
     if (azf__runner_open_app(r, on_report) != 0)
         goto out;
+    warn_unknown_functions(r);
     if (start_app_server(r) != 0)
         goto out;
     print_functions(r);

@@ -8,7 +8,7 @@
 typedef struct azf__runner_opts {
     const char *dir;  /* the function app */
     const char *host; /* listen address; default loopback */
-    int port;
+    int port;         /* -1: local.settings.json Host.LocalHttpPort, else 7071 */
     /* Limits: -1 takes host.json's value, else the default (docs/local-runner.md). */
     long long max_body;              /* request body, bytes (413 beyond) */
     long long max_header_count;      /* request header fields (431 beyond) */
@@ -23,7 +23,11 @@ typedef struct azf__runner_opts {
     const char *venv;        /* --venv: the app's virtual environment, or NULL */
     const char *python;      /* --python: a version ("3.12") or an interpreter path, or NULL */
     int no_storage_emulator; /* --no-storage-emulator: never start Azurite */
-    int listen_fd;           /* a listening socket to serve, or -1: listen on host:port */
+    const char *const *functions; /* --functions: only these (n_functions of them), or NULL */
+    int n_functions;
+    const char *cors;     /* --cors: comma-separated origins (over Host.CORS), or NULL */
+    int cors_credentials; /* --cors-credentials: 0/1, or -1: Host.CORSCredentials */
+    int listen_fd;        /* a listening socket to serve, or -1: listen on host:port */
 } azf__runner_opts;
 
 /* Serves the app until SIGINT/SIGTERM. Returns the process exit code. */

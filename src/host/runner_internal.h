@@ -77,6 +77,8 @@ struct runner {
     azf__emulator *emulator;
     struct azf__posted *posted; /* guarded by mu */
     struct event *post_ev;
+    const char *cors;     /* allowed CORS origins (--cors, else Host.CORS), or NULL */
+    int cors_credentials; /* --cors-credentials, else Host.CORSCredentials */
 };
 
 /* ---- the app process (runner.c) ---- */
@@ -129,6 +131,11 @@ void azf__http_attach(runner *r, struct evhttp_request *req, call *c);
 /* A request that passed the HTTP front's checks. */
 void azf__route_request(runner *r, struct evhttp_request *req);
 int azf__is_http(const azf_function *fn);
+
+/* ---- CORS (runner_cors.c) ---- */
+/* Adds the CORS headers a request from an allowed origin gets; 1 when it was a
+ * preflight, answered here. */
+int azf__cors(runner *r, struct evhttp_request *req);
 
 /* ---- invocations (runner_invoke.c) ---- */
 /* Creates and starts an invocation with `input` (owned) for the trigger. NULL when it

@@ -200,6 +200,8 @@ void azf__route_request(runner *r, struct evhttp_request *req)
         azf__http_reply_text(r, req, 503, "Service Unavailable", NULL);
         return;
     }
+    if (azf__cors(r, req))
+        return;
     char *path = normalize_path(raw && *raw ? raw : "/");
     if (!path) {
         azf__http_reply_text(r, req, 400, "Bad Request", "invalid percent-encoding in the path\n");

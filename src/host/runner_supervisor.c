@@ -126,6 +126,7 @@ typedef struct super {
     long long stop_deadline;
 } super;
 
+/* A socket listening on host:port, or -1 with errno set (EADDRINUSE: the port is busy). */
 static int listen_on(const char *host, int port)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
@@ -136,7 +137,7 @@ static int listen_on(const char *host, int port)
     snprintf(p, sizeof p, "%d", port);
     if (getaddrinfo(host, p, &hints, &ai) != 0)
         return -1;
-    int fd = -1, on = 1;
+    int fd = -1, on = 1, err = EADDRNOTAVAIL;
     for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
         fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
         if (fd < 0)
@@ -145,11 +146,14 @@ static int listen_on(const char *host, int port)
         /* Non-blocking: the app process's accept loop runs until EAGAIN. */
         if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 1024) != 0 ||
             evutil_make_socket_nonblocking(fd) != 0) {
+            err = errno;
             close(fd);
             fd = -1;
         }
     }
     freeaddrinfo(ai);
+    if (fd < 0)
+        errno = err;
     return fd;
 }
 
@@ -296,12 +300,31 @@ static int supervise(super *s, sigset_t *old);
 
 int azf__runner_run(const azf__runner_opts *o)
 {
+    /* The port: the flag, else local.settings.json's Host.LocalHttpPort, else 7071 (a
+     * settings file with errors is reported by the app process). */
+    azf__runner_opts opts = *o;
+    if (opts.port < 0) {
+        azf__settings st;
+        azf__errmsg err = {{0}};
+        azf__settings_init(&st);
+        azf__settings_load(&st, o->dir, &err);
+        opts.port = st.local_http_port >= 0 ? st.local_http_port : 7071;
+        azf__settings_clear(&st);
+    }
+    o = &opts;
     super s_ = {.o = o, .chan = -1}, *s = &s_;
     azf__set_color(o->color);
     if (o->listen_fd >= 0) /* already supervised by a caller */
         return azf__runner_serve(o);
     if ((s->listen_fd = listen_on(o->host, o->port)) < 0) {
-        fprintf(stderr, "azfunc start: cannot listen on %s:%d\n", o->host, o->port);
+        if (errno == EADDRINUSE) /* Core Tools' words */
+            fprintf(stderr,
+                    "azfunc start: Port %d is unavailable. Close the process using that port, "
+                    "or specify another port using --port [-p].\n",
+                    o->port);
+        else
+            fprintf(stderr, "azfunc start: cannot listen on %s:%d: %s\n", o->host, o->port,
+                    strerror(errno));
         return 1;
     }
     table = mmap(NULL, sizeof *table, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

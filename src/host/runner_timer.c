@@ -73,6 +73,29 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     arm(t, now > t->due ? now : t->due);
 }
 
+/* As the host, at start: the schedule's next five occurrences. */
+static void print_next(timer *t, const char *text)
+{
+    char line[512];
+    size_t n = (size_t)snprintf(line, sizeof line,
+                                "The next 5 occurrences of the 'Functions.%s' schedule (%s: '%s') "
+                                "will be:",
+                                azf_function_name(t->fn),
+                                t->sched.is_interval ? "Interval" : "Cron", text);
+    time_t at = time(NULL);
+    for (int i = 0; i < 5 && n < sizeof line - 40; i++) {
+        struct tm tm;
+        if (azf__schedule_next(&t->sched, at, t->r->local_time, &at) != 0)
+            break;
+        t->r->local_time ? localtime_r(&at, &tm) : gmtime_r(&at, &tm);
+        line[n++] = '\n';
+        n += strftime(line + n, sizeof line - n, "%Y-%m-%dT%H:%M:%S%z", &tm);
+        memmove(line + n - 1, line + n - 2, 3); /* +0000 -> +00:00 */
+        line[n - 2] = ':', n++;
+    }
+    say(C_NONE, "%s", line);
+}
+
 /* Resolves "%NAME%" app-setting references as the host does. */
 static char *resolve_setting(const char *text)
 {
@@ -112,6 +135,7 @@ void azf__setup_timers(runner *r)
             t->fn = fn;
             t->ev = evtimer_new(r->base, on_timer, t);
             r->ntimers++;
+            print_next(t, cJSON_GetStringValue(sched));
             if (cJSON_IsTrue(startup) ||
                 (cJSON_IsString(startup) && strcasecmp(startup->valuestring, "true") == 0))
                 fire(t, "Timer fired at startup (runOnStartup)", 0);

@@ -16,6 +16,7 @@ void azf__settings_init(azf__settings *s)
     memset(s, 0, sizeof *s);
     s->log_level = AZF_LOG_INFO;
     s->function_log_level = -1;
+    s->local_http_port = -1;
     s->function_timeout_ms = s->max_header_count = s->max_header_bytes = s->max_request_line =
         s->max_body = s->max_connections = s->read_timeout_ms = s->keep_alive_timeout_ms = -1;
 }
@@ -29,6 +30,7 @@ void azf__settings_clear(azf__settings *s)
     azf__free(s->names);
     azf__free(s->values);
     azf__free(s->route_prefix);
+    azf__free(s->cors);
     azf__settings_init(s);
 }
 
@@ -205,6 +207,41 @@ static int add_section(azf__settings *s, const char *file, const cJSON *sec, con
     return 0;
 }
 
+/* Host: what Core Tools itself reads (LocalHttpPort, CORS, CORSCredentials). */
+static int host_section(azf__settings *s, const char *file, const cJSON *h, azf__errmsg *err)
+{
+    if (!h || cJSON_IsNull(h))
+        return 0;
+    if (!cJSON_IsObject(h))
+        return azf__err(err, AZF_E_PARSE, "%s: Host must be an object", file);
+    const cJSON *port = cJSON_GetObjectItemCaseSensitive(h, "LocalHttpPort");
+    const cJSON *cors = cJSON_GetObjectItemCaseSensitive(h, "CORS");
+    const cJSON *cred = cJSON_GetObjectItemCaseSensitive(h, "CORSCredentials");
+    if (port && !cJSON_IsNull(port)) {
+        if (!cJSON_IsNumber(port) || port->valuedouble < 0 || port->valuedouble > 65535 ||
+            port->valuedouble != (double)(int)port->valuedouble)
+            return azf__err(err, AZF_E_PARSE, "%s: Host.LocalHttpPort must be a port number", file);
+        s->local_http_port = (int)port->valuedouble;
+    }
+    if (cors && !cJSON_IsNull(cors)) {
+        if (!cJSON_IsString(cors))
+            return azf__err(err, AZF_E_PARSE, "%s: Host.CORS must be a string", file);
+        azf__free(s->cors);
+        if (!(s->cors = azf__strdup(cors->valuestring)))
+            return AZF_E_NOMEM;
+    }
+    if (cred && !cJSON_IsNull(cred)) {
+        int b = cJSON_IsBool(cred)     ? cJSON_IsTrue(cred)
+                : cJSON_IsString(cred) ? azf__parse_bool(cred->valuestring)
+                                       : -1;
+        if (b < 0)
+            return azf__err(err, AZF_E_PARSE, "%s: Host.CORSCredentials must be true or false",
+                            file);
+        s->cors_credentials = b;
+    }
+    return 0;
+}
+
 int azf__settings_parse_local(azf__settings *s, const char *file, const char *text, size_t len,
                               azf__errmsg *err)
 {
@@ -224,6 +261,8 @@ int azf__settings_parse_local(azf__settings *s, const char *file, const char *te
     if (rc == 0)
         rc = add_section(s, file, cJSON_GetObjectItemCaseSensitive(root, "ConnectionStrings"),
                          "ConnectionStrings", "ConnectionStrings:", err);
+    if (rc == 0)
+        rc = host_section(s, file, cJSON_GetObjectItemCaseSensitive(root, "Host"), err);
     cJSON_Delete(root);
     return rc;
 }

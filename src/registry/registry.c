@@ -606,6 +606,24 @@ int azf__registry_insert(azf_registry *reg, azf_function *fn, const azf_handler 
     return rc;
 }
 
+void azf__registry_retain(azf_registry *reg, int (*keep)(const azf_function *fn))
+{
+    pthread_rwlock_wrlock(&reg->lock);
+    size_t k = 0;
+    for (size_t i = 0; i < reg->n; i++) {
+        azf_function *fn = reg->fns[i];
+        if (keep(fn)) {
+            reg->fns[k++] = fn;
+            continue;
+        }
+        if (fn->handler.release)
+            fn->handler.release(fn->user_data);
+        azf__function_free(fn);
+    }
+    reg->n = k;
+    pthread_rwlock_unlock(&reg->lock);
+}
+
 int azf_registry_add(azf_registry *reg, const char *metadata_json, const azf_handler *handler,
                      void *user_data)
 {

@@ -74,6 +74,8 @@ int azf__function_failed(const char *name, const char *directory, const char *er
 /* Adds a built function (owned on success). AZF_E_EXISTS on a name or id clash. */
 int azf__registry_insert(azf_registry *reg, azf_function *fn, const azf_handler *h,
                          void *user_data);
+/* Removes (and frees) every function keep() refuses: a host's function filter. */
+void azf__registry_retain(azf_registry *reg, int (*keep)(const azf_function *fn));
 
 /* function.json -> metadata object. On failure err holds "<file>: <message>". */
 int azf__function_json_load(const char *app_root, const char *folder, cJSON **meta,

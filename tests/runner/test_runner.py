@@ -122,7 +122,7 @@ def start():
 
 def test_v1_hello(start):
     r = start(EXAMPLES / "hello")
-    assert "HttpHello: [GET,POST] http://127.0.0.1:%d/api/hello" % r.port in r.output
+    assert "HttpHello: [GET,POST] http://localhost:%d/api/hello" % r.port in r.output
     status, body, headers = r.request("/api/hello?name=user")
     assert (status, body) == (200, b"Hello, user!")
     status, body, _ = r.request("/api/hello", "POST", json.dumps({"name": "Ada"}).encode(),

@@ -90,6 +90,23 @@ int main(void)
     CHECK_INT(local_json(&s, "{\"Values\": {\"A\": \"1\",}}", &err), AZF_E_PARSE);
     CHECK_STR(err.text, "local.settings.json:1:22: invalid JSON");
 
+    /* Host: Core Tools' own settings. */
+    azf__settings_clear(&s);
+    CHECK(s.local_http_port == -1 && s.cors == NULL && s.cors_credentials == 0);
+    CHECK_INT(local_json(&s,
+                         "{\"Host\": {\"LocalHttpPort\": 7072, \"CORS\": \"http://a,http://b\", "
+                         "\"CORSCredentials\": true}}",
+                         &err),
+              0);
+    CHECK(s.local_http_port == 7072 && s.cors_credentials == 1);
+    CHECK_STR(s.cors, "http://a,http://b");
+    CHECK_INT(local_json(&s, "{\"Host\": {\"LocalHttpPort\": 70000}}", &err), AZF_E_PARSE);
+    CHECK_STR(err.text, "local.settings.json: Host.LocalHttpPort must be a port number");
+    CHECK_INT(local_json(&s, "{\"Host\": {\"CORS\": [\"x\"]}}", &err), AZF_E_PARSE);
+    CHECK_STR(err.text, "local.settings.json: Host.CORS must be a string");
+    CHECK_INT(local_json(&s, "{\"Host\": {\"CORSCredentials\": \"maybe\"}}", &err), AZF_E_PARSE);
+    CHECK_STR(err.text, "local.settings.json: Host.CORSCredentials must be true or false");
+
     azf__settings_clear(&s);
     CHECK_INT(azf__settings_load(&s, "/nonexistent-dir", &err), 0); /* absent files are fine */
     azf__settings_clear(&s);

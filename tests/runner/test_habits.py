@@ -1,0 +1,187 @@
+"""`azfunc start` with Core Tools' habits: the command line (-p/--port, --opt=value,
+--help, --functions, --cors), local.settings.json's Host section (LocalHttpPort, CORS),
+a busy port, URLs printed with localhost, timers' next occurrences, and one bad route
+template failing only its function. Loopback only; every wait is bounded."""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_runner import AZFUNC, ROOT, WAIT, Runner, free_port  # noqa: E402
+
+APP = Path(__file__).resolve().parent / "apps" / "habits"
+
+pytestmark = pytest.mark.skipif(not AZFUNC.exists(), reason=f"{AZFUNC} not built")
+
+
+class Started(Runner):
+    """A Runner with exactly the given arguments (Runner always adds --port)."""
+
+    def __init__(self, argv, port):
+        self.port = port
+        e = dict(os.environ)
+        e["VIRTUAL_ENV"] = str(ROOT / ".venv")
+        e["LSAN_OPTIONS"] = f"suppressions={ROOT}/tests/python/lsan.supp:print_suppressions=0"
+        self.proc = subprocess.Popen([str(AZFUNC), "start", *argv], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, env=e, text=True)
+        self.lines = []
+        self.cv = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+
+@pytest.fixture
+def run():
+    runners = []
+
+    def make(argv, port):
+        r = Started([str(a) for a in argv], port)
+        runners.append(r)
+        return r.started()
+
+    yield make
+    for r in runners:
+        if r.proc.poll() is None:
+            r.proc.kill()
+            r.proc.wait()
+
+
+def app_with_host(tmp_path, host):
+    app = tmp_path / "app"
+    shutil.copytree(APP, app)
+    settings = {"IsEncrypted": False, "Values": {"FUNCTIONS_WORKER_RUNTIME": "python"},
+                "Host": host}
+    (app / "local.settings.json").write_text(json.dumps(settings))
+    return app
+
+
+def test_help_is_usage_on_stdout():
+    p = subprocess.run([str(AZFUNC), "start", "--help"], capture_output=True, text=True,
+                       timeout=WAIT)
+    assert p.returncode == 0 and p.stderr == ""
+    assert p.stdout.startswith("usage: azfunc start [DIR] [-p|--port PORT] [--host ADDRESS]")
+    assert "  --functions NAME...   serve only these functions" in p.stdout
+
+
+@pytest.mark.parametrize("form", ["-p", "--port=", "--port"])
+def test_port_forms_and_localhost_urls(run, form):
+    port = free_port()
+    args = [form + str(port)] if form.endswith("=") else [form, port]
+    r = run([APP, *args, "--host=127.0.0.1", "--grace-period=5"], port)
+    assert f"\tgood: [GET,POST,PUT,DELETE,PATCH,HEAD,OPTIONS] " \
+           f"http://localhost:{port}/api/good" in r.output.splitlines()
+    assert r.request("/api/good")[:2] == (200, b"good")
+    assert r.stop() == 0
+
+
+def test_bad_route_fails_only_its_function(run):
+    port = free_port()
+    r = run([APP, "-p", port], port)
+    reason = ("The route template 'bad/{id:nosuch}' is invalid: the constraint reference "
+              "'nosuch' could not be resolved.")
+    assert re.search(r"\] Function 'bad' cannot run: " + re.escape(reason) + "$", r.output,
+                     re.M)
+    assert f"\tbad: (cannot run: {reason})" in r.output.splitlines()
+    assert r.request("/api/good")[:2] == (200, b"good")
+    assert r.request("/api/other")[:2] == (200, b"other")
+    assert r.request("/api/bad/1")[0] == 404
+
+
+def test_timer_prints_its_next_five_occurrences(run):
+    port = free_port()
+    r = run([APP, "--port", port], port)
+    head = "] The next 5 occurrences of the 'Functions.tick' schedule (Cron: '0 */5 * * * *') " \
+           "will be:"
+    r.wait_for(head)
+    r.stop()
+    r.wait_for("Stopped")  # the last line: all of the output is in
+    lines = r.output.splitlines()
+    i = next(i for i, l in enumerate(lines) if l.endswith(head))
+    times = [datetime.fromisoformat(l) for l in lines[i + 1:i + 6]]
+    assert all(t.second == 0 and t.minute % 5 == 0 and t.utcoffset().total_seconds() == 0
+               for t in times)
+    assert [(b - a).total_seconds() for a, b in zip(times, times[1:])] == [300.0] * 4
+
+
+def test_functions_filter(run):
+    port = free_port()
+    r = run([APP, "--port", port, "--functions", "good", "TICK", "nosuch", "--grace-period", "5"],
+            port)
+    out = r.output.splitlines()
+    assert any(l.endswith("] Function 'nosuch' given to --functions is not in the app")
+               for l in out)
+    listed = [l.split(":")[0].strip() for l in out if l.startswith("\t")]
+    assert listed == ["good", "tick"]
+    assert r.request("/api/good")[:2] == (200, b"good")
+    assert r.request("/api/other")[0] == 404
+    assert "Function 'bad' cannot run" not in r.output
+    # --functions=NAME: one name.
+    port = free_port()
+    r = run([APP, "--port", port, "--functions=other"], port)
+    assert [l.split(":")[0].strip() for l in r.output.splitlines()
+            if l.startswith("\t")] == ["other"]
+
+
+def test_local_http_port_and_host_cors(run, tmp_path):
+    port = free_port()
+    app = app_with_host(tmp_path, {"LocalHttpPort": port,
+                                   "CORS": "http://a.example,https://b.example"})
+    r = run([app], port)
+    assert f"http://localhost:{port}/api/good" in r.output
+    status, body, h = r.request("/api/good", headers={"Origin": "https://b.example"})
+    assert (status, body) == (200, b"good")
+    assert h.get_all("Access-Control-Allow-Origin") == ["https://b.example"]
+    assert h["Vary"] == "Origin" and "Access-Control-Allow-Credentials" not in h
+    # Not allowed: served, without CORS headers.
+    status, body, h = r.request("/api/good", headers={"Origin": "http://evil.example"})
+    assert (status, body) == (200, b"good") and "Access-Control-Allow-Origin" not in h
+    # Preflight: answered by the runner with 204, the function is not invoked.
+    status, body, h = r.request("/api/good", method="OPTIONS", headers={
+        "Origin": "http://a.example", "Access-Control-Request-Method": "PUT",
+        "Access-Control-Request-Headers": "x-one, content-type"})
+    assert (status, body) == (204, b"")
+    assert h["Access-Control-Allow-Origin"] == "http://a.example"
+    assert h["Access-Control-Allow-Methods"] == "PUT"
+    assert h["Access-Control-Allow-Headers"] == "x-one, content-type"
+    status, body, h = r.request("/api/good", method="OPTIONS", headers={
+        "Origin": "http://evil.example", "Access-Control-Request-Method": "PUT"})
+    assert (status, body) == (204, b"") and "Access-Control-Allow-Origin" not in h
+    # A plain OPTIONS (no preflight headers) still reaches the function.
+    assert r.request("/api/good", method="OPTIONS")[:2] == (200, b"good")
+    r.wait_for("Executed 'Functions.good' (Succeeded", count=3)
+    assert r.output.count("Executing 'Functions.good'") == 3
+
+
+def test_cors_flag_wins_and_star_with_credentials(run, tmp_path):
+    port = free_port()
+    app = app_with_host(tmp_path, {"CORS": "http://a.example"})
+    r = run([app, "--port", port, "--cors=*"], port)
+    h = r.request("/api/good", headers={"Origin": "http://any.example"})[2]
+    assert h["Access-Control-Allow-Origin"] == "*" and "Vary" not in h
+    r.stop()
+    port = free_port()
+    r = run([app, "--port", port, "--cors", "*", "--cors-credentials"], port)
+    h = r.request("/api/good", headers={"Origin": "http://any.example"})[2]
+    assert h["Access-Control-Allow-Origin"] == "http://any.example"
+    assert h["Access-Control-Allow-Credentials"] == "true"
+
+
+def test_busy_port_says_so(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        p = subprocess.run([str(AZFUNC), "start", str(APP), "--port", str(port)],
+                           capture_output=True, text=True, timeout=WAIT)
+    assert p.returncode == 1 and p.stdout == ""
+    assert p.stderr == (f"azfunc start: Port {port} is unavailable. Close the process using "
+                        "that port, or specify another port using --port [-p].\n")
