@@ -12,7 +12,7 @@ int azf__cli_start(int argc, char **argv);
 static const char usage[] =
     "usage: azfunc start [DIR] [-p|--port PORT] [--host ADDRESS] [--venv DIR]\n"
     "                    [--python X.Y|PATH] [--functions NAME...] [--cors ORIGINS]\n"
-    "                    [--cors-credentials] [--no-storage-emulator]\n"
+    "                    [--cors-credentials] [--no-watch] [--no-storage-emulator]\n"
     "                    [--grace-period SECONDS] [--function-timeout SECONDS]\n"
     "                    [--max-body-size BYTES] [--max-header-count N]\n"
     "                    [--max-header-size BYTES] [--max-request-line BYTES]\n"
@@ -30,6 +30,7 @@ static const char usage[] =
     "  --cors ORIGINS        comma-separated allowed CORS origins, * for any (default:\n"
     "                        local.settings.json Host.CORS)\n"
     "  --cors-credentials    allow credentialed cross-origin requests (Host.CORSCredentials)\n"
+    "  --no-watch            do not restart the app when its files change\n"
     "  --no-storage-emulator never start Azurite for UseDevelopmentStorage=true\n"
     "  --venv DIR, --python X.Y|PATH  which Python serves the app (below)\n"
     "  --grace-period SECONDS  how long SIGINT/SIGTERM waits for running invocations\n"
@@ -38,7 +39,9 @@ static const char usage[] =
     "                        host.json's, listed in docs/local-runner.md\n"
     "\n"
     "Reads host.json and local.settings.json. A crashed or timed-out app process is\n"
-    "restarted.\n"
+    "restarted, and so is the app when a *.py, function.json, host.json or\n"
+    "local.settings.json file changes (unless --no-watch); an app whose new version\n"
+    "fails to index keeps serving the previous one.\n"
     "\n"
     "Which Python runs, first match wins: --python (a version such as 3.12, or an\n"
     "interpreter); the app's venv (--venv, else VIRTUAL_ENV, else .venv/ or venv/ in\n"
@@ -132,6 +135,8 @@ int azf__cli_start(int argc, char **argv)
         } else if (strcmp(a, "--functions") == 0 && eq && *v) {
             o.functions = (const char *const *)&argv[i], o.n_functions = 1;
             argv[i] = (char *)v;
+        } else if (strcmp(a, "--no-watch") == 0 && !eq) {
+            o.no_watch = 1;
         } else if (strcmp(a, "--no-storage-emulator") == 0 && !eq) {
             o.no_storage_emulator = 1;
         } else if (a[0] != '-' && !have_dir) {

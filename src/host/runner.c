@@ -67,6 +67,8 @@ void azf__on_user_log(azf_invocation *inv, int level, const char *category, cons
         say(level_color(level), "%s", message);
 }
 
+static int index_failed; /* the app's indexing raised */
+
 static void on_report(const azf_function *fn, const char *error, void *user_data)
 {
     (void)user_data;
@@ -74,6 +76,7 @@ static void on_report(const azf_function *fn, const char *error, void *user_data
         say(C_RED, "Function '%s' cannot run: %s", azf_function_name(fn), error);
     else
         say(C_RED, "The function app failed to index: %s", error);
+    index_failed |= !fn;
 }
 
 /* The host name in printed URLs: localhost for loopback and any-address listeners, as
@@ -253,6 +256,8 @@ int azf__runner_serve(const azf__runner_opts *o)
 
     set_function_filter(o);
     if (azf__runner_open_app(r, on_report) != 0)
+        goto out;
+    if (o->reload && index_failed) /* a broken edit: the serving app process stays */
         goto out;
     warn_unknown_functions(r);
     if (start_app_server(r) != 0)

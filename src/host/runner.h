@@ -27,6 +27,9 @@ typedef struct azf__runner_opts {
     int n_functions;
     const char *cors;     /* --cors: comma-separated origins (over Host.CORS), or NULL */
     int cors_credentials; /* --cors-credentials: 0/1, or -1: Host.CORSCredentials */
+    int no_watch;         /* --no-watch: no restart when the app's files change */
+    int reload;           /* internal: this app process replaces a serving one, so an index
+                             that fails ends it before it serves (the old one keeps serving) */
     int listen_fd;        /* a listening socket to serve, or -1: listen on host:port */
 } azf__runner_opts;
 

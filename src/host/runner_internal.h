@@ -93,6 +93,22 @@ void azf__supervised_conn(int fd, int open); /* a client connection opens / clos
 int azf__supervised_begin(const char *fn, const char *id, int conn_fd);
 void azf__supervised_end(int slot);
 
+/* ---- watching the app's files (runner_watch.c, in the supervisor) ---- */
+typedef struct azf__watch azf__watch;
+/* Watches dir's tree with inotify (not .venv, .python_packages, __pycache__, .azfunc,
+ * .git); NULL when it cannot (said why). */
+azf__watch *azf__watch_open(const char *dir);
+int azf__watch_fd(const azf__watch *w);
+/* Reads the pending events; a change to a *.py, function.json, host.json or
+ * local.settings.json file (re)starts the quiet period. */
+void azf__watch_read(azf__watch *w, long long now_ms);
+/* When the quiet period after the last change ends (ms, CLOCK_MONOTONIC), or -1. */
+long long azf__watch_due(const azf__watch *w);
+/* 1 once the quiet period is over (and then not again until the next change). */
+int azf__watch_take(azf__watch *w, long long now_ms);
+void azf__watch_close_in_child(azf__watch *w);
+void azf__watch_free(azf__watch *w);
+
 /* ---- output (runner.c) ---- */
 void azf__set_color(int on);
 enum { C_NONE, C_RED, C_GREEN, C_YELLOW, C_CYAN, C_GREY };

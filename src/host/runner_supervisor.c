@@ -10,7 +10,12 @@
  * (the supervisor then kills it), the supervisor says which functions were running
  * and why, answers their requests with 500 (503 for the bystanders of a timeout),
  * closes the other connections and starts a new app process on the same socket,
- * waiting longer after each crash in a row. */
+ * waiting longer after each crash in a row.
+ * When the app's files change (runner_watch.c), a new app process is started next to
+ * the serving one; once it has indexed and is ready, the old one is told to stop (it
+ * drains as for SIGTERM) and the new one takes the connections. A new process that
+ * fails to index is dropped and the old one keeps serving. Each app process has its
+ * own channel, shared table and connection copies. */
 #include "host/runner_internal.h"
 
 #include <errno.h>
@@ -25,6 +30,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { SLOTS = 4096, MSG_OPEN = 1, MSG_CLOSE, MSG_READY };
@@ -116,14 +122,26 @@ void azf__supervised_end(int i)
 
 /* ---- the supervisor's side ------------------------------------------------------- */
 
-typedef struct super {
-    const azf__runner_opts *o;
-    int listen_fd, chan, sigfd;
+/* One app process: the serving one, a new one indexing, or an old one draining. */
+typedef struct kid {
+    pid_t pid; /* 0: none */
+    int chan;
+    shared *table;
     int *fds; /* app process fd -> our copy, -1 */
     int nfds;
-    pid_t child;
-    int served, stopping; /* served: an app process got ready once */
+    int served; /* it got ready */
+} kid;
+
+enum { KIDS = 3 };
+
+typedef struct super {
+    const azf__runner_opts *o;
+    int listen_fd, sigfd;
+    kid kids[KIDS];
+    int cur, next; /* the serving app process; a new one not yet ready (-1) */
+    int stopping;
     long long stop_deadline;
+    azf__watch *watch; /* NULL: --no-watch */
 } super;
 
 /* A socket listening on host:port, or -1 with errno set (EADDRINUSE: the port is busy). */
@@ -157,7 +175,7 @@ static int listen_on(const char *host, int port)
     return fd;
 }
 
-static void keep_fd(super *s, int child_fd, int fd)
+static void keep_fd(kid *s, int child_fd, int fd)
 {
     if (child_fd >= s->nfds) {
         int n = s->nfds ? s->nfds : 256;
@@ -178,7 +196,7 @@ static void keep_fd(super *s, int child_fd, int fd)
 }
 
 /* Reads what the app process has sent; returns 0 at its end. */
-static int read_channel(super *s)
+static int read_channel(kid *s)
 {
     for (;;) {
         msg m;
@@ -226,8 +244,9 @@ static void answer(int fd, int code)
 /* The app process is gone: answer the requests of its running invocations, close the
  * other connections. code: 500 for all (a crash), 503 for all (abandoned at shutdown),
  * or 0 after a timeout: 500 for those beyond functionTimeout, 503 for the others. */
-static void bury(super *s, const char *why, int code)
+static void bury(kid *s, const char *why, int code)
 {
+    shared *table = s->table;
     long long now = now_ms(), limit = table->function_timeout_ms;
     read_channel(s);
     int running = 0;
@@ -253,41 +272,69 @@ static void bury(super *s, const char *why, int code)
         }
 }
 
-static pid_t spawn(super *s, sigset_t *old)
+static void close_kid(kid *k)
 {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    for (int i = 0; i < k->nfds; i++)
+        if (k->fds[i] >= 0) {
+            close(k->fds[i]);
+            k->fds[i] = -1;
+        }
+    if (k->chan >= 0)
+        close(k->chan);
+    k->chan = -1;
+    k->pid = 0;
+    k->served = 0;
+}
+
+/* Starts an app process in a free slot; its index, or -1. reload: it is to replace a
+ * serving one, so it must index without error (else it exits before serving). */
+static int spawn(super *s, sigset_t *old, int reload)
+{
+    int i = 0, sv[2];
+    while (i < KIDS && s->kids[i].pid > 0)
+        i++;
+    if (i == KIDS || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
         return -1;
-    memset(table, 0, sizeof *table);
+    kid *k = &s->kids[i];
+    memset(k->table, 0, sizeof *k->table);
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
         /* The app process: its own process group (a terminal's Ctrl-C reaches the
          * supervisor, which passes it on once), gone with the supervisor. */
         close(sv[0]);
-        close(s->chan);
+        for (int j = 0; j < KIDS; j++) /* the other app processes' channels and sockets */
+            if (s->kids[j].pid > 0) {
+                close(s->kids[j].chan);
+                for (int f = 0; f < s->kids[j].nfds; f++)
+                    if (s->kids[j].fds[f] >= 0)
+                        close(s->kids[j].fds[f]);
+            }
         close(s->sigfd);
+        azf__watch_close_in_child(s->watch);
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         sigprocmask(SIG_SETMASK, old, NULL);
         channel = sv[1];
+        table = k->table;
         nfree = 0;
-        for (int i = SLOTS - 1; i >= 0; i--)
-            free_slots[nfree++] = i;
+        for (int j = SLOTS - 1; j >= 0; j--)
+            free_slots[nfree++] = j;
         azf__runner_opts o = *s->o;
         o.listen_fd = s->listen_fd;
+        o.reload = reload;
         fflush(stdout);
         _exit(azf__runner_serve(&o));
     }
     close(sv[1]);
-    if (pid > 0) {
-        if (s->chan >= 0)
-            close(s->chan);
-        s->chan = sv[0];
-    } else {
+    if (pid < 0) {
         close(sv[0]);
+        return -1;
     }
-    return pid;
+    k->pid = pid;
+    k->chan = sv[0];
+    k->served = 0;
+    return i;
 }
 
 static const char *signame(int sig)
@@ -312,7 +359,7 @@ int azf__runner_run(const azf__runner_opts *o)
         azf__settings_clear(&st);
     }
     o = &opts;
-    super s_ = {.o = o, .chan = -1}, *s = &s_;
+    super s_ = {.o = o, .next = -1}, *s = &s_;
     azf__set_color(o->color);
     if (o->listen_fd >= 0) /* already supervised by a caller */
         return azf__runner_serve(o);
@@ -327,7 +374,17 @@ int azf__runner_run(const azf__runner_opts *o)
                     strerror(errno));
         return 1;
     }
-    table = mmap(NULL, sizeof *table, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    for (int i = 0; i < KIDS; i++) {
+        s->kids[i].chan = -1;
+        s->kids[i].table =
+            mmap(NULL, sizeof(shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (s->kids[i].table == MAP_FAILED) {
+            fprintf(stderr, "azfunc start: cannot start the app process: %s\n", strerror(errno));
+            return 1;
+        }
+    }
+    if (!o->no_watch)
+        s->watch = azf__watch_open(o->dir); /* NULL: said why; the app runs unwatched */
     sigset_t mask, old;
     sigemptyset(&mask);
     sigaddset(&mask, SIGINT);
@@ -335,13 +392,53 @@ int azf__runner_run(const azf__runner_opts *o)
     sigaddset(&mask, SIGCHLD);
     sigprocmask(SIG_BLOCK, &mask, &old);
     s->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (table == MAP_FAILED || s->sigfd < 0 || (s->child = spawn(s, &old)) < 0) {
+    if (s->sigfd < 0 || (s->cur = spawn(s, &old, 0)) < 0) {
         fprintf(stderr, "azfunc start: cannot start the app process: %s\n", strerror(errno));
         return 1;
     }
     int code = supervise(s, &old);
-    free(s->fds);
+    for (int i = 0; i < KIDS; i++)
+        free(s->kids[i].fds);
+    azf__watch_free(s->watch);
     return code;
+}
+
+static void describe_exit(int status, char *why, size_t size)
+{
+    if (WIFSIGNALED(status))
+        snprintf(why, size, "The app process was killed by signal %d (%s)", WTERMSIG(status),
+                 signame(WTERMSIG(status)));
+    else
+        snprintf(why, size, "The app process exited with code %d", WEXITSTATUS(status));
+}
+
+/* A change to the app's files: start its new version next to the serving one (a new
+ * one still indexing is replaced). */
+static void reload(super *s, sigset_t *old)
+{
+    if (s->next >= 0) {
+        kid *n = &s->kids[s->next];
+        kill(n->pid, SIGKILL);
+        waitpid(n->pid, NULL, 0);
+        close_kid(n);
+        s->next = -1;
+    }
+    if (s->kids[s->cur].pid <= 0 || !s->kids[s->cur].served) /* (re)starting anyway */
+        return;
+    say(C_YELLOW, "The app changed: starting it again (the current one serves until then)");
+    if ((s->next = spawn(s, old, 1)) < 0)
+        say(C_RED, "Cannot start the app process: %s", strerror(errno));
+}
+
+/* The new app process is ready: the old one drains (as for SIGTERM) and stops. */
+static void promote(super *s)
+{
+    kid *was = &s->kids[s->cur];
+    s->cur = s->next;
+    s->next = -1;
+    if (was->pid > 0)
+        kill(was->pid, SIGTERM);
+    say(C_GREEN, "The app's new version is serving");
 }
 
 /* Runs the app process until the end; the exit code. */
@@ -351,16 +448,28 @@ static int supervise(super *s, sigset_t *old)
     int crashes = 0, code = 1;
     long long born = now_ms(), restart_at = -1;
     for (;;) {
-        struct pollfd p[2] = {{s->sigfd, POLLIN, 0}, {s->chan, POLLIN, 0}};
-        poll(p, s->child > 0 ? 2 : 1, 200);
-        if (s->child > 0 && (p[1].revents & POLLIN))
-            read_channel(s);
+        struct pollfd p[2 + KIDS];
+        int np = 0;
+        p[np++] = (struct pollfd){s->sigfd, POLLIN, 0};
+        p[np++] = (struct pollfd){s->watch ? azf__watch_fd(s->watch) : -1, POLLIN, 0};
+        for (int i = 0; i < KIDS; i++)
+            p[np++] = (struct pollfd){s->kids[i].pid > 0 ? s->kids[i].chan : -1, POLLIN, 0};
+        long long due = s->watch ? azf__watch_due(s->watch) : -1, wait_ms = 200;
+        if (due >= 0 && due - now_ms() < wait_ms)
+            wait_ms = due > now_ms() ? due - now_ms() : 0;
+        poll(p, (nfds_t)np, (int)wait_ms);
+        for (int i = 0; i < KIDS; i++)
+            if (s->kids[i].pid > 0 && (p[2 + i].revents & POLLIN))
+                read_channel(&s->kids[i]);
+        if (s->watch && (p[1].revents & POLLIN))
+            azf__watch_read(s->watch, now_ms());
+        kid *cur = &s->kids[s->cur];
         struct signalfd_siginfo si;
         int died = 0, status = 0;
         while (read(s->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
             if (si.ssi_signo == SIGCHLD)
                 continue;
-            if (s->child <= 0) { /* between two app processes */
+            if (cur->pid <= 0) { /* between two app processes */
                 say(C_NONE, "Stopped");
                 return 0;
             }
@@ -369,17 +478,46 @@ static int supervise(super *s, sigset_t *old)
                 /* The app process bounds its own drain; this is the backstop. */
                 s->stop_deadline = now_ms() + o->grace_ms + 1000;
             }
-            kill(s->child, (int)si.ssi_signo);
+            for (int i = 0; i < KIDS; i++)
+                if (i != s->cur && s->kids[i].pid > 0)
+                    kill(s->kids[i].pid, i == s->next ? SIGKILL : (int)si.ssi_signo);
+            kill(cur->pid, (int)si.ssi_signo);
         }
-        if (s->child > 0 && waitpid(s->child, &status, WNOHANG) == s->child)
+        /* The other app processes: a new one that ends before it is ready (it failed to
+         * index: it said why), old ones that have drained. */
+        for (int i = 0; i < KIDS; i++) {
+            kid *k = &s->kids[i];
+            int st = 0;
+            if (i == s->cur || k->pid <= 0 || waitpid(k->pid, &st, WNOHANG) != k->pid)
+                continue;
+            if (i == s->next) {
+                say(C_RED, "The app's new version did not start (above); the previous one "
+                           "keeps serving");
+                s->next = -1;
+            } else if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+                char why[160];
+                describe_exit(st, why, sizeof why);
+                bury(k, why, 503);
+            }
+            close_kid(k);
+        }
+        if (s->next >= 0 && s->kids[s->next].served && !s->stopping) {
+            promote(s);
+            cur = &s->kids[s->cur];
+            born = now_ms();
+            crashes = 0;
+        }
+        if (s->watch && !s->stopping && azf__watch_take(s->watch, now_ms()))
+            reload(s, old);
+        if (cur->pid > 0 && waitpid(cur->pid, &status, WNOHANG) == cur->pid)
             died = 1;
         long long now = now_ms();
         /* functionTimeout: the host's answer to a function that never returns is to
          * restart the worker; so is ours. */
-        long long limit = table->function_timeout_ms;
+        long long limit = cur->table->function_timeout_ms;
         int late = 0;
-        for (int i = 0; !died && !s->stopping && limit > 0 && i < SLOTS; i++) {
-            slot *sl = &table->slots[i];
+        for (int i = 0; cur->pid > 0 && !died && !s->stopping && limit > 0 && i < SLOTS; i++) {
+            slot *sl = &cur->table->slots[i];
             if (__atomic_load_n(&sl->busy, __ATOMIC_ACQUIRE) && now - sl->started > limit) {
                 say(C_RED, "Timeout value of %lld ms exceeded by function 'Functions.%s' (Id=%s)",
                     limit, sl->fn, sl->id);
@@ -387,37 +525,35 @@ static int supervise(super *s, sigset_t *old)
             }
         }
         if (late) {
-            kill(s->child, SIGKILL);
-            waitpid(s->child, &status, 0);
-            bury(s, "The app process was stopped: functionTimeout exceeded", 0);
+            kill(cur->pid, SIGKILL);
+            waitpid(cur->pid, &status, 0);
+            bury(cur, "The app process was stopped: functionTimeout exceeded", 0);
             died = 2;
         }
-        if (!died && s->stopping && s->child > 0 && now > s->stop_deadline) {
-            kill(s->child, SIGKILL);
-            waitpid(s->child, &status, 0);
-            bury(s, "The app process did not stop within the grace period", 503);
+        if (!died && s->stopping && cur->pid > 0 && now > s->stop_deadline) {
+            for (int i = 0; i < KIDS; i++)
+                if (s->kids[i].pid > 0) {
+                    kill(s->kids[i].pid, SIGKILL);
+                    waitpid(s->kids[i].pid, NULL, 0);
+                    bury(&s->kids[i], "The app process did not stop within the grace period", 503);
+                }
             return AZF__EXIT_ABANDONED;
         }
         if (died == 1) {
             char why[160];
-            if (WIFSIGNALED(status))
-                snprintf(why, sizeof why, "The app process was killed by signal %d (%s)",
-                         WTERMSIG(status), signame(WTERMSIG(status)));
-            else
-                snprintf(why, sizeof why, "The app process exited with code %d",
-                         WEXITSTATUS(status));
+            describe_exit(status, why, sizeof why);
             code = WIFEXITED(status) ? WEXITSTATUS(status) : AZF__EXIT_ABANDONED;
-            if (!s->served) /* the app never started (it said why): nothing to restart */
+            if (!cur->served) /* the app never started (it said why): nothing to restart */
                 return code ? code : 1;
             if (s->stopping) { /* drained (0), or abandoned (3) or crashed while stopping */
                 if (code != 0)
-                    bury(s, why, 503);
+                    bury(cur, why, 503);
                 return code;
             }
-            bury(s, why, 500);
+            bury(cur, why, 500);
         }
         if (died) {
-            s->child = -1;
+            close_kid(cur);
             crashes = now - born > 60000 ? 1 : crashes + 1;
             long long wait = crashes <= 1 ? 0 : 500LL << (crashes - 2 < 6 ? crashes - 2 : 6);
             if (wait)
@@ -427,10 +563,10 @@ static int supervise(super *s, sigset_t *old)
                 say(C_YELLOW, "Restarting the app process");
             restart_at = now + wait;
         }
-        if (s->child <= 0 && restart_at >= 0 && now_ms() >= restart_at) {
+        if (cur->pid <= 0 && restart_at >= 0 && now_ms() >= restart_at) {
             restart_at = -1;
             born = now_ms();
-            if ((s->child = spawn(s, old)) < 0) {
+            if ((s->cur = spawn(s, old, 0)) < 0) {
                 say(C_RED, "Cannot restart the app process: %s", strerror(errno));
                 return 1;
             }

@@ -185,3 +185,61 @@ def test_busy_port_says_so(tmp_path):
     assert p.returncode == 1 and p.stdout == ""
     assert p.stderr == (f"azfunc start: Port {port} is unavailable. Close the process using "
                         "that port, or specify another port using --port [-p].\n")
+
+
+def wait_quiet(r, text, seconds=1.5):
+    """Asserts `text` does not appear within `seconds` (a bounded negative check)."""
+    with pytest.raises(AssertionError, match="no "):
+        r.wait_for(text, count=r.output.count(text) + 1, timeout=seconds)
+
+
+def test_restart_on_change_keeps_the_last_good_index(run, tmp_path):
+    app = tmp_path / "app"
+    shutil.copytree(APP, app)
+    code = app / "function_app.py"
+    port = free_port()
+    r = run([app, "-p", port, "--grace-period", "5"], port)
+    assert r.request("/api/good")[:2] == (200, b"good")
+
+    # A burst of writes restarts the app once, on the same listening socket.
+    for i in range(5):
+        code.write_text(code.read_text().replace('return "good"', 'return "better"'))
+    r.wait_for("The app's new version is serving")
+    assert r.output.count("The app changed: starting it again") == 1
+    r.wait_for("] Stopped")  # the old app process has drained: the new one takes it all
+    assert r.output.count("Host started") == 2
+    assert r.request("/api/good")[:2] == (200, b"better")
+
+    # Files that are not the app's code, and folders that are not the app, are ignored.
+    (app / "notes.txt").write_text("x")
+    (app / "__pycache__").mkdir(exist_ok=True)
+    (app / "__pycache__" / "x.py").write_text("x")
+    (app / ".venv").mkdir()
+    (app / ".venv" / "y.py").write_text("y")
+    wait_quiet(r, "The app changed")
+
+    # A broken edit: the error is printed and the previous version keeps serving.
+    code.write_text(code.read_text() + "\nthis is not python(\n")
+    r.wait_for("The app's new version did not start (above); the previous one keeps serving")
+    assert "The function app failed to index: SyntaxError: '(' was never closed" in r.output
+    assert r.request("/api/good")[:2] == (200, b"better")
+    assert r.request("/api/other")[:2] == (200, b"other")
+
+    # Fixed again (a new function too): served.
+    code.write_text(code.read_text().replace("this is not python(", "") +
+                    '\n@app.route(route="new")\ndef new(req):\n    return "new"\n')
+    r.wait_for("The app's new version is serving", count=2)
+    r.wait_for("] Stopped", count=2)
+    assert r.request("/api/new")[:2] == (200, b"new")
+    assert r.stop() == 0
+
+
+def test_no_watch(run, tmp_path):
+    app = tmp_path / "app"
+    shutil.copytree(APP, app)
+    port = free_port()
+    r = run([app, "--port", port, "--no-watch"], port)
+    code = app / "function_app.py"
+    code.write_text(code.read_text().replace('return "good"', 'return "better"'))
+    wait_quiet(r, "The app changed")
+    assert r.request("/api/good")[:2] == (200, b"good")
