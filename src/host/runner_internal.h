@@ -89,6 +89,7 @@ int azf__runner_serve(const azf__runner_opts *o);
  * Called in the app process; no-ops when not supervised. */
 void azf__supervised_ready(runner *r);       /* serving: restarts are now worth it */
 void azf__supervised_conn(int fd, int open); /* a client connection opens / closes */
+void azf__supervised_emulator(void);         /* this app process started Azurite */
 /* A running invocation's slot, with the fd of the connection waiting for it (or -1). */
 int azf__supervised_begin(const char *fn, const char *id, int conn_fd);
 void azf__supervised_end(int slot);

@@ -87,10 +87,11 @@ int azf__runner_storage_start(runner *r)
                         "(--no-storage-emulator)");
         else if (azf__emulator_running())
             say(C_NONE, "Storage: development storage on 127.0.0.1:10000-10002 (already running)");
-        else if (azf__emulator_start(&r->emulator, state, &err) == 0)
+        else if (azf__emulator_start(&r->emulator, state, &err) == 0) {
+            azf__supervised_emulator(); /* it stops with this process (restart on change) */
             say(C_NONE, "Storage: started Azurite on 127.0.0.1:10000-10002 (data in %s/azurite)",
                 state);
-        else
+        } else
             say(C_RED, "Storage: cannot start Azurite: %s", err.text);
     }
     if (azf__bindings_new(&r->bindings, r->o->dir, &err) != 0) {

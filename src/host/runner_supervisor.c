@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { SLOTS = 4096, MSG_OPEN = 1, MSG_CLOSE, MSG_READY };
+enum { SLOTS = 4096, MSG_OPEN = 1, MSG_CLOSE, MSG_READY, MSG_EMULATOR };
 
 typedef struct slot {
     int busy;          /* written last (release) by the app process */
@@ -98,6 +98,11 @@ void azf__supervised_ready(runner *r)
     send_msg(MSG_READY, -1, 0);
 }
 
+void azf__supervised_emulator(void)
+{
+    send_msg(MSG_EMULATOR, -1, 0);
+}
+
 int azf__supervised_begin(const char *fn, const char *id, int conn_fd)
 {
     if (!table || nfree == 0)
@@ -129,7 +134,8 @@ typedef struct kid {
     shared *table;
     int *fds; /* app process fd -> our copy, -1 */
     int nfds;
-    int served; /* it got ready */
+    int served;   /* it got ready */
+    int emulator; /* it started the storage emulator (which stops with it) */
 } kid;
 
 enum { KIDS = 3 };
@@ -140,6 +146,7 @@ typedef struct super {
     kid kids[KIDS];
     int cur, next; /* the serving app process; a new one not yet ready (-1) */
     int stopping;
+    int replacing; /* the serving app process stops to be started again (a change) */
     long long stop_deadline;
     azf__watch *watch; /* NULL: --no-watch */
 } super;
@@ -225,6 +232,8 @@ static int read_channel(kid *s)
             s->fds[m.fd] = -1;
         } else if (m.op == MSG_READY) {
             s->served = 1;
+        } else if (m.op == MSG_EMULATOR) {
+            s->emulator = 1;
         }
         if (fd >= 0 && m.op != MSG_OPEN)
             close(fd);
@@ -283,7 +292,7 @@ static void close_kid(kid *k)
         close(k->chan);
     k->chan = -1;
     k->pid = 0;
-    k->served = 0;
+    k->served = k->emulator = 0;
 }
 
 /* Starts an app process in a free slot; its index, or -1. reload: it is to replace a
@@ -333,7 +342,7 @@ static int spawn(super *s, sigset_t *old, int reload)
     }
     k->pid = pid;
     k->chan = sv[0];
-    k->served = 0;
+    k->served = k->emulator = 0;
     return i;
 }
 
@@ -425,6 +434,14 @@ static void reload(super *s, sigset_t *old)
     }
     if (s->kids[s->cur].pid <= 0 || !s->kids[s->cur].served) /* (re)starting anyway */
         return;
+    if (s->kids[s->cur].emulator) {
+        /* Its Azurite stops with it, so the new version cannot start next to it. */
+        say(C_YELLOW, "The app changed: restarting it (with the storage emulator it started; a "
+                      "version that fails to index is not caught before)");
+        kill(s->kids[s->cur].pid, SIGTERM);
+        s->replacing = 1;
+        return;
+    }
     say(C_YELLOW, "The app changed: starting it again (the current one serves until then)");
     if ((s->next = spawn(s, old, 1)) < 0)
         say(C_RED, "Cannot start the app process: %s", strerror(errno));
@@ -507,7 +524,7 @@ static int supervise(super *s, sigset_t *old)
             born = now_ms();
             crashes = 0;
         }
-        if (s->watch && !s->stopping && azf__watch_take(s->watch, now_ms()))
+        if (s->watch && !s->stopping && !s->replacing && azf__watch_take(s->watch, now_ms()))
             reload(s, old);
         if (cur->pid > 0 && waitpid(cur->pid, &status, WNOHANG) == cur->pid)
             died = 1;
@@ -550,8 +567,16 @@ static int supervise(super *s, sigset_t *old)
                     bury(cur, why, 503);
                 return code;
             }
-            bury(cur, why, 500);
+            if (s->replacing && code == 0) { /* stopped for a change: start it again now */
+                s->replacing = 0;
+                close_kid(cur);
+                restart_at = now;
+                died = 0;
+            } else {
+                bury(cur, why, 500);
+            }
         }
+        s->replacing &= !died;
         if (died) {
             close_kid(cur);
             crashes = now - born > 60000 ? 1 : crashes + 1;
