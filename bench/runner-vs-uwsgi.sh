@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# wrk against `azfunc start` serving examples/hello vs uWSGI serving the same function
-# as WSGI (bench/wsgi_hello.py), same machine, same session, runs interleaved.
+# wrk against `azfunc start` serving examples/hello vs uWSGI (and Granian, when
+# bench/.granian-venv exists) serving the same function as WSGI (bench/wsgi_hello.py),
+# same machine, same session, runs interleaved.
 #   bench/runner-vs-uwsgi.sh [RUNS] [SECONDS] [CONNECTIONS]
+# Granian (a Rust server; not committed): python3 -m venv bench/.granian-venv &&
+#   bench/.granian-venv/bin/pip install 'granian>=2.8,<3' azure-functions
+# SERVERS="azfunc uwsgi-1p" picks a subset.
 # Prints every run and the medians; the figures go to bench/README.md by hand.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,11 +36,20 @@ start_server() {
       uwsgi --plugin python3 --http-socket 127.0.0.1:$port --virtualenv "$VIRTUAL_ENV" \
         --wsgi-file bench/wsgi_hello.py --master --die-on-term --processes 2 --threads 1 \
         --disable-logging >/dev/null 2>&1 & ;;
+    granian)
+      (cd bench && exec .granian-venv/bin/granian --interface wsgi --workers 1 \
+        --blocking-threads 1 --host 127.0.0.1 --port $port --no-ws wsgi_hello:application) \
+        >/dev/null 2>&1 & ;;
   esac
   pid=$!
 }
 
-servers=(azfunc uwsgi-1p uwsgi-2p)
+if [ -n "${SERVERS:-}" ]; then
+  read -r -a servers <<<"$SERVERS"
+else
+  servers=(azfunc uwsgi-1p uwsgi-2p)
+  [ -x bench/.granian-venv/bin/granian ] && servers+=(granian)
+fi
 declare -A res
 for ((i = 0; i < runs; i++)); do
   for s in "${servers[@]}"; do

@@ -17,7 +17,8 @@ APT_PACKAGES=(
 )
 
 # Node.js runs Azurite, the storage emulator. Debian's nodejs and npm, unless a node
-# and an npm are already installed (another distribution's nodejs carries its own npm).
+# and an npm are already installed (another distribution's nodejs carries its own npm);
+# the pinned Azurite's dependencies want Node.js 20 or later.
 command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
 

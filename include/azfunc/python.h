@@ -224,6 +224,25 @@ AZF_API int azf_python_register(azf_python *py, azf_registry *reg, const azf_pyt
  * AZF_E_INVALID. */
 AZF_API int azf_python_drain(azf_python *py, int timeout_ms);
 
+/* What the worker does at WorkerInitRequest, and again after an environment reload
+ * (host-protocol.md §3.3, §3.8, §7, §9), with the settings in the environment:
+ *  - OpenTelemetry: PYTHON_ENABLE_OPENTELEMETRY (propagate the host's trace context
+ *    into every invocation, with the app's opentelemetry-api) and
+ *    PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY (configure the app's Azure Monitor
+ *    distro); a package that is missing is a System log, not an error;
+ *  - init indexing (PYTHON_ENABLE_INIT_INDEXING; always from Python 3.13): index the
+ *    app in app_dir (borrowed; NULL or "": skipped) now. An indexing error is kept for
+ *    azf_python_index_app, not returned. If the app imported an HTTP extension
+ *    (azurefunctions-extensions-http-fastapi), start the HTTP streaming server on
+ *    http_host (borrowed; NULL: 127.0.0.1) and a free port, and return once it listens.
+ * Adds the capabilities to advertise to caps (borrowed; string values):
+ * WorkerOpenTelemetryEnabled, HttpUri ("http://<host>:<port>") and
+ * RequiresRouteParameters. The server runs until the runtime stops; later calls keep it.
+ * Returns 0, AZF_E_PYTHON (the server could not start: see azf_python_last_error),
+ * AZF_E_STATE (not started), AZF_E_INVALID, AZF_E_NOMEM. */
+AZF_API int azf_python_init_app(azf_python *py, const char *app_dir, const char *http_host,
+                                azf_value_map *caps);
+
 /* FunctionEnvironmentReloadRequest (host-protocol.md §3.8), in order: app_dir
  * (borrowed, may be NULL) appended to sys.path and the importer cache cleared;
  * os.environ replaced by env (borrowed; string values; NULL = empty); time.tzset;

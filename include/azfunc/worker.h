@@ -121,6 +121,16 @@ typedef int (*azf_worker_load_fn)(const char *function_id, const char *metadata_
 typedef int (*azf_worker_reload_fn)(const azf_value_map *env, const char *app_dir, azf_buf *message,
                                     azf_buf *stack, void *user_data);
 
+/* WorkerInitRequest (host-protocol §3.3) and, after the reload callback, every
+ * FunctionEnvironmentReloadRequest (§3.8): set up what the settings ask for (an embedded
+ * runtime's telemetry, init indexing, an HTTP server) and add the conditional
+ * capabilities to caps (string values; owned by the worker), e.g. HttpUri once a server
+ * listens on http_host (the address of the worker's --host / --functions-uri, borrowed).
+ * app_dir: borrowed, "" when not sent. An error is the response's Failure. Unset: the
+ * worker advertises only its fixed capabilities. */
+typedef int (*azf_worker_init_fn)(const char *app_dir, const char *http_host, azf_value_map *caps,
+                                  azf_buf *message, azf_buf *stack, void *user_data);
+
 /* WorkerTerminate, or the end of the stream: stop taking invocations and complete every
  * running one within timeout_ms. Invocations still running afterwards are answered by
  * the worker with a Failure; their handler may still complete them later. Returns
@@ -135,6 +145,7 @@ AZF_API int azf_worker_provider_set_index(azf_worker_provider *p, azf_worker_ind
 AZF_API int azf_worker_provider_set_load(azf_worker_provider *p, azf_worker_load_fn fn);
 AZF_API int azf_worker_provider_set_reload(azf_worker_provider *p, azf_worker_reload_fn fn);
 AZF_API int azf_worker_provider_set_drain(azf_worker_provider *p, azf_worker_drain_fn fn);
+AZF_API int azf_worker_provider_set_init(azf_worker_provider *p, azf_worker_init_fn fn);
 /* The handler given to v1 functions added from a FunctionLoadRequest (copied; NULL:
  * none, their invocations fail), with handler_user_data as their user_data (borrowed
  * until the registry is freed; the handler's release callback, if set, runs once per

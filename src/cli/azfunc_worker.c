@@ -114,6 +114,14 @@ static int app_reload(const azf_value_map *env, const char *app_dir, azf_buf *me
     return rc ? python_error(a, rc, message, stack) : 0;
 }
 
+static int app_init(const char *app_dir, const char *http_host, azf_value_map *caps,
+                    azf_buf *message, azf_buf *stack, void *ud)
+{
+    app *a = ud;
+    int rc = azf_python_init_app(a->py, app_dir, http_host, caps);
+    return rc ? python_error(a, rc, message, stack) : 0;
+}
+
 static int app_drain(int timeout_ms, void *ud)
 {
     app *a = ud;
@@ -209,6 +217,7 @@ static int app_start(app *a, azf_worker_opts *opts, azf_worker_provider *p, cons
         (rc = azf_worker_provider_set_load(p, app_load)) ||
         (rc = azf_worker_provider_set_reload(p, app_reload)) ||
         (rc = azf_worker_provider_set_drain(p, app_drain)) ||
+        (rc = azf_worker_provider_set_init(p, app_init)) ||
         (rc = azf_worker_provider_set_v1_handler(p, azf_python_handler(a->py), a->py)) ||
         (rc = azf_worker_opts_set_provider(opts, p, a)))
         fprintf(stderr, "azfunc-worker: cannot set up the worker: %s\n", azf_strerror(rc));

@@ -139,10 +139,15 @@ int azf_app_open_registry(azf_app **out, azf_registry *reg)
 
 void azf_app_free(azf_app *app)
 {
+    azf__app_close(app, 10000);
+}
+
+void azf__app_close(azf_app *app, int64_t drain_ms)
+{
     if (!app)
         return;
     if (app->py && azf_python_plugin_path(app->py))
-        azf_python_drain(app->py, 10000);
+        azf_python_drain(app->py, drain_ms);
     azf_registry_free(app->reg);
     azf_python_free(app->py);
     azf__free(app->dir);

@@ -235,35 +235,45 @@ int azf__expr_resolve(const char *tmpl, const cJSON *data, char **out, azf__errm
     return 0;
 }
 
-/* Matches text against a path pattern with {name} tokens (each matches the shortest
- * text that lets the rest match); the tokens go into out. */
+/* Matches text against a path pattern with {name} tokens, lazily as the host's regular
+ * expression does: each token takes the shortest non-empty text up to the first place
+ * where the literal after it occurs (a token that ends the pattern takes the rest).
+ * No backtracking, so a long name cannot make it slow. The tokens go into out. */
 static int match_at(const char *pat, const char *text, cJSON *out)
 {
-    while (*pat && *pat != '{') {
-        if (*pat != *text)
-            return 0;
-        pat++, text++;
-    }
-    if (!*pat)
-        return *text == '\0';
-    const char *end = strchr(pat, '}');
-    if (!end)
-        return 0;
-    char *name = azf__strndup(pat + 1, (size_t)(end - pat - 1));
-    if (!name)
-        return 0;
-    for (size_t n = 1; n <= strlen(text); n++) {
-        if (match_at(end + 1, text + n, out)) {
-            char *v = azf__strndup(text, n);
-            if (v && !cJSON_GetObjectItemCaseSensitive(out, name))
-                cJSON_AddStringToObject(out, name, v);
-            azf__free(v);
-            azf__free(name);
-            return 1;
+    for (;;) {
+        while (*pat && *pat != '{') {
+            if (*pat != *text)
+                return 0;
+            pat++, text++;
         }
+        if (!*pat)
+            return *text == '\0';
+        const char *end = strchr(pat, '}');
+        if (!end || !*text)
+            return 0;
+        size_t lit = strcspn(end + 1, "{"); /* the literal after the token */
+        const char *stop;
+        if (end[1] == '\0') {
+            stop = text + strlen(text);
+        } else if (lit == 0) { /* another token follows at once: one character */
+            stop = text + 1;
+        } else {
+            stop = text + 1;
+            while (*stop && strncmp(stop, end + 1, lit) != 0)
+                stop++;
+            if (!*stop)
+                return 0;
+        }
+        char *name = azf__strndup(pat + 1, (size_t)(end - pat - 1));
+        char *v = azf__strndup(text, (size_t)(stop - text));
+        if (name && v && !cJSON_GetObjectItemCaseSensitive(out, name))
+            cJSON_AddStringToObject(out, name, v);
+        azf__free(name);
+        azf__free(v);
+        pat = end + 1;
+        text = stop;
     }
-    azf__free(name);
-    return 0;
 }
 
 int azf__path_match(const char *pattern, const char *path, cJSON *out)

@@ -34,13 +34,14 @@ typedef struct azf__queue_options {
 /* ---- the input/output step (bindings_io.c) ---- */
 typedef struct azf__bindings azf__bindings;
 
-/* Reads host.json's extensions.queues in app_dir (errors printed through the log
- * function of the runner are the caller's: a bad value is AZF_E_PARSE in err). */
+/* Reads host.json's extensions.queues in app_dir and starts the step's I/O threads.
+ * AZF_E_PARSE with the reason in err for a bad option. */
 int azf__bindings_new(azf__bindings **out, const char *app_dir, azf__errmsg *err);
 void azf__bindings_free(azf__bindings *b);
 const azf__queue_options *azf__bindings_queue_options(const azf__bindings *b);
 /* The connection string of a binding's "connection" setting (default
- * AzureWebJobsStorage; NAME or AzureWebJobsNAME in the environment), or NULL. */
+ * AzureWebJobsStorage; NAME or AzureWebJobsNAME in the environment), or NULL; *setting
+ * (may be NULL) gets the setting's name, valid on this thread until the next call. */
 const char *azf__bindings_connection_string(const azf_binding *binding, const char **setting);
 /* The storage account of a binding (one client per connection string, kept; borrowed).
  * NULL with the reason in err. */
@@ -100,6 +101,11 @@ int azf__triggers_start(azf__triggers **out, azf_app *app, azf__bindings *b, con
 void azf__triggers_stop(azf__triggers *t);
 /* Stops, waits for the threads and frees. NULL is a no-op. */
 void azf__triggers_free(azf__triggers *t);
+
+/* The trigger metadata of a blob (BlobTrigger, Uri, Properties, Metadata and the path's
+ * tokens), as the host gives it; owned, NULL without memory. */
+azf_value_map *azf__blob_trigger_metadata(azf__storage *st, const char *container,
+                                          const azf__blob_props *p, const cJSON *tokens);
 
 /* ---- the storage emulator (emulator.c) ---- */
 typedef struct azf__emulator azf__emulator;

@@ -349,6 +349,71 @@ static int table_input(azf__storage *st, const cJSON *bj, const cJSON *data, azf
     return rc;
 }
 
+/* An admin invocation of a blob trigger names the blob ("container/name", as with Core
+ * Tools): the step reads it and gives the function its content and metadata, as the
+ * trigger would. A listener's invocation already has them (Properties). */
+static int supply_blob_trigger(azf__bindings *b, azf_invocation *inv, azf__errmsg *err)
+{
+    const azf_function *fn = azf_invocation_function(inv);
+    const azf_binding *trig = azf_function_trigger(fn);
+    const azf_value_map *md = azf_invocation_trigger_metadata(inv);
+    if (!trig || strcasecmp(azf_binding_type(trig), "blobTrigger") != 0 ||
+        azf_value_map_get(md, "Properties"))
+        return 0;
+    const azf_value *in = azf_invocation_input(inv, azf_binding_name(trig));
+    size_t len = 0;
+    const char *d = azf_value_data(in, &len);
+    char *path = azf__strndup(d ? d : "", len), *slash = path ? strchr(path, '/') : NULL;
+    azf__errmsg e = {{0}};
+    azf__storage *st = azf__bindings_account(b, trig, &e);
+    cJSON *bj = binding_json(trig), *tokens = cJSON_CreateObject();
+    const char *pattern = prop(bj, "path");
+    const char *pslash = pattern ? strchr(pattern, '/') : NULL;
+    azf_buf content = AZF_BUF_INIT;
+    azf__blob_props p = {0};
+    azf_value *v = NULL;
+    azf_value_map *meta = NULL;
+    int rc = !slash || slash == path || !slash[1]
+                 ? azf__err(&e, AZF_E_INVALID, "the input must name a blob: \"container/name\"")
+             : !st ? AZF_E_NOTFOUND
+                   : 0;
+    if (rc == 0) {
+        *slash = '\0';
+        if (pslash) /* the path's tokens, when the blob matches the pattern */
+            azf__path_match(pslash + 1, slash + 1, tokens);
+        if (azf__deferred_binding(bj)) {
+            const char *setting = NULL;
+            azf__bindings_connection_string(trig, &setting);
+            rc = azf__blob_reference(setting, path, slash + 1, &v);
+            p.name = azf__strdup(slash + 1);
+            p.etag = azf__strdup("");
+        } else {
+            rc = azf__blob_get(st, path, slash + 1, &content, &p, &e);
+            const char *dt = prop(bj, "dataType");
+            if (rc == 0)
+                rc = azf_value_new_data(
+                    &v, dt && strcmp(dt, "string") == 0 ? AZF_VALUE_STRING : AZF_VALUE_BYTES,
+                    content.ptr, content.size);
+        }
+    }
+    if (rc == 0 && !(meta = azf__blob_trigger_metadata(st, path, &p, tokens)))
+        rc = AZF_E_NOMEM;
+    if (rc == 0 && (rc = azf_invocation_set_input(inv, azf_binding_name(trig), v)) == 0)
+        v = NULL;
+    if (rc == 0 && (rc = azf_invocation_set_trigger_metadata(inv, meta)) == 0)
+        meta = NULL;
+    azf_value_free(v);
+    azf_value_map_free(meta);
+    azf__blob_props_clear(&p);
+    azf_buf_dispose(&content);
+    cJSON_Delete(bj), cJSON_Delete(tokens);
+    azf__free(path);
+    if (rc != 0)
+        return azf__err(err, rc, "The blob trigger '%s' failed: %s", azf_binding_name(trig),
+                        e.text[0] ? e.text : azf_strerror(rc));
+    return 0;
+}
+
 /* Supplies every input binding but the trigger. On failure, err names the binding. */
 static int supply_inputs(azf__bindings *b, azf_invocation *inv, const cJSON *data, azf__errmsg *err)
 {
@@ -582,6 +647,9 @@ char *azf__bindings_undelivered(azf_invocation *inv)
 
 int azf__bindings_wanted(const azf_function *fn)
 {
+    const azf_binding *trig = azf_function_trigger(fn);
+    if (trig && strcasecmp(azf_binding_type(trig), "blobTrigger") == 0)
+        return 1; /* an admin invocation names the blob: the step reads it */
     for (size_t i = 0; i < azf_function_binding_count(fn); i++) {
         const azf_binding *bd = azf_function_binding(fn, i);
         if (!azf_binding_is_trigger(bd) && strcasecmp(azf_binding_type(bd), "http") != 0)
@@ -624,7 +692,19 @@ static void run_job(job *j)
 {
     azf__errmsg err = {{0}};
     if (!j->outputs) {
-        if (supply_inputs(j->b, j->inv, j->data, &err) != 0) {
+        const azf_function *fn = azf_invocation_function(j->inv);
+        const azf_binding *trig = azf_function_trigger(fn);
+        int rc = supply_blob_trigger(j->b, j->inv, &err);
+        if (rc == 0 && trig) { /* the blob's path tokens, for the other bindings */
+            cJSON *data =
+                azf__binding_data_new(fn, azf_invocation_input(j->inv, azf_binding_name(trig)),
+                                      azf_invocation_trigger_metadata(j->inv));
+            if (data) {
+                cJSON_Delete(j->data);
+                j->data = data;
+            }
+        }
+        if (rc != 0 || supply_inputs(j->b, j->inv, j->data, &err) != 0) {
             finish(j, err.text);
             return;
         }

@@ -3,7 +3,8 @@
  * What has fired is kept as a receipt per blob (its ETag) in
  * <app>/.azfunc/blob-receipts/<function>.json, written after the invocation settles,
  * so a restart does not fire again. A blob whose invocation fails is retried on the
- * next scans, up to five times in all (as the host's blob trigger), then given up on. */
+ * next scans, up to five times in all (as the host's blob trigger), then given up on with
+ * a message on the queue webjobs-blobtrigger-poison. */
 #include "host/triggers_internal.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 
 #define SCAN_MS 2000
 #define MAX_TRIES 5
+#define POISON_QUEUE "webjobs-blobtrigger-poison"
 
 typedef struct bstate {
     char *container, *pattern, *prefix; /* pattern: the blob part of the path */
@@ -25,6 +27,7 @@ typedef struct bstate {
     cJSON *receipts; /* {"<blob name>": "<etag>"} */
     cJSON *tries;    /* {"<blob name>": {"etag": .., "n": ..}} failures, in memory */
     cJSON *running;  /* {"<blob name>": "<etag>"} posted and not settled */
+    cJSON *poison;   /* poison messages to send, once mu is released */
     char last_error[AZF__ERRMSG_SIZE];
 } bstate;
 
@@ -46,6 +49,7 @@ static void free_state(void *p)
     azf__free(b->receipts_path);
     azf__free(b->setting);
     cJSON_Delete(b->receipts), cJSON_Delete(b->tries), cJSON_Delete(b->running);
+    cJSON_Delete(b->poison);
     azf__free(b);
 }
 
@@ -118,8 +122,9 @@ int azf__blob_listener_init(listener *l, const cJSON *bj)
         azf__free(dir);
         b->tries = cJSON_CreateObject();
         b->running = cJSON_CreateObject();
+        b->poison = cJSON_CreateArray();
         if (rc == 0 && (!b->container || !b->pattern || !b->prefix || !b->receipts || !b->tries ||
-                        !b->running))
+                        !b->running || !b->poison))
             rc = azf__err(&err, AZF_E_NOMEM, "out of memory");
     }
     azf__free(resolved);
@@ -143,16 +148,15 @@ static void on_settled(int succeeded, void *arg)
 }
 
 /* The trigger metadata of a blob, as the host gives it to the Python library. */
-static azf_value_map *metadata(listener *l, const azf__blob_props *p, const cJSON *tokens)
+azf_value_map *azf__blob_trigger_metadata(azf__storage *st, const char *container,
+                                          const azf__blob_props *p, const cJSON *tokens)
 {
-    bstate *b = l->state;
     azf_value_map *md = NULL;
     azf_value *v = NULL;
     if (azf_value_map_new(&md) != 0)
         return NULL;
-    char *full = azf__asprintf("%s/%s", b->container, p->name);
-    char *uri =
-        azf__asprintf("%s/%s/%s", azf__storage_endpoint(l->st, AZF__BLOB), b->container, p->name);
+    char *full = azf__asprintf("%s/%s", container, p->name);
+    char *uri = azf__asprintf("%s/%s/%s", azf__storage_endpoint(st, AZF__BLOB), container, p->name);
     cJSON *props = cJSON_CreateObject(), *meta = cJSON_CreateObject();
     cJSON_AddNumberToObject(props, "ContentLength", (double)p->length);
     cJSON_AddNumberToObject(props, "Length", (double)p->length);
@@ -206,7 +210,7 @@ static void fire(listener *l, const azf__blob_props *item, const cJSON *tokens)
     }
     fired *f = azf__calloc(1, sizeof *f);
     azf_value *input = NULL;
-    azf_value_map *md = metadata(l, &p, tokens);
+    azf_value_map *md = azf__blob_trigger_metadata(l->st, b->container, &p, tokens);
     int rc = f && md ? 0 : AZF_E_NOMEM;
     if (rc == 0) {
         f->l = l;
@@ -273,11 +277,22 @@ static void settle(listener *l)
             cJSON_AddStringToObject(entry, "etag", f->etag);
             cJSON_AddNumberToObject(entry, "n", n);
             give_up = n >= MAX_TRIES;
-            if (give_up)
+            if (give_up) { /* the host's poison message for a blob */
+                char fid[300];
+                snprintf(fid, sizeof fid, "Host.Functions.%s", azf_function_name(l->fn));
+                cJSON *m = cJSON_CreateObject();
+                cJSON_AddStringToObject(m, "Type", "BlobTrigger");
+                cJSON_AddStringToObject(m, "FunctionId", fid);
+                cJSON_AddStringToObject(m, "BlobType", "BlockBlob");
+                cJSON_AddStringToObject(m, "ContainerName", b->container);
+                cJSON_AddStringToObject(m, "BlobName", f->name);
+                cJSON_AddStringToObject(m, "ETag", f->etag);
+                cJSON_AddItemToArray(b->poison, m);
                 azf__trigger_log(l->t, AZF_LOG_ERROR,
-                                 "Blob '%s/%s' failed %d times in '%s': not triggering it again "
-                                 "until it changes",
+                                 "Blob '%s/%s' failed %d times in '%s': moved to the queue "
+                                 "'" POISON_QUEUE "'; it triggers again once it changes",
                                  b->container, f->name, n, azf_function_name(l->fn));
+            }
         }
         if (f->succeeded > 0 || give_up) {
             cJSON_DeleteItemFromObject(b->receipts, f->name);
@@ -291,6 +306,26 @@ static void settle(listener *l)
     if (changed && save_receipts(b) != 0)
         azf__trigger_log(l->t, AZF_LOG_ERROR, "Cannot write the blob receipts %s",
                          b->receipts_path);
+}
+
+/* Sends the poison messages settle() collected; mu not held. */
+static void send_poison(listener *l, cJSON *msgs)
+{
+    const azf__queue_options *o = azf__bindings_queue_options(l->t->b);
+    const cJSON *m;
+    cJSON_ArrayForEach(m, msgs)
+    {
+        azf__errmsg err = {{0}};
+        char *text = cJSON_PrintUnformatted(m);
+        char *enc = text && o->base64 ? azf__base64(text, strlen(text)) : NULL;
+        int rc = text ? azf__queue_create(l->st, POISON_QUEUE, &err) : AZF_E_NOMEM;
+        rc = rc ? rc : azf__queue_put(l->st, POISON_QUEUE, enc ? enc : text, 0, 0, &err);
+        if (rc != 0)
+            azf__trigger_log(l->t, AZF_LOG_ERROR, "Cannot write to '" POISON_QUEUE "': %s",
+                             err.text);
+        azf__free(enc);
+        cJSON_free(text);
+    }
 }
 
 static void scan(listener *l)
@@ -347,8 +382,26 @@ void *azf__blob_listener_run(void *arg)
         scan(l);
         pthread_mutex_lock(&t->mu);
         settle(l);
-        if (!t->stop)
-            azf__trigger_wait(t, SCAN_MS);
+        bstate *b = l->state;
+        if (cJSON_GetArraySize(b->poison) > 0) {
+            cJSON *msgs = b->poison;
+            b->poison = cJSON_CreateArray();
+            pthread_mutex_unlock(&t->mu);
+            send_poison(l, msgs);
+            cJSON_Delete(msgs);
+            pthread_mutex_lock(&t->mu);
+        }
+        /* the next scan in SCAN_MS, settling what completes meanwhile (a failed blob is
+         * retried on the next scan, not at once) */
+        struct timespec start, now;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (long left = SCAN_MS; !t->stop && left > 0;) {
+            azf__trigger_wait(t, left);
+            settle(l);
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            left = SCAN_MS -
+                   ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+        }
     }
     pthread_mutex_unlock(&t->mu);
     return NULL;

@@ -14,12 +14,26 @@ typedef void (*azf__app_report_fn)(const azf_function *fn, const char *error, vo
 int azf__app_open(azf_app **out, const char *app_dir, azf_python_opts *py_opts,
                   azf__app_report_fn report, void *user_data);
 
+/* azf_app_free, giving Python at most drain_ms to finish what it still runs (the
+ * public function gives it 10 s). */
+void azf__app_close(azf_app *app, int64_t drain_ms);
+
 /* What azfunc start reads from host.json and local.settings.json. */
 typedef struct azf__settings {
     char *route_prefix;     /* extensions.http.routePrefix; default "api" ("" allowed) */
     int log_level;          /* logging.logLevel.default as AZF_LOG_*; 6 = None */
     int function_log_level; /* logging.logLevel.Function (default: log_level) */
-    size_t count;           /* Values then ConnectionStrings as environment entries */
+    /* The runner's limits from host.json; -1 where not set. Sizes in bytes, times in ms
+     * (functionTimeout "-1": none, stored as 0). */
+    long long function_timeout_ms;   /* functionTimeout */
+    long long max_header_count;      /* extensions.http.maxRequestHeaderCount */
+    long long max_header_bytes;      /* extensions.http.maxRequestHeadersTotalSize */
+    long long max_request_line;      /* extensions.http.maxRequestLineSize */
+    long long max_body;              /* extensions.http.maxRequestBodySize */
+    long long max_connections;       /* extensions.http.maxConcurrentConnections */
+    long long read_timeout_ms;       /* extensions.http.requestTimeout */
+    long long keep_alive_timeout_ms; /* extensions.http.keepAliveTimeout */
+    size_t count;                    /* Values then ConnectionStrings as environment entries */
     char **names, **values;
 } azf__settings;
 

@@ -12,7 +12,15 @@
 #include <string.h>
 #include <time.h>
 
-#define LEASE_S 600 /* the host's visibility timeout while a message is processed */
+/* How long a message being processed stays hidden: the host's 10 minutes, renewed at
+ * half-time; AZFUNC_QUEUE_LEASE_SECONDS (2-600) shortens it, for tests of the renewal. */
+static int lease_seconds(void)
+{
+    const char *v = getenv("AZFUNC_QUEUE_LEASE_SECONDS");
+    int s = v ? atoi(v) : 0;
+    return s >= 2 && s <= 600 ? s : 600;
+}
+#define LEASE_S lease_seconds()
 #define MIN_POLL_MS 100
 #define STOP_WAIT_S 60 /* how long a stopping listener waits for its invocations */
 
@@ -231,7 +239,7 @@ static void tend(listener *l)
             } else {
                 azf__free(m.pop_receipt);
             }
-            p->renew_at = now + (rc == 0 ? LEASE_S / 2 : 60);
+            p->renew_at = now + (rc == 0 || LEASE_S < 120 ? LEASE_S / 2 : 60);
         }
         pp = &p->next;
     }

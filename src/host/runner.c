@@ -5,6 +5,7 @@
 #include "host/runner_internal.h"
 
 #include <event2/thread.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +36,11 @@ void azf__say(int color, const char *fmt, ...)
     fflush(stdout);
     pthread_mutex_unlock(&out_mu);
     va_end(ap);
+}
+
+void azf__set_color(int on)
+{
+    out_color = on;
 }
 
 static int level_color(int level)
@@ -119,12 +125,67 @@ static void apply_settings(const azf__settings *s)
     }
 }
 
-int azf__runner_run(const azf__runner_opts *o)
+/* What a worker does at init (azf_python_init_app): telemetry from the settings and, for
+ * an app that imports an HTTP extension, its own HTTP server, which HTTP functions are
+ * then proxied to (runner_stream.c). */
+static int start_app_server(runner *r)
+{
+    azf_value_map *caps = NULL;
+    azf_python *py = azf_app_python(r->app);
+    int rc = py ? azf_value_map_new(&caps) : 0;
+    if (py && rc == 0)
+        rc = azf_python_init_app(py, r->o->dir, "127.0.0.1", caps);
+    if (rc != 0) {
+        const azf_python_error *e = py ? azf_python_last_error(py) : NULL;
+        fprintf(stderr, "azfunc start: %s\n",
+                e    ? azf_python_error_message(e)
+                : py ? azf_python_errmsg(py)
+                     : azf_strerror(rc));
+    }
+    const azf_value *uri = rc == 0 ? azf_value_map_get(caps, "HttpUri") : NULL;
+    if (uri) {
+        rc = azf__stream_set_uri(r, azf_value_data(uri, NULL));
+        if (rc == 0)
+            say(C_NONE, "HTTP streaming: HTTP functions are served by the app at %s",
+                (const char *)azf_value_data(uri, NULL));
+    }
+    azf_value_map_free(caps);
+    return rc;
+}
+
+/* flag > host.json > default. */
+static long long pick(long long flag, long long file, long long def)
+{
+    return flag >= 0 ? flag : file >= 0 ? file : def;
+}
+
+static void resolve_limits(runner *r)
+{
+    const azf__runner_opts *o = r->o;
+    const azf__settings *s = &r->settings;
+    struct rlimit nofile;
+    long long fds = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY
+                        ? (long long)nofile.rlim_cur
+                        : 1024;
+    /* Below the descriptor limit, leaving room for the app's own files and sockets. */
+    long long conns = fds - (fds / 8 > 64 ? fds / 8 : 64);
+    r->max_body = pick(o->max_body, s->max_body, 100LL << 20);
+    r->max_header_count = pick(o->max_header_count, s->max_header_count, 100);
+    r->max_header_bytes = pick(o->max_header_bytes, s->max_header_bytes, 32 << 10);
+    r->max_request_line = pick(o->max_request_line, s->max_request_line, 8 << 10);
+    r->max_connections = pick(o->max_connections, s->max_connections, conns > 16 ? conns : 16);
+    r->read_timeout_ms = pick(o->read_timeout_ms, s->read_timeout_ms, 30000);
+    r->keep_alive_timeout_ms = pick(o->keep_alive_timeout_ms, s->keep_alive_timeout_ms, 130000);
+    r->function_timeout_ms = pick(o->function_timeout_ms, s->function_timeout_ms, 30 * 60000);
+}
+
+int azf__runner_serve(const azf__runner_opts *o)
 {
     runner r_, *r = &r_;
     memset(r, 0, sizeof *r);
     r->o = o;
     r->exit_code = 1;
+    r->listen_fd = o->listen_fd;
     pthread_mutex_init(&r->mu, NULL);
     out_color = o->color;
     azf__settings_init(&r->settings);
@@ -135,6 +196,7 @@ int azf__runner_run(const azf__runner_opts *o)
         goto out;
     }
     apply_settings(&r->settings);
+    resolve_limits(r);
     const char *tz = getenv("WEBSITE_TIME_ZONE");
     if (tz && *tz)
         setenv("TZ", tz, 1);
@@ -156,21 +218,32 @@ int azf__runner_run(const azf__runner_opts *o)
 
     if (azf__runner_open_app(r, on_report) != 0)
         goto out;
+    if (start_app_server(r) != 0)
+        goto out;
     print_functions(r);
     if (azf__runner_storage_start(r) != 0)
         goto out;
     say(C_NONE, "Host started; listening on http://%s:%d", o->host, o->port);
+    azf__supervised_ready(r);
     azf__setup_timers(r);
     event_base_dispatch(r->base);
-    say(C_NONE, "Stopped");
     r->exit_code = 0;
 out:
     azf__free_timers(r);
+    r->bound = NULL; /* evhttp_free closes it */
     if (r->http)
         evhttp_free(r->http);
+    /* Whatever Python still has to finish gets what is left of the grace period. */
+    azf__app_close(r->app, r->stopping ? azf__grace_left_ms(r) : 10000);
+    if (r->exit_code == 0)
+        say(C_NONE, "Stopped");
     /* Completed after the loop ended: drop them. */
-    azf_app_free(r->app);
     azf__drop_done(r);
+    azf__free(r->conns);
+    if (r->resume)
+        event_free(r->resume);
+    if (r->setup)
+        event_free(r->setup);
     azf__runner_storage_free(r);
     if (r->wake)
         event_free(r->wake);
@@ -185,6 +258,7 @@ out:
     if (r->base)
         event_base_free(r->base);
     azf__settings_clear(&r->settings);
+    azf__free(r->stream_host);
     pthread_mutex_destroy(&r->mu);
     return r->exit_code;
 }

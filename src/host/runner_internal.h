@@ -17,6 +17,7 @@
 #include <time.h>
 
 typedef struct runner runner;
+typedef struct conn conn; /* a client connection (runner_http.c) */
 
 /* One invocation in flight: an HTTP request, an admin call or a timer tick. */
 typedef struct call {
@@ -24,6 +25,7 @@ typedef struct call {
     azf_invocation *inv;
     struct evhttp_request *req; /* NULL: no HTTP reply (admin, timer) or client gone */
     struct timespec started;
+    int slot;          /* in the supervisor's table, or -1 */
     struct call *next; /* the completed queue */
     /* storage (bindings.h): why the input/output step failed, and who waits for the
      * outcome (a queue or blob trigger) */
@@ -47,13 +49,27 @@ struct runner {
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
-    struct event *wake, *sigint, *sigterm, *deadline;
-    pthread_mutex_t mu; /* guards done, inflight, the output */
+    struct event *wake, *sigint, *sigterm, *deadline, *resume;
+    pthread_mutex_t mu; /* guards done */
     call *done;
     int inflight, replying, stopping, local_time;
     timer *timers;
     size_t ntimers;
+    char *stream_host; /* the app's own HTTP server (HTTP streaming), or NULL */
+    int stream_port;
     int exit_code;
+    struct timespec stop_started; /* the first stop signal */
+    int listen_fd;                /* inherited listening socket, or -1: bind host:port */
+    /* The effective limits (flags > host.json > defaults). */
+    long long max_body, max_header_count, max_header_bytes, max_request_line, max_connections;
+    long long read_timeout_ms, keep_alive_timeout_ms, function_timeout_ms;
+    /* Client connections by socket fd (runner_http.c). */
+    conn **conns;
+    conn *pending; /* accepted, not yet set up */
+    struct event *setup;
+    int conns_cap, nconns;
+    int paused;         /* accepting paused: 1 at max_connections, 2 after an accept error */
+    int accept_failing; /* accept errors said, until one succeeds again */
     /* storage triggers and bindings (bindings.h): the input/output step, the queue and
      * blob triggers, and the invocations they post from their threads */
     azf__bindings *bindings;
@@ -63,7 +79,20 @@ struct runner {
     struct event *post_ev;
 };
 
+/* ---- the app process (runner.c) ---- */
+/* Serves the app on o->listen_fd (or host:port) until stopped; the exit code. */
+int azf__runner_serve(const azf__runner_opts *o);
+
+/* ---- the supervisor (runner_supervisor.c) ----
+ * Called in the app process; no-ops when not supervised. */
+void azf__supervised_ready(runner *r);       /* serving: restarts are now worth it */
+void azf__supervised_conn(int fd, int open); /* a client connection opens / closes */
+/* A running invocation's slot, with the fd of the connection waiting for it (or -1). */
+int azf__supervised_begin(const char *fn, const char *id, int conn_fd);
+void azf__supervised_end(int slot);
+
 /* ---- output (runner.c) ---- */
+void azf__set_color(int on);
 enum { C_NONE, C_RED, C_GREEN, C_YELLOW, C_CYAN, C_GREY };
 /* One timestamped line on stdout, in colour when enabled. */
 void azf__say(int color, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -81,13 +110,24 @@ int azf__runner_open_app(runner *r, azf__app_report_fn report);
 /* ---- HTTP front (runner_http.c) ---- */
 /* Creates the evhttp server with its limits and binds it; 0 or -1 (printed). */
 int azf__http_start(runner *r);
+void azf__http_stop_accepting(runner *r);
 const char *azf__http_method_name(enum evhttp_cmd_type m);
-void azf__http_reply_text(struct evhttp_request *req, int code, const char *reason,
+/* Every reply goes out here: the status line, the headers and the output buffer already
+ * set on req, with the body rules of RFC 9110 applied. */
+void azf__http_send(runner *r, struct evhttp_request *req, int code, const char *reason);
+void azf__http_reply_text(runner *r, struct evhttp_request *req, int code, const char *reason,
                           const char *text);
+/* A reply streamed in pieces (runner_stream.c): the status line and req's headers now,
+ * then evhttp_send_reply_chunk* and evhttp_send_reply_end. */
+void azf__http_send_start(runner *r, struct evhttp_request *req, int code, const char *reason);
+/* The fd of req's client connection, or -1. */
+int azf__http_fd(runner *r, struct evhttp_request *req);
+/* c answers req: if the client goes away first, azf__call_orphaned(c) is called. */
+void azf__http_attach(runner *r, struct evhttp_request *req, call *c);
 
 /* ---- routing (runner_route.c) ---- */
-/* evhttp's callback for every request. */
-void azf__route_request(struct evhttp_request *req, void *arg);
+/* A request that passed the HTTP front's checks. */
+void azf__route_request(runner *r, struct evhttp_request *req);
 int azf__is_http(const azf_function *fn);
 
 /* ---- invocations (runner_invoke.c) ---- */
@@ -95,9 +135,14 @@ int azf__is_http(const azf_function *fn);
  * could not start (the reason is printed). */
 call *azf__start_call(runner *r, const azf_function *fn, azf_value *input, const char *reason,
                       struct evhttp_request *req);
-/* The request as the host hands it to a worker; NULL when out of memory. */
-azf_value *azf__request_value(runner *r, struct evhttp_request *req, const char *path,
-                              const char *query, azf_value_map *route);
+/* The request as the host hands it to a worker: 0, AZF_E_PARSE (a query name or value
+ * that is not UTF-8 once decoded: 400) or AZF_E_NOMEM. */
+int azf__request_value(runner *r, struct evhttp_request *req, const char *path, const char *query,
+                       azf_value_map *route, azf_value **out);
+/* Well-formed UTF-8. */
+int azf__utf8_valid(const char *s);
+/* The client of c's request went away: the invocation finishes unanswered. */
+void azf__call_orphaned(call *c);
 /* azf__start_call with trigger metadata (owned) too. */
 call *azf__start_call_metadata(runner *r, const azf_function *fn, azf_value *input,
                                azf_value_map *metadata, const char *reason);
@@ -108,12 +153,17 @@ int azf__post_call(void *runner, const azf_function *fn, azf_value *input, azf_v
                    const char *reason, azf__settled_fn settled, void *arg);
 /* The loop's post event: starts the posted invocations. */
 void azf__on_post(evutil_socket_t fd, short what, void *arg);
-/* Answers to this request are no longer wanted (the client went away). */
-void azf__on_connection_close(struct evhttp_connection *con, void *arg);
 /* The loop's wake event: finishes the completed invocations. */
 void azf__on_wake(evutil_socket_t fd, short what, void *arg);
 /* Frees the completed invocations left when the loop has ended. */
 void azf__drop_done(runner *r);
+
+/* ---- HTTP streaming (runner_stream.c) ---- */
+/* Serves HTTP functions through the app's own server at uri (its HttpUri); 0 or -1. */
+int azf__stream_set_uri(runner *r, const char *uri);
+/* Starts the invocation and proxies req to the app's server (route: borrowed). */
+void azf__stream_request(runner *r, struct evhttp_request *req, const azf_function *fn,
+                         azf_value_map *route);
 
 /* ---- timers (runner_timer.c) ---- */
 azf_value *azf__timer_value(time_t last, time_t next, int past_due);
@@ -131,10 +181,13 @@ void azf__runner_storage_stop(runner *r);
 void azf__runner_storage_free(runner *r);
 
 /* ---- signals and shutdown (runner_shutdown.c) ---- */
+enum { AZF__EXIT_ABANDONED = 3 };
 void azf__on_signal(evutil_socket_t sig, short what, void *arg);
+/* Ends the process now (exit code 3), saying why and what was abandoned. */
+void azf__abandon(runner *r, const char *why) __attribute__((noreturn));
+/* What is left of the grace period since the first stop signal. */
+long long azf__grace_left_ms(const runner *r);
 /* Ends the loop once stopping and nothing is running or being written. */
 void azf__maybe_exit(runner *r);
-/* A reply has been written out (evhttp's on-complete callback; arg is the runner). */
-void azf__on_sent(struct evhttp_request *req, void *arg);
 
 #endif

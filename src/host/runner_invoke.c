@@ -2,6 +2,8 @@
  * on the loop thread through a queue and an event activated from the completing thread,
  * logging them and answering their HTTP requests. The loop never waits for a function. */
 #include "host/runner_internal.h"
+#include "host/trace_context.h"
+#include "marshal/marshal_internal.h"
 
 #include <ctype.h>
 #include <event2/buffer.h>
@@ -25,6 +27,17 @@ static void new_id(char out[37])
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
              b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
              b[14], b[15]);
+}
+
+/* The runner's span for this request, continuing the client's traceparent (and then
+ * its tracestate), so context.trace_context is real and OpenTelemetry spans nest. */
+static void trace_context(azf_invocation *inv, struct evhttp_request *req)
+{
+    const struct evkeyvalq *h = req ? evhttp_request_get_input_headers(req) : NULL;
+    char tp[AZF__TRACE_PARENT_LEN + 1];
+    int cont = azf__trace_parent_new(h ? evhttp_find_header(h, "traceparent") : NULL, tp);
+    const char *ts = cont ? evhttp_find_header(h, "tracestate") : NULL;
+    azf_invocation_set_trace_context(inv, tp, ts ? ts : "", NULL);
 }
 
 static void on_complete(azf_invocation *inv, void *user_data)
@@ -78,9 +91,12 @@ static call *start_call(runner *r, const azf_function *fn, azf_value *input,
     c->req = req;
     c->settled = settled;
     c->settled_arg = settled_arg;
+    trace_context(c->inv, req);
     clock_gettime(CLOCK_MONOTONIC, &c->started);
     azf_invocation_set_on_log(c->inv, azf__on_user_log, c);
     r->inflight++;
+    /* Before it starts: the app process may die while the function runs. */
+    c->slot = azf__supervised_begin(azf_function_name(fn), id, req ? azf__http_fd(r, req) : -1);
     say(C_NONE, "Executing 'Functions.%s' (Reason='%s', Id=%s)", azf_function_name(fn), reason, id);
     if (r->bindings && azf__bindings_wanted(fn)) { /* storage inputs and outputs */
         azf__bindings_run(r->bindings, c->inv, on_bindings_done, c);
@@ -164,41 +180,160 @@ void azf__on_post(evutil_socket_t fd, short what, void *arg)
     azf__maybe_exit(r);
 }
 
-/* The request as the host hands it to a worker (host-protocol.md §1.6, §10.6-10.7). */
-azf_value *azf__request_value(runner *r, struct evhttp_request *req, const char *path,
-                              const char *query, azf_value_map *route)
+/* Header fields by lower-cased name, in first-seen order, repeated fields joined with
+ * ", " (RFC 9110 5.3): one hash lookup per field, so collecting is linear in the
+ * request's size whatever its fields. */
+typedef struct field {
+    char *name;
+    azf_buf value;
+    size_t next; /* hash chain, +1 (0: end) */
+} field;
+
+static size_t hash(const char *s)
 {
-    azf_value *v = NULL, *body = NULL;
-    if (azf_value_new_http(&v) != 0)
-        return NULL;
-    int rc = azf_value_http_set_method(v, azf__http_method_name(evhttp_request_get_command(req)));
-    char *url = azf__asprintf("http://%s:%d%s%s%s", r->o->host, r->o->port, path, query ? "?" : "",
-                              query ? query : "");
-    rc = rc ? rc : url ? azf_value_http_set_url(v, url) : AZF_E_NOMEM;
-    azf__free(url);
-    const struct evkeyvalq *hs = evhttp_request_get_input_headers(req);
-    for (struct evkeyval *h = hs->tqh_first; rc == 0 && h; h = h->next.tqe_next) {
-        char *key = azf__strdup(h->key), *joined = NULL;
-        const char *old = NULL;
+    size_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static int add_headers(azf_value *v, const struct evkeyvalq *hs)
+{
+    size_t n = 0, nb = 1;
+    for (const struct evkeyval *h = hs->tqh_first; h; h = h->next.tqe_next)
+        n++;
+    while (nb < 2 * n)
+        nb *= 2;
+    field *f = azf__calloc(n ? n : 1, sizeof *f);
+    size_t *bucket = azf__calloc(nb, sizeof *bucket), nf = 0;
+    int rc = f && bucket ? 0 : AZF_E_NOMEM;
+    for (const struct evkeyval *h = hs->tqh_first; rc == 0 && h; h = h->next.tqe_next) {
+        char *key = azf__strdup(h->key);
         if (!key) {
             rc = AZF_E_NOMEM;
             break;
         }
         for (char *p = key; *p; p++)
             *p = (char)tolower((unsigned char)*p);
-        if (azf_value_http_get(v, AZF_HTTP_HEADERS, key, &old) == 1 && old)
-            joined = azf__asprintf("%s, %s", old, h->value);
-        rc = azf_value_http_set(v, AZF_HTTP_HEADERS, key, joined ? joined : h->value);
-        azf__free(joined);
-        azf__free(key);
+        size_t *at = &bucket[hash(key) & (nb - 1)];
+        while (*at && strcmp(f[*at - 1].name, key) != 0)
+            at = &f[*at - 1].next;
+        if (*at) {
+            azf__free(key);
+            azf_buf *b = &f[*at - 1].value;
+            if (azf_buf_append(b, ", ", 2) || azf_buf_append(b, h->value, strlen(h->value)))
+                rc = AZF_E_NOMEM;
+        } else {
+            f[nf].name = key;
+            *at = ++nf;
+            if (azf_buf_append(&f[nf - 1].value, h->value, strlen(h->value)))
+                rc = AZF_E_NOMEM;
+        }
     }
+    for (size_t i = 0; i < nf; i++) {
+        if (rc == 0) /* ptr is NUL-terminated, NULL while empty */
+            rc = azf__http_append(v, AZF_HTTP_HEADERS, f[i].name,
+                                  f[i].value.ptr ? f[i].value.ptr : "");
+        azf__free(f[i].name);
+        azf_buf_dispose(&f[i].value);
+    }
+    azf__free(f);
+    azf__free(bucket);
+    return rc;
+}
+
+/* RFC 3629 well-formed UTF-8 (what a Python str can hold). */
+int azf__utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80                  ? 0
+                : *p >= 0xc2 && *p <= 0xdf ? 1
+                : (*p & 0xf0) == 0xe0      ? 2
+                : *p >= 0xf0 && *p <= 0xf4 ? 3
+                                           : -1;
+        if (n < 0)
+            return 0;
+        unsigned lo = 0x80, hi = 0xbf;
+        if (*p == 0xe0)
+            lo = 0xa0;
+        else if (*p == 0xed)
+            hi = 0x9f;
+        else if (*p == 0xf0)
+            lo = 0x90;
+        else if (*p == 0xf4)
+            hi = 0x8f;
+        p++;
+        for (int i = 0; i < n; i++, p++) {
+            if (*p < (i ? 0x80 : lo) || *p > (i ? 0xbf : hi))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+/* Query parameters, percent-decoded by evhttp; a repeated name keeps its last value and
+ * empty values are dropped, as the host does. Linear like add_headers. AZF_E_PARSE when
+ * a decoded name or value is not UTF-8 (or holds NUL). */
+static int add_query(azf_value *v, const char *query)
+{
     struct evkeyvalq q = {0};
-    if (rc == 0 && query && evhttp_parse_query_str(query, &q) == 0) {
-        for (struct evkeyval *h = q.tqh_first; rc == 0 && h; h = h->next.tqe_next)
-            if (*h->value) /* the host drops empty query values */
-                rc = azf_value_http_set(v, AZF_HTTP_QUERY, h->key, h->value);
+    if (!query || !*query)
+        return 0;
+    /* A decoded NUL would cut the text short. */
+    if (strstr(query, "%00") || evhttp_parse_query_str(query, &q) != 0)
+        return AZF_E_PARSE;
+    size_t n = 0, nb = 1, nf = 0;
+    for (const struct evkeyval *h = q.tqh_first; h; h = h->next.tqe_next)
+        n++;
+    while (nb < 2 * n)
+        nb *= 2;
+    const struct evkeyval **f = azf__calloc(n ? n : 1, sizeof *f);
+    size_t *bucket = azf__calloc(nb, sizeof *bucket), *next = azf__calloc(n ? n : 1, sizeof *next);
+    int rc = f && bucket && next ? 0 : AZF_E_NOMEM;
+    for (const struct evkeyval *h = q.tqh_first; rc == 0 && h; h = h->next.tqe_next) {
+        if (!azf__utf8_valid(h->key) || !azf__utf8_valid(h->value)) {
+            rc = AZF_E_PARSE;
+            break;
+        }
+        if (!*h->value) /* the host drops empty query values */
+            continue;
+        size_t *at = &bucket[hash(h->key) & (nb - 1)];
+        while (*at && strcmp(f[*at - 1]->key, h->key) != 0)
+            at = &next[*at - 1];
+        if (*at) {
+            f[*at - 1] = h; /* the last value wins, at the first one's place */
+        } else {
+            f[nf] = h;
+            *at = ++nf;
+        }
     }
+    for (size_t i = 0; rc == 0 && i < nf; i++)
+        rc = azf__http_append(v, AZF_HTTP_QUERY, f[i]->key, f[i]->value);
+    azf__free(f);
+    azf__free(bucket);
+    azf__free(next);
     evhttp_clear_headers(&q);
+    return rc;
+}
+
+/* The request as the host hands it to a worker (host-protocol.md §1.6, §10.6-10.7). */
+int azf__request_value(runner *r, struct evhttp_request *req, const char *path, const char *query,
+                       azf_value_map *route, azf_value **out)
+{
+    azf_value *v = NULL, *body = NULL;
+    *out = NULL;
+    if (azf_value_new_http(&v) != 0)
+        return AZF_E_NOMEM;
+    int rc = azf_value_http_set_method(v, azf__http_method_name(evhttp_request_get_command(req)));
+    char *url = azf__asprintf("http://%s:%d%s%s%s", r->o->host, r->o->port, path, query ? "?" : "",
+                              query ? query : "");
+    rc = rc ? rc : url ? azf_value_http_set_url(v, url) : AZF_E_NOMEM;
+    azf__free(url);
+    if (rc == 0)
+        rc = add_headers(v, evhttp_request_get_input_headers(req));
+    if (rc == 0)
+        rc = add_query(v, query);
     for (size_t i = 0; rc == 0 && route && i < azf_value_map_count(route); i++) {
         const char *k;
         const azf_value *rv = azf_value_map_at(route, i, &k);
@@ -210,12 +345,14 @@ azf_value *azf__request_value(runner *r, struct evhttp_request *req, const char 
         rc = azf_value_new_data(&body, AZF_VALUE_BYTES, evbuffer_pullup(in, -1), n);
         if (rc == 0 && (rc = azf_value_http_set_body(v, body)) != 0)
             azf_value_free(body);
+        evbuffer_drain(in, n); /* copied: not kept for the whole invocation */
     }
     if (rc != 0) {
         azf_value_free(v);
-        return NULL;
+        return rc;
     }
-    return v;
+    *out = v;
+    return 0;
 }
 
 static void add_cookie(struct evkeyvalq *out, const azf_cookie *ck)
@@ -299,22 +436,22 @@ static const azf_value *http_output(azf_invocation *inv)
     return NULL;
 }
 
-static void send_response(call *c)
+static void send_response(runner *r, call *c)
 {
     struct evhttp_request *req = c->req;
     int st = azf_invocation_status(c->inv);
     if (st != AZF_INVOCATION_SUCCEEDED || c->binding_error) {
-        evhttp_send_reply(req, 500, "Internal Server Error", NULL);
+        azf__http_send(r, req, 500, "Internal Server Error");
         return;
     }
     const azf_value *out = http_output(c->inv);
     if (azf_value_kind(out) != AZF_VALUE_HTTP) {
         if (!out || azf_value_kind(out) == AZF_VALUE_NULL) {
-            evhttp_send_reply(req, 204, "No Content", NULL);
+            azf__http_send(r, req, 204, "No Content");
             return;
         }
         add_body(req, out, 1);
-        evhttp_send_reply(req, 200, "OK", NULL);
+        azf__http_send(r, req, 200, "OK");
         return;
     }
     const char *sc = azf_value_http_status_code(out);
@@ -323,7 +460,7 @@ static void send_response(call *c)
     if ((end && *end) || code < 100 || code > 999) {
         say(C_RED, "Function '%s' returned an invalid status code '%s'",
             azf_function_name(azf_invocation_function(c->inv)), sc);
-        evhttp_send_reply(req, 500, "Internal Server Error", NULL);
+        azf__http_send(r, req, 500, "Internal Server Error");
         return;
     }
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -335,14 +472,16 @@ static void send_response(call *c)
     for (size_t i = 0; i < azf_value_http_cookie_count(out); i++)
         add_cookie(h, azf_value_http_cookie(out, i));
     add_body(req, azf_value_http_body(out), 1);
-    evhttp_send_reply(req, (int)code, NULL, NULL);
+    azf__http_send(r, req, (int)code, NULL);
 }
 
-void azf__on_connection_close(struct evhttp_connection *con, void *arg)
+void azf__call_orphaned(call *c)
 {
-    call *c = arg;
-    (void)con;
-    c->req = NULL; /* evhttp frees the request; the invocation finishes unanswered */
+    /* A client that left while its request was being served: evhttp detaches that
+     * request from the connection and leaves it to us (it frees the others itself). */
+    if (c->req && !evhttp_request_get_connection(c->req))
+        evhttp_request_free(c->req);
+    c->req = NULL;
 }
 
 static void finish(runner *r, call *c)
@@ -372,12 +511,9 @@ static void finish(runner *r, call *c)
         say(C_RED, "System.Exception: Result: Failure\nException: %s%s%s",
             azf_invocation_error_message(c->inv), *stack ? "\nStack: " : "", stack);
     }
-    if (c->req) {
-        evhttp_connection_set_closecb(evhttp_request_get_connection(c->req), NULL, NULL);
-        r->replying++;
-        evhttp_request_set_on_complete_cb(c->req, azf__on_sent, r);
-        send_response(c);
-    }
+    azf__supervised_end(c->slot);
+    if (c->req)
+        send_response(r, c);
     if (c->settled)
         c->settled(st == AZF_INVOCATION_SUCCEEDED, c->settled_arg);
     azf_invocation_free(c->inv);

@@ -1,8 +1,12 @@
-/* `azfunc start`, shutdown: SIGINT/SIGTERM stop accepting and timers, then the loop ends
- * when the running invocations are answered or the grace period is over. */
+/* `azfunc start`, shutdown: the first SIGINT/SIGTERM stops accepting and the timers; the
+ * loop ends when the running invocations are answered or when the grace period (which
+ * bounds the whole stop) is over. A second signal stops at once. The exit code says
+ * whether every invocation was answered (0) or some were abandoned (3). */
 #include "host/runner_internal.h"
 
 #include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
 
 void azf__maybe_exit(runner *r)
 {
@@ -10,39 +14,50 @@ void azf__maybe_exit(runner *r)
         event_base_loopexit(r->base, NULL);
 }
 
-/* A reply has been written out: shutdown waits for these too. */
-void azf__on_sent(struct evhttp_request *req, void *arg)
+/* Abandons whatever still runs: Python cannot be torn down under running threads within
+ * any bound, so the process ends here. */
+void azf__abandon(runner *r, const char *why)
 {
-    runner *r = arg;
-    (void)req;
-    r->replying--;
-    azf__maybe_exit(r);
+    say(C_YELLOW, "%s: stopping now, %d invocation(s) and %d reply(ies) abandoned", why,
+        r->inflight, r->replying);
+    fflush(stdout);
+    _exit(AZF__EXIT_ABANDONED);
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     runner *r = arg;
     (void)fd, (void)what;
-    say(C_YELLOW, "%d invocation(s) still running after the shutdown grace period", r->inflight);
-    event_base_loopexit(r->base, NULL);
+    azf__abandon(r, "Shutdown grace period over");
 }
 
 void azf__on_signal(evutil_socket_t sig, short what, void *arg)
 {
     runner *r = arg;
     (void)what;
-    if (r->stopping)
+    if (r->stopping) {
+        azf__abandon(r, sig == SIGINT ? "Second SIGINT" : "Second SIGTERM");
         return;
+    }
     r->stopping = 1;
+    clock_gettime(CLOCK_MONOTONIC, &r->stop_started);
     say(C_NONE, "%s received: stopping (waiting for %d invocation(s))",
         sig == SIGINT ? "SIGINT" : "SIGTERM", r->inflight);
-    if (r->bound)
-        evhttp_del_accept_socket(r->http, r->bound);
-    r->bound = NULL;
+    azf__http_stop_accepting(r);
     azf__stop_timers(r);
     azf__runner_storage_stop(r);
     struct timeval tv = {r->o->grace_ms / 1000, (r->o->grace_ms % 1000) * 1000};
     r->deadline = evtimer_new(r->base, on_deadline, r);
     evtimer_add(r->deadline, &tv);
     azf__maybe_exit(r);
+}
+
+long long azf__grace_left_ms(const runner *r)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long spent = (now.tv_sec - r->stop_started.tv_sec) * 1000LL +
+                      (now.tv_nsec - r->stop_started.tv_nsec) / 1000000;
+    long long left = r->o->grace_ms - spent;
+    return left > 0 ? left : 0;
 }

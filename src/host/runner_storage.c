@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+static int is_storage(const char *type);
+
 static runner *the_runner; /* one runner per process: the triggers' log lines */
 
 static void log_line(int level, const char *message)
@@ -19,19 +21,16 @@ static void log_line(int level, const char *message)
             "%s", message);
 }
 
-/* 1 when AzureWebJobsStorage or a storage binding's connection is development storage. */
+/* 1 when a storage trigger or binding's connection is development storage (an app with
+ * only HTTP and timer functions needs no emulator, whatever AzureWebJobsStorage says). */
 static int wants_emulator(runner *r)
 {
-    const char *s = getenv("AzureWebJobsStorage");
-    if (s && strcasecmp(s, "UseDevelopmentStorage=true") == 0)
-        return 1;
     for (size_t i = 0; i < azf_app_function_count(r->app); i++) {
         const azf_function *fn = azf_app_function_at(r->app, i);
         for (size_t j = 0; j < azf_function_binding_count(fn); j++) {
             const azf_binding *b = azf_function_binding(fn, j);
             const char *t = azf_binding_type(b);
-            if (strncasecmp(t, "queue", 5) != 0 && strncasecmp(t, "blob", 4) != 0 &&
-                strcasecmp(t, "table") != 0)
+            if (!is_storage(t))
                 continue;
             const char *cs = azf__bindings_connection_string(b, NULL);
             if (cs && strcasecmp(cs, "UseDevelopmentStorage=true") == 0)
@@ -41,8 +40,42 @@ static int wants_emulator(runner *r)
     return 0;
 }
 
+static int is_storage(const char *type)
+{
+    return strncasecmp(type, "queue", 5) == 0 || strncasecmp(type, "blob", 4) == 0 ||
+           strcasecmp(type, "table") == 0;
+}
+
+/* Core Tools' warnings for connection settings that are missing. */
+static void warn_missing_settings(runner *r)
+{
+    int needs_storage = 0;
+    for (size_t i = 0; i < azf_app_function_count(r->app); i++) {
+        const azf_function *fn = azf_app_function_at(r->app, i);
+        const azf_binding *trig = azf_function_trigger(fn);
+        if (trig && strcasecmp(azf_binding_type(trig), "httpTrigger") != 0)
+            needs_storage = 1;
+        for (size_t j = 0; j < azf_function_binding_count(fn); j++) {
+            const azf_binding *b = azf_function_binding(fn, j);
+            const char *setting = NULL;
+            if (is_storage(azf_binding_type(b)) && !azf__bindings_connection_string(b, &setting))
+                say(C_YELLOW,
+                    "Warning: Cannot find value named '%s' in local.settings.json that matches "
+                    "'connection' property set on '%s' in '%s'. Specify a connection string "
+                    "in local.settings.json.",
+                    setting, azf_binding_type(b), azf_function_name(fn));
+        }
+    }
+    const char *s = getenv("AzureWebJobsStorage");
+    if (needs_storage && (!s || !*s))
+        say(C_YELLOW, "Missing value for AzureWebJobsStorage in local.settings.json. This is "
+                      "required for all triggers other than httptrigger. You can use "
+                      "UseDevelopmentStorage=true to run them on Azurite.");
+}
+
 int azf__runner_storage_start(runner *r)
 {
+    warn_missing_settings(r);
     azf__errmsg err = {{0}};
     the_runner = r;
     char *state = azf__asprintf("%s/.azfunc", r->o->dir);

@@ -1,8 +1,10 @@
 /* host.json and local.settings.json, as Core Tools reads them for `func start`. */
 #include "host/host_internal.h"
+#include "host/schedule.h"
 #include "registry/registry_internal.h"
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -14,6 +16,8 @@ void azf__settings_init(azf__settings *s)
     memset(s, 0, sizeof *s);
     s->log_level = AZF_LOG_INFO;
     s->function_log_level = -1;
+    s->function_timeout_ms = s->max_header_count = s->max_header_bytes = s->max_request_line =
+        s->max_body = s->max_connections = s->read_timeout_ms = s->keep_alive_timeout_ms = -1;
 }
 
 void azf__settings_clear(azf__settings *s)
@@ -50,6 +54,40 @@ static int log_level(const char *file, const char *path, const cJSON *v, int *ou
                     file, path);
 }
 
+/* A positive whole number. */
+static int count(const char *file, const char *path, const cJSON *v, long long *out,
+                 azf__errmsg *err)
+{
+    if (!v)
+        return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 1e15 ||
+        v->valuedouble != (double)(long long)v->valuedouble)
+        return azf__err(err, AZF_E_PARSE, "%s: %s must be a positive whole number", file, path);
+    *out = (long long)v->valuedouble;
+    return 0;
+}
+
+/* A TimeSpan "[d.]hh:mm:ss" as the host writes durations; "-1" (no limit, stored as 0)
+ * only where allow_none. */
+static int timespan(const char *file, const char *path, const cJSON *v, int allow_none,
+                    long long *out_ms, azf__errmsg *err)
+{
+    azf__schedule sch;
+    azf__errmsg ignored = {{0}};
+    if (!v)
+        return 0;
+    if (allow_none && cJSON_IsString(v) && strcmp(v->valuestring, "-1") == 0) {
+        *out_ms = 0;
+        return 0;
+    }
+    if (!cJSON_IsString(v) || !strchr(v->valuestring, ':') ||
+        azf__schedule_parse(&sch, v->valuestring, &ignored) != 0 || !sch.is_interval)
+        return azf__err(err, AZF_E_PARSE, "%s: %s must be a duration \"hh:mm:ss\"%s", file, path,
+                        allow_none ? " or \"-1\"" : "");
+    *out_ms = (long long)sch.interval * 1000;
+    return 0;
+}
+
 int azf__settings_parse_host_json(azf__settings *s, const char *file, const char *text, size_t len,
                                   azf__errmsg *err)
 {
@@ -81,6 +119,34 @@ int azf__settings_parse_host_json(azf__settings *s, const char *file, const char
         rc = log_level(file, "logging.logLevel.default", def, &s->log_level, err);
     if (rc == 0 && fn)
         rc = log_level(file, "logging.logLevel.Function", fn, &s->function_log_level, err);
+    if (rc == 0)
+        rc = timespan(file, "functionTimeout",
+                      cJSON_GetObjectItemCaseSensitive(root, "functionTimeout"), 1,
+                      &s->function_timeout_ms, err);
+    static const struct {
+        const char *key;
+        size_t off;
+    } counts[] = {
+        {"maxRequestHeaderCount", offsetof(azf__settings, max_header_count)},
+        {"maxRequestHeadersTotalSize", offsetof(azf__settings, max_header_bytes)},
+        {"maxRequestLineSize", offsetof(azf__settings, max_request_line)},
+        {"maxRequestBodySize", offsetof(azf__settings, max_body)},
+        {"maxConcurrentConnections", offsetof(azf__settings, max_connections)},
+    };
+    char path[96];
+    for (size_t i = 0; rc == 0 && i < sizeof counts / sizeof counts[0]; i++) {
+        snprintf(path, sizeof path, "extensions.http.%s", counts[i].key);
+        rc = count(file, path, cJSON_GetObjectItemCaseSensitive(http, counts[i].key),
+                   (long long *)((char *)s + counts[i].off), err);
+    }
+    if (rc == 0)
+        rc = timespan(file, "extensions.http.requestTimeout",
+                      cJSON_GetObjectItemCaseSensitive(http, "requestTimeout"), 0,
+                      &s->read_timeout_ms, err);
+    if (rc == 0)
+        rc = timespan(file, "extensions.http.keepAliveTimeout",
+                      cJSON_GetObjectItemCaseSensitive(http, "keepAliveTimeout"), 0,
+                      &s->keep_alive_timeout_ms, err);
     cJSON_Delete(root);
     return rc;
 }

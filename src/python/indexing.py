@@ -21,6 +21,7 @@ import types
 import typing
 import uuid
 
+import _azfunc_httpstream as httpstream
 from _azfunc_common import (converter, deferred_registry, env_true,
                             has_implicit_output, hooks, library, run_hooks)
 
@@ -325,7 +326,9 @@ def analyse(func, name, function_id, directory, bindings):
         if has_anno and pytype in (str, bytes) \
                 and not has_implicit_output(b.type):
             effective = 'generic'
-        if has_anno:
+        if has_anno and not is_out and httpstream.accepts(b.type, pytype):
+            pass  # an HTTP extension's request type (httpstream.py)
+        elif has_anno:
             conv = converter(effective)
             ok = (conv.check_output_type_annotation(pytype) if is_out
                   else conv.check_input_type_annotation(pytype))
@@ -353,8 +356,9 @@ def analyse(func, name, function_id, directory, bindings):
         if not isinstance(ranno, type):
             raise FunctionLoadError(
                 name, f'has invalid non-type return annotation {ranno!r}')
-        if not converter(return_binding_type).check_output_type_annotation(
-                ranno):
+        if not httpstream.accepts(return_binding_type, ranno, True) and \
+                not converter(return_binding_type).check_output_type_annotation(
+                    ranno):
             raise FunctionLoadError(
                 name, f'Python return annotation "{ranno.__name__}" does not '
                 f'match binding type "{return_binding_type}"')
@@ -377,6 +381,7 @@ def analyse(func, name, function_id, directory, bindings):
         trigger_metadata=({'type': 'httpTrigger', 'param_name': http_param}
                           if http_param else None))
     functions[function_id] = info
+    httpstream.note_function(function_id, http_param is not None)
     return info
 
 

@@ -30,8 +30,10 @@ import types
 from http.cookies import SimpleCookie
 
 import _azfunc_common as common
+import _azfunc_httpstream as httpstream
 import _azfunc_indexing as indexing
 import _azfunc_native as native
+import _azfunc_telemetry as telemetry
 from _azfunc_common import (GenericBinding, converter, deferred_registry,
                             describe, env_false, env_true, hooks, run_hooks)
 
@@ -287,6 +289,8 @@ def runner(function_id, name=None):
     if fi is None:
         raise RuntimeError(f'function {name} ({function_id}) is not loaded')
     r = _Runner(fi)
+    if fi.function_id in httpstream.streaming:  # always on the loop (httpstream.py)
+        return httpstream.StreamRunner(r), True, r.needs_metadata, fi.name
     return r, fi.is_async, r.needs_metadata, fi.name
 
 
@@ -348,6 +352,7 @@ class _Runner:
         """A sync invocation, on a C pool thread."""
         _running[inv_id] = cap
         thread_local_storage.invocation_id = inv_id
+        token = telemetry.attach(trace[0], trace[1])
         try:
             args, ctx = self._prepare(inv_id, inputs, metadata, trace, retry)
             if not common.extensions_enabled:
@@ -366,6 +371,7 @@ class _Runner:
             sys.stdout.flush()
             return (END_FAIL, *describe(exc))
         finally:
+            telemetry.detach(token)
             thread_local_storage.invocation_id = None
             _running.pop(inv_id, None)
 
@@ -373,6 +379,8 @@ class _Runner:
         """An async invocation, as a task on the loop thread."""
         _current.set(inv_id)
         _running[inv_id] = cap
+        # The task's own context: nothing to detach when it ends.
+        telemetry.attach(trace[0], trace[1])
         try:
             args, ctx = self._prepare(inv_id, inputs, metadata, trace, retry)
             app_hooks, fn_hooks = hooks(self.fi)

@@ -71,6 +71,8 @@ struct azf__py_job {
 struct azf__py_thread {
     pthread_cond_t wake;
     int woken;
+    int counted; /* woken by pool_dispatch: counted in rt->waking */
+    int standby; /* rt->standby: watching the queue (see pool_dispatch) */
     azf__py_thread *next;
 };
 
@@ -336,35 +338,76 @@ static azf__py_job *pop_job(azf__py_job **head, azf__py_job **tail)
 }
 
 static void *pool_main(void *arg);
+static void *pool_main_standby(void *arg);
 
-/* After a sync job was queued (rt->lock held): wakes the most recently idle
- * thread, or returns 1 when a new thread should be started. */
+/* How the pool grows. A sync function may block (its thread then waits
+ * without the GIL) or keep the GIL busy; only the first kind needs more
+ * threads, and more threads for the second only convoy on the GIL. So while
+ * the busy threads make progress (a job started or finished within
+ * SERVING_NS), a queued job waits for them and one idle thread stands by
+ * instead: it checks every SERVING_NS and takes a job when the queue stopped
+ * moving. Otherwise the job wakes the most recently idle thread at once; at
+ * most one thread is on its way at a time, and each one that takes a job
+ * with more queued may wake the next. */
+#define SERVING_NS 250000LL
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* After a sync job was queued, or a pool thread took one with more queued
+ * (rt->lock held). Returns 1 when a new thread should be started (2: to
+ * stand by). */
 static int pool_dispatch(azf__py_runtime *rt)
 {
+    if (!rt->head || rt->waking)
+        return 0;
     azf__py_thread *t = rt->idle_threads;
+    if (rt->busy && now_ns() - rt->progress_ns < SERVING_NS) {
+        if (rt->standby || rt->standby_starting)
+            return 0;
+        if (t) { /* someone to check on the queue */
+            rt->idle_threads = t->next;
+            t->woken = t->standby = 1;
+            rt->standby = t;
+            pthread_cond_signal(&t->wake);
+            return 0;
+        }
+        if (rt->threads < rt->max_threads) {
+            rt->threads++;
+            rt->standby_starting = 1;
+            return 2;
+        }
+        return 0;
+    }
     if (t) {
         rt->idle_threads = t->next;
-        t->woken = 1;
+        t->woken = t->counted = 1;
+        rt->waking++;
         pthread_cond_signal(&t->wake);
         return 0;
     }
     if (rt->threads < rt->max_threads) {
         rt->threads++;
+        rt->waking++; /* until the new thread runs */
         return 1;
     }
     return 0;
 }
 
-/* Starts a pool thread (counted already). Without any thread, queued jobs
- * would never run: they fail. */
-static void pool_spawn(azf__py_runtime *rt)
+/* Starts a pool thread (counted already; how: pool_dispatch's answer).
+ * Without any thread, queued jobs would never run: they fail. */
+static void pool_spawn(azf__py_runtime *rt, int how)
 {
     pthread_t tid;
     pthread_attr_t attr;
     int ok = pthread_attr_init(&attr) == 0;
     if (ok) {
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        ok = pthread_create(&tid, &attr, pool_main, rt) == 0;
+        ok = pthread_create(&tid, &attr, how == 2 ? pool_main_standby : pool_main, rt) == 0;
         pthread_attr_destroy(&attr);
     }
     if (ok)
@@ -372,6 +415,10 @@ static void pool_spawn(azf__py_runtime *rt)
     azf__py_job *jobs = NULL;
     pthread_mutex_lock(&rt->lock);
     rt->threads--;
+    if (how == 2)
+        rt->standby_starting = 0;
+    else
+        rt->waking--;
     if (rt->threads == 0) {
         jobs = rt->head;
         rt->head = rt->tail = NULL;
@@ -441,7 +488,7 @@ static int entry_start(azf__py_runtime *rt, azf_invocation *inv, int here)
     if (to_loop)
         wake_loop(rt);
     if (spawn)
-        pool_spawn(rt);
+        pool_spawn(rt, spawn);
     return 0;
 }
 
@@ -469,6 +516,17 @@ void azf__py_cancel(azf__py_runtime *rt, azf_invocation *inv)
     pthread_mutex_unlock(&rt->lock);
     if (woke)
         wake_loop(rt);
+}
+
+static void deadline_after_ns(struct timespec *ts, long long ns)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)(ns / 1000000000LL);
+    ts->tv_nsec += (long)(ns % 1000000000LL);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
 }
 
 static void deadline_after(struct timespec *ts, int ms)
@@ -543,6 +601,8 @@ int azf__py_pool_stop(azf__py_runtime *rt)
         pthread_cond_signal(&t->wake);
     }
     rt->idle_threads = NULL;
+    if (rt->standby)
+        pthread_cond_signal(&rt->standby->wake);
     while (rt->threads > rt->busy)
         pthread_cond_wait(&rt->idle, &rt->lock);
     int busy = rt->busy;
@@ -1174,10 +1234,9 @@ static void run_job(azf__py_runtime *rt, azf__py_entry *e, PyThreadState **ts)
     entry_finish(rt, e, &o);
 }
 
-static void *pool_main(void *arg)
+static void *pool_run(azf__py_runtime *rt, int standby)
 {
-    azf__py_runtime *rt = arg;
-    azf__py_thread self = {.woken = 0};
+    azf__py_thread self = {.woken = 0, .counted = 1}; /* counted when it was started */
     pthread_cond_init(&self.wake, NULL);
     pthread_mutex_lock(&rt->lock);
     int stopping = rt->stopping;
@@ -1189,17 +1248,48 @@ static void *pool_main(void *arg)
         ts = PyEval_SaveThread();
     }
     pthread_mutex_lock(&rt->lock);
+    if (standby) { /* started to stand by (pool_dispatch) */
+        rt->standby_starting = 0;
+        self.counted = 0;
+        if (!rt->standby) {
+            self.standby = 1;
+            rt->standby = &self;
+        }
+    }
     while (!rt->stopping) {
+        if (self.counted) { /* on its way no more */
+            rt->waking--;
+            self.counted = 0;
+        }
+        if (self.standby) { /* watch the queue (pool_dispatch) */
+            long long seen = rt->progress_ns;
+            struct timespec until;
+            deadline_after_ns(&until, SERVING_NS);
+            while (!rt->stopping && rt->head &&
+                   pthread_cond_timedwait(&self.wake, &rt->lock, &until) != ETIMEDOUT)
+                ;
+            if (rt->stopping)
+                break;
+            if (rt->head && rt->busy && rt->progress_ns != seen)
+                continue; /* still served: watch on */
+            self.standby = 0;
+            rt->standby = NULL;
+        }
         azf__py_job *j = pop_job(&rt->head, &rt->tail);
         if (j) {
             rt->busy++;
+            rt->progress_ns = now_ns();
+            int spawn = pool_dispatch(rt); /* more queued: maybe one more thread */
             pthread_mutex_unlock(&rt->lock);
+            if (spawn)
+                pool_spawn(rt, spawn);
             azf__py_entry *e = j->entry;
             host->free(j);
             run_job(rt, e, &ts);
             entry_unref(e);
             pthread_mutex_lock(&rt->lock);
             rt->busy--;
+            rt->progress_ns = now_ns();
             continue;
         }
         if (rt->threads > rt->max_threads) /* the pool shrank */
@@ -1210,6 +1300,10 @@ static void *pool_main(void *arg)
         while (!self.woken)
             pthread_cond_wait(&self.wake, &rt->lock);
     }
+    if (self.counted)
+        rt->waking--;
+    if (self.standby)
+        rt->standby = NULL;
     rt->threads--;
     pthread_cond_broadcast(&rt->idle);
     pthread_mutex_unlock(&rt->lock);
@@ -1219,6 +1313,16 @@ static void *pool_main(void *arg)
     }
     pthread_cond_destroy(&self.wake);
     return NULL;
+}
+
+static void *pool_main(void *arg)
+{
+    return pool_run(arg, 0);
+}
+
+static void *pool_main_standby(void *arg)
+{
+    return pool_run(arg, 1);
 }
 
 /* ------------------------------------------------------------------ the native module */

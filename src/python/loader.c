@@ -814,3 +814,29 @@ int azf_python_reload_environment(azf_python *py, const azf_value_map *env, cons
     result_free(&res);
     return rc;
 }
+
+int azf_python_init_app(azf_python *py, const char *app_dir, const char *http_host,
+                        azf_value_map *caps)
+{
+    if (!py || !caps)
+        return AZF_E_INVALID;
+    error_clear(py);
+    if (!py->rt)
+        return azf__err(&py->errmsg, AZF_E_STATE, "the Python runtime is not started");
+    azf__py_result res = {0};
+    int rc = py->plugin->init_app(py->rt, app_dir && *app_dir ? app_dir : NULL,
+                                  http_host && *http_host ? http_host : "127.0.0.1", &res);
+    if (rc < 0)
+        take_error(py, rc, &res);
+    for (size_t i = 0; rc == 0 && i + 1 < res.count; i += 2) {
+        azf_value *v = NULL;
+        rc = azf_value_new_data(&v, AZF_VALUE_STRING, res.metadata[i + 1],
+                                strlen(res.metadata[i + 1]));
+        if (rc == 0 && (rc = azf_value_map_set(caps, res.metadata[i], v)) != 0)
+            azf_value_free(v);
+        if (rc)
+            rc = azf__err(&py->errmsg, rc, "out of memory");
+    }
+    result_free(&res);
+    return rc;
+}

@@ -35,10 +35,15 @@ static const struct {
     size_t offset; /* where azf__py_runtime keeps the module */
 } adapter_modules[] = {
     {"_azfunc_common", "<azfunc-common>", azf__py_common, offsetof(azf__py_runtime, common)},
+    {"_azfunc_telemetry", "<azfunc-telemetry>", azf__py_telemetry,
+     offsetof(azf__py_runtime, telemetry)},
+    {"_azfunc_httpstream", "<azfunc-httpstream>", azf__py_httpstream,
+     offsetof(azf__py_runtime, httpstream)},
     {"_azfunc_indexing", "<azfunc-indexing>", azf__py_indexing,
      offsetof(azf__py_runtime, indexing)},
     {"_azfunc_invocation", "<azfunc-invocation>", azf__py_invocation,
      offsetof(azf__py_runtime, invocation)},
+    {"_azfunc_startup", "<azfunc-startup>", azf__py_startup, offsetof(azf__py_runtime, startup)},
 };
 
 const azf__py_host *azf__py_host_table;
@@ -228,6 +233,9 @@ static const char *config_set(PyConfig *config, wchar_t **field, const char *val
 
 static void clear_modules(azf__py_runtime *rt)
 {
+    Py_CLEAR(rt->startup);
+    Py_CLEAR(rt->httpstream);
+    Py_CLEAR(rt->telemetry);
     azf__py_funcs_clear(rt, 1);
     Py_CLEAR(rt->invocation);
     Py_CLEAR(rt->indexing);
@@ -467,6 +475,33 @@ static int plugin_reload(azf__py_runtime *rt, const char *const *env, const char
     return rc;
 }
 
+/* startup.init_app: the capabilities come back as a flat list of strings. */
+static int plugin_init_app(azf__py_runtime *rt, const char *app_dir, const char *http_host,
+                           azf__py_result *res)
+{
+    int rc;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *list = call_adapter(rt, rt->startup, "init_app",
+                                  Py_BuildValue("(zs)", app_dir, http_host), res, &rc);
+    if (list && !PyList_Check(list)) {
+        rc = fail(res, AZF_E_INTERNAL, "the Python adapter returned bad capabilities");
+    } else if (list) {
+        Py_ssize_t n = PyList_GET_SIZE(list);
+        res->metadata = host->malloc(sizeof(char *) * (size_t)(n ? n : 1));
+        for (Py_ssize_t i = 0; res->metadata && i < n; i++) {
+            char *str = to_utf8(PyList_GET_ITEM(list, i));
+            if (!str)
+                break;
+            res->metadata[res->count++] = str;
+        }
+        if ((Py_ssize_t)res->count != n)
+            rc = fail(res, AZF_E_NOMEM, "out of memory");
+    }
+    Py_XDECREF(list);
+    PyGILState_Release(gil);
+    return rc;
+}
+
 static const azf__py_plugin table = {
     AZF__PY_ABI_VERSION,
     sizeof(azf__py_plugin),
@@ -483,11 +518,12 @@ static const azf__py_plugin table = {
     plugin_drain,
     plugin_reload,
     plugin_run,
+    plugin_init_app,
 };
 
 /* The one exported symbol. NULL when the core speaks another ABI. */
 __attribute__((visibility("default"))) const azf__py_plugin *
-azf__python_plugin_v3(const azf__py_host *h)
+azf__python_plugin_v4(const azf__py_host *h)
 {
     if (!h || h->abi_version != AZF__PY_ABI_VERSION || h->size < sizeof(azf__py_host))
         return NULL;

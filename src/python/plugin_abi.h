@@ -17,8 +17,8 @@
 #include "azfunc/registry.h"
 #include "azfunc/value.h"
 
-#define AZF__PY_ABI_VERSION 3
-#define AZF__PY_ENTRY "azf__python_plugin_v3"
+#define AZF__PY_ABI_VERSION 4
+#define AZF__PY_ENTRY "azf__python_plugin_v4"
 
 /* The public functions the plugin calls on values and invocations, lent by the
  * core as pointers (the plugin does not link libazfunc). */
@@ -146,6 +146,10 @@ typedef struct azf__py_plugin {
                   azf__py_result *res);
     /* azf_invocation_run: may run a sync function on the calling thread (takes the GIL). */
     int (*run)(azf__py_runtime *rt, azf_invocation *inv);
+    /* azf_python_init_app: the capabilities come back in res->metadata as name, value,
+     * name, value (res->count strings). */
+    int (*init_app)(azf__py_runtime *rt, const char *app_dir, const char *http_host,
+                    azf__py_result *res);
 } azf__py_plugin;
 
 typedef const azf__py_plugin *(*azf__py_entry_fn)(const azf__py_host *host);

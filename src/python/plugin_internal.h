@@ -20,6 +20,9 @@ struct azf__py_runtime {
     PyObject *common;           /* the adapter modules (_azfunc_common, ... */
     PyObject *indexing;         /* ..._azfunc_indexing, ... */
     PyObject *invocation;       /* ..._azfunc_invocation) */
+    PyObject *telemetry;        /* _azfunc_telemetry (OpenTelemetry) */
+    PyObject *httpstream;       /* _azfunc_httpstream (HTTP streaming) */
+    PyObject *startup;          /* _azfunc_startup (init_app) */
     char *script_file_name;
     char *executable; /* sys.executable after start (embedded mode) */
     azf_python_log_fn log;
@@ -39,6 +42,10 @@ struct azf__py_runtime {
     size_t inflight_count;
     azf__py_thread *idle_threads; /* most recently idle first */
     int threads, busy, max_threads;
+    int waking;              /* pool threads signalled or started, not running yet */
+    azf__py_thread *standby; /* the idle thread watching the queue, or NULL */
+    int standby_starting;    /* a thread is being started to stand by */
+    long long progress_ns;   /* when a pool thread last started or finished a job */
 };
 
 /* invoke.c */

@@ -96,8 +96,8 @@ int azf__storage_new(azf__storage **out, const char *cs, azf__errmsg *err)
             st->development = strcasecmp(v, "true") == 0;
         else if (strcasecmp(part, "DefaultEndpointsProtocol") == 0)
             proto = v;
-        else if (strcasecmp(part, "AccountName") == 0)
-            st->account = azf__strdup(v);
+        else if (strcasecmp(part, "AccountName") == 0) /* the last one wins */
+            azf__free(st->account), st->account = azf__strdup(v);
         else if (strcasecmp(part, "AccountKey") == 0)
             key = v;
         else if (strcasecmp(part, "EndpointSuffix") == 0)
@@ -109,7 +109,7 @@ int azf__storage_new(azf__storage **out, const char *cs, azf__errmsg *err)
         else if (strcasecmp(part, "TableEndpoint") == 0)
             endpoints[AZF__TABLE] = v;
         else if (strcasecmp(part, "SharedAccessSignature") == 0)
-            st->sas = azf__strdup(v[0] == '?' ? v + 1 : v);
+            azf__free(st->sas), st->sas = azf__strdup(v[0] == '?' ? v + 1 : v);
     }
     if (rc == 0 && st->development) {
         azf__free(st->account);

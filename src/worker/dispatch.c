@@ -18,7 +18,8 @@ static const struct route {
     int is_work;   /* refused once the worker is terminating */
     int ends_work; /* marks the worker terminating on receipt (I/O thread) */
 } routes[] = {
-    {AZF__PB_CASE(WORKER_INIT_REQUEST), azf__lifecycle_init, ON_IO, 0, 0},
+    /* On the app thread: the provider's init may index the app and start a server. */
+    {AZF__PB_CASE(WORKER_INIT_REQUEST), azf__lifecycle_init, ON_APP, 0, 0},
     {AZF__PB_CASE(WORKER_STATUS_REQUEST), azf__lifecycle_status, ON_IO, 0, 0},
     {AZF__PB_CASE(FUNCTION_ENVIRONMENT_RELOAD_REQUEST), azf__lifecycle_reload, ON_APP, 1, 0},
     {AZF__PB_CASE(WORKER_TERMINATE), azf__lifecycle_terminate, ON_APP, 0, 1},

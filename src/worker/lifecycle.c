@@ -25,10 +25,12 @@ _Static_assert(sizeof(cap_entry) ==
                    sizeof(AZF__PB(FunctionEnvironmentReloadResponse__CapabilitiesEntry)),
                "capability entries share one layout");
 
-/* The capabilities this worker really implements (host-protocol §3.3), for the
+/* The capabilities this worker really implements (host-protocol §3.3), then the
+ * conditional ones of the provider's init callback (extra, may be NULL), for the
  * response whose entry descriptor is d. Returns how many entries were filled. */
 static size_t capabilities(azf_worker *w, const ProtobufCMessageDescriptor *d,
-                           cap_entry e[MAX_CAPS], cap_entry *ptrs[MAX_CAPS])
+                           const azf_value_map *extra, cap_entry e[MAX_CAPS],
+                           cap_entry *ptrs[MAX_CAPS])
 {
     (void)w; /* capabilities that depend on the worker's options are added here */
     static const char *const fixed[] = {
@@ -49,7 +51,52 @@ static size_t capabilities(azf_worker *w, const ProtobufCMessageDescriptor *d,
         e[n].value = "true";
         ptrs[n] = &e[n];
     }
+    for (size_t i = 0; i < azf_value_map_count(extra) && n < MAX_CAPS; i++) {
+        const char *key;
+        const char *value = azf_value_data(azf_value_map_at(extra, i, &key), NULL);
+        if (!key || !value)
+            continue;
+        e[n] = (cap_entry)AZF__PB_INIT(WORKER_INIT_RESPONSE__CAPABILITIES_ENTRY);
+        e[n].base.descriptor = d;
+        e[n].key = (char *)key;
+        e[n].value = (char *)value;
+        ptrs[n] = &e[n];
+        n++;
+    }
     return n;
+}
+
+/* The host part of the worker's URI: "http://127.0.0.1:7071/" -> "127.0.0.1",
+ * "https://[::1]:1/" -> "::1" (allocated; NULL when out of memory). */
+static char *uri_host(const char *uri)
+{
+    const char *p = strstr(uri, "://");
+    p = p ? p + 3 : uri;
+    size_t n = *p == '[' ? strcspn(++p, "]") : strcspn(p, ":/");
+    char *host = azf__malloc(n + 1);
+    if (host) {
+        memcpy(host, p, n);
+        host[n] = '\0';
+    }
+    return host;
+}
+
+/* The provider's init callback (app thread), at WorkerInitRequest and after a reload:
+ * what the settings ask for is set up now, and capabilities that exist only once it
+ * runs (an HTTP server's HttpUri) come back in *extra. 0 or its error. */
+static int provider_init(azf_worker *w, const char *app_dir, azf_value_map **extra,
+                         azf_buf *message, azf_buf *stack)
+{
+    *extra = NULL;
+    if (!w->opts.provider.init)
+        return 0;
+    char *host = uri_host(w->opts.uri ? w->opts.uri : "");
+    int rc = host ? azf_value_map_new(extra) : AZF_E_NOMEM;
+    if (rc == 0)
+        rc = w->opts.provider.init(app_dir, host, *extra, message, stack,
+                                   w->opts.provider_user_data);
+    azf__free(host);
+    return rc;
 }
 
 /* WorkerMetadata (strings borrowed from w and static storage; no allocation). */
@@ -65,6 +112,12 @@ static void worker_metadata(azf_worker *w, AZF__PB(WorkerMetadata) * md)
     md->runtime_version = w->opts.runtime_version ? w->opts.runtime_version : AZF_PYTHON_VERSION;
     md->worker_version = AZF_VERSION_STRING;
     md->worker_bitness = machine;
+}
+
+/* The text of a failed provider call: its message, else the code's. */
+static const char *error_text(int rc, const azf_buf *message)
+{
+    return message->ptr && message->size ? message->ptr : azf_strerror(rc);
 }
 
 static void set_app_dir(azf_worker *w, const char *dir)
@@ -90,6 +143,12 @@ int azf__lifecycle_init(azf_worker *w, const azf__msg *req)
         if (r->capabilities[i]->key && strcmp(r->capabilities[i]->key, "FunctionDataCache") == 0)
             cache = azf__parse_bool(r->capabilities[i]->value) == 1;
     atomic_store(&w->shm_data_cache, cache);
+    azf_buf message = AZF_BUF_INIT, stack = AZF_BUF_INIT;
+    azf_value_map *extra = NULL;
+    int rc = w->opts.init_error
+                 ? 0
+                 : provider_init(w, r->function_app_directory ? r->function_app_directory : "",
+                                 &extra, &message, &stack);
     cap_entry entries[MAX_CAPS], *ptrs[MAX_CAPS];
     AZF__PB(WorkerMetadata) md;
     worker_metadata(w, &md);
@@ -101,18 +160,27 @@ int azf__lifecycle_init(azf_worker *w, const azf__msg *req)
         ex.stack_trace = (char *)"";
         result.status = AZF__PB_FAILURE;
         result.exception = &ex;
+    } else if (rc < 0) { /* as the newer runtime: the host sees why, not an init timeout */
+        ex.message = (char *)error_text(rc, &message);
+        ex.stack_trace = stack.ptr ? stack.ptr : "";
+        result.status = AZF__PB_FAILURE;
+        result.exception = &ex;
     }
     AZF__PB(WorkerInitResponse) resp = AZF__PB_INIT(WORKER_INIT_RESPONSE);
     resp.n_capabilities = capabilities(
         w, &azure_functions_rpc_messages__worker_init_response__capabilities_entry__descriptor,
-        entries, ptrs);
+        extra, entries, ptrs);
     resp.capabilities = ptrs;
     resp.result = &result;
     resp.worker_metadata = &md;
     azf__msg m = AZF__PB_INIT(STREAMING_MESSAGE);
     m.content_case = AZF__PB_CASE(WORKER_INIT_RESPONSE);
     m.worker_init_response = &resp;
-    return azf__worker_send(w, &m);
+    rc = azf__worker_send(w, &m);
+    azf_value_map_free(extra);
+    azf_buf_dispose(&message);
+    azf_buf_dispose(&stack);
+    return rc;
 }
 
 int azf__lifecycle_status(azf_worker *w, const azf__msg *req)
@@ -123,12 +191,6 @@ int azf__lifecycle_status(azf_worker *w, const azf__msg *req)
     m.content_case = AZF__PB_CASE(WORKER_STATUS_RESPONSE);
     m.worker_status_response = &resp;
     return azf__worker_send(w, &m);
-}
-
-/* The text of a failed provider call: its message, else the code's. */
-static const char *error_text(int rc, const azf_buf *message)
-{
-    return message->ptr && message->size ? message->ptr : azf_strerror(rc);
 }
 
 int azf__lifecycle_reload(azf_worker *w, const azf__msg *req)
@@ -164,6 +226,17 @@ int azf__lifecycle_reload(azf_worker *w, const azf__msg *req)
             result.exception = &ex;
         }
     }
+    /* The provider's init again, on the new environment (§3.8 steps 6-7). */
+    azf_value_map *extra = NULL;
+    if (result.status == AZF__PB_SUCCESS) {
+        int rc = provider_init(w, dir, &extra, &message, &stack);
+        if (rc < 0) {
+            ex.message = (char *)error_text(rc, &message);
+            ex.stack_trace = stack.ptr ? stack.ptr : "";
+            result.status = AZF__PB_FAILURE;
+            result.exception = &ex;
+        }
+    }
     cap_entry entries[MAX_CAPS], *ptrs[MAX_CAPS];
     AZF__PB(WorkerMetadata) md;
     worker_metadata(w, &md);
@@ -173,13 +246,14 @@ int azf__lifecycle_reload(azf_worker *w, const azf__msg *req)
     resp.n_capabilities = capabilities(
         w,
         &azure_functions_rpc_messages__function_environment_reload_response__capabilities_entry__descriptor,
-        entries, ptrs);
+        extra, entries, ptrs);
     resp.capabilities = (AZF__PB(FunctionEnvironmentReloadResponse__CapabilitiesEntry) **)ptrs;
     resp.result = &result;
     azf__msg m = AZF__PB_INIT(STREAMING_MESSAGE);
     m.content_case = AZF__PB_CASE(FUNCTION_ENVIRONMENT_RELOAD_RESPONSE);
     m.function_environment_reload_response = &resp;
     int rc = azf__worker_send(w, &m);
+    azf_value_map_free(extra);
     azf_buf_dispose(&message);
     azf_buf_dispose(&stack);
     return rc;

@@ -359,6 +359,7 @@ PROVIDER_SETTER(index, azf_worker_index_fn)
 PROVIDER_SETTER(load, azf_worker_load_fn)
 PROVIDER_SETTER(reload, azf_worker_reload_fn)
 PROVIDER_SETTER(drain, azf_worker_drain_fn)
+PROVIDER_SETTER(init, azf_worker_init_fn)
 
 int azf_worker_provider_set_v1_handler(azf_worker_provider *p, const azf_handler *h,
                                        void *handler_user_data)

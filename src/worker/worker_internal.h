@@ -39,6 +39,7 @@ struct azf_worker_provider {
     azf_worker_load_fn load;
     azf_worker_reload_fn reload;
     azf_worker_drain_fn drain;
+    azf_worker_init_fn init;
     azf_handler v1_handler;
     int has_v1_handler;
     void *v1_user_data;
@@ -134,7 +135,7 @@ void azf__worker_app_finish(azf_worker *w);
 void azf__worker_run_jobs(azf_worker *w);
 
 /* ---- lifecycle.c ------------------------------------------------------------------ */
-int azf__lifecycle_init(azf_worker *w, const azf__msg *m);      /* I/O thread */
+int azf__lifecycle_init(azf_worker *w, const azf__msg *m);      /* app thread */
 int azf__lifecycle_status(azf_worker *w, const azf__msg *m);    /* I/O thread */
 int azf__lifecycle_reload(azf_worker *w, const azf__msg *m);    /* app thread */
 int azf__lifecycle_terminate(azf_worker *w, const azf__msg *m); /* app thread */

@@ -13,7 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / 'src' / 'python'
-MODULES = ('common', 'indexing', 'invocation')
+MODULES = ('common', 'telemetry', 'httpstream', 'indexing', 'invocation',
+           'startup')
 
 
 def _load(name):
@@ -58,3 +59,13 @@ def indexing():
 @pytest.fixture
 def invocation():
     return _modules['invocation']
+
+
+@pytest.fixture
+def telemetry():
+    return _modules['telemetry']
+
+
+@pytest.fixture
+def httpstream():
+    return _modules['httpstream']

@@ -4,11 +4,14 @@ whose dependencies live only in .python_packages."""
 
 import json
 import os
+import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -77,13 +80,13 @@ def make_app(tmp_path, name, version, prefix):
 
 def plain_env(**extra):
     """A plain shell's environment: no venv, no PYTHONPATH, a bare PATH."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")}
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.path.expanduser("~")}
     env.update(extra)
     return env
 
 
 class Runner:
-    """`azfunc start` in the background; its stdout read until a line matches."""
+    """`azfunc start` in the background; its stdout collected by a reader thread."""
 
     def __init__(self, prefix, app, *args, env=None):
         self.port = azhost.free_port()
@@ -91,16 +94,27 @@ class Runner:
         self.proc = subprocess.Popen(argv, env=env or plain_env(), stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         self.lines = []
+        self._queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
 
-    def wait_for(self, pattern, limit=200):
-        for _ in range(limit):  # bounded: azfunc prints a few lines before serving
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line.rstrip("\n"))
+    def _read(self):
+        for line in iter(self.proc.stdout.readline, ""):
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, pattern, timeout=60):
+        """The first new line matching pattern; bounded in time (and ends with the process)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                line = None
+            if line is None:
+                raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines))
+            self.lines.append(line)
             if re.search(pattern, line):
-                return line
-        raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines))
+                return line + "\n"
 
     def get(self, path):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as r:
@@ -114,4 +128,3 @@ class Runner:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
-        self.proc.stdout.close()

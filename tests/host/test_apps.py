@@ -191,3 +191,24 @@ def test_multi_process_indexing_error(tmp_path, make_host, worker_exe):
     assert load.result.status == FAILURE
     assert load.result.exception.message == \
         "Exception: Could not find top level function app instances in function_app.py."
+
+
+def test_user_logs_while_indexing_reach_the_host(tmp_path, make_host, worker_exe):
+    # The app's records and the library's root-logger warning, emitted while the app is
+    # indexed, reach the host with the official worker's category, level and text. The
+    # official worker marks them User without an invocation id, which the host drops
+    # (host-protocol.md §10.5): they go as System, so the host keeps them.
+    app = copy_app(tmp_path, "v2_index_logs")
+    h = make_host(worker_exe, app_dir=app)
+    assert h.init(function_app_directory=app).result.status == SUCCESS
+    resp = h.metadata(function_app_directory=app)
+    assert resp.result.status == SUCCESS, resp.result.exception.message
+    assert [md.name for md in resp.function_metadata_results] == ["on_queue"]
+    seen = [(log.category, log.level, log.invocation_id, log.message)
+            for log in h.system_logs if not log.category.startswith("azfunc")]
+    assert ("index_logs.app", pb.RpcLog.Information, "", "imported while indexing") in seen
+    warning = [s for s in seen if s[0] == "root"]
+    assert len(warning) == 1, seen
+    assert warning[0][1:3] == (pb.RpcLog.Warning, "")
+    assert warning[0][3].startswith("Auth level is not applied to non http function app. Ref: ")
+    assert not h.dropped_logs

@@ -7,7 +7,9 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 static azf_python *make(const char *version, const char *plugin)
 {
@@ -175,9 +177,6 @@ static void test_threads(void)
     azf_python_free(py);
 }
 
-/* A worker that was never asked for metadata indexes on the first load of a
- * worker-indexed function; an indexing error fails every such load, wrapped
- * in Exception as the official worker does (host-protocol.md §3.5). */
 /* azf_app_open fails before its handle exists: the options carry the reason. */
 static void test_app_open_error(void)
 {
@@ -204,6 +203,81 @@ static void test_app_open_error(void)
     azf_python_opts_free(o);
 }
 
+/* Writes text to dir/name (dir created). */
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[PATH_MAX];
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* A venv is read from its pyvenv.cfg: "version" or "version_info" (virtualenv, uv),
+ * else the interpreter in its "home"; a directory without one is refused. */
+static void test_venv_discovery(void)
+{
+    char tmp[] = "/tmp/azf-venv-XXXXXX", venv[PATH_MAX + 32], cfg[256];
+    CHECK(mkdtemp(tmp) != NULL);
+    unsetenv("VIRTUAL_ENV");
+    azf_python_opts *o;
+    azf_app *app = NULL;
+    CHECK_INT(azf_python_opts_new(&o), 0);
+
+    snprintf(venv, sizeof venv, "%s/plain", tmp);
+    write_file(venv, "README", "not a venv\n");
+    CHECK_INT(azf_python_opts_set_venv(o, venv), 0);
+    CHECK_INT(azf_app_open(&app, tmp, o), AZF_E_INVALID);
+    char want[PATH_MAX + 256];
+    snprintf(want, sizeof want,
+             "cannot start Python: %s (from the venv option) is not a virtual environment: it "
+             "has no pyvenv.cfg",
+             venv);
+    CHECK_STR(azf_python_opts_errmsg(o), want);
+
+    snprintf(venv, sizeof venv, "%s/noversion", tmp);
+    write_file(venv, "pyvenv.cfg", "home = /nonexistent/bin\n");
+    CHECK_INT(azf_python_opts_set_venv(o, venv), 0);
+    CHECK_INT(azf_app_open(&app, tmp, o), AZF_E_INVALID);
+    snprintf(want, sizeof want,
+             "cannot start Python: cannot tell which Python made the virtual environment %s: "
+             "its pyvenv.cfg names no version and its home (/nonexistent/bin) has no python3",
+             venv);
+    CHECK_STR(azf_python_opts_errmsg(o), want);
+
+    /* uv's layout: version_info, a home that is gone: the adapter's own installation of
+     * that version runs, with the venv's site-packages. Found as the app's .venv. */
+    azf_python *py = NULL;
+    char root[PATH_MAX + 16];
+    snprintf(root, sizeof root, "%s/app", tmp);
+    snprintf(venv, sizeof venv, "%s/.venv", root);
+    mkdir(root, 0700);
+    azf_python_opts_free(o);
+    CHECK_INT(azf_python_opts_new(&o), 0);
+    CHECK_INT(azf_python_opts_set_app_dir(o, root), 0);
+    CHECK_INT(azf_python_new(&py, o), 0);
+    snprintf(cfg, sizeof cfg, "home = /nonexistent/bin\nversion_info = %s.7.final.0\n",
+             AZF_TEST_DEFAULT_VERSION);
+    write_file(venv, "pyvenv.cfg", cfg);
+    CHECK_INT(azf_python_start(py), 0);
+    CHECK(azf_python_venv(py) && strstr(azf_python_venv(py), "/app/.venv") != NULL);
+    CHECK(strncmp(azf_python_version(py), AZF_TEST_DEFAULT_VERSION,
+                  strlen(AZF_TEST_DEFAULT_VERSION)) == 0);
+    CHECK(strstr(azf_python_executable(py), "/app/.venv/bin/python") != NULL);
+    azf_python_free(py);
+    azf_python_opts_free(o);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    CHECK_INT(system(cmd), 0);
+}
+
+/* A worker that was never asked for metadata indexes on the first load of a
+ * worker-indexed function; an indexing error fails every such load, wrapped
+ * in Exception as the official worker does (host-protocol.md §3.5). */
 static void test_worker_indexed_failure(void)
 {
     char meta[PATH_MAX * 2];
@@ -249,5 +323,6 @@ int main(int argc, char **argv)
     test_threads();
     test_worker_indexed_failure();
     test_app_open_error();
+    test_venv_discovery();
     TEST_MAIN_END();
 }

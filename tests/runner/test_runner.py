@@ -37,7 +37,7 @@ def free_port():
 class Runner:
     """One `azfunc start` process; its output is collected by a reader thread."""
 
-    def __init__(self, app, *args, env=None):
+    def __init__(self, app, *args, env=None, preexec_fn=None):
         self.port = free_port()
         e = dict(os.environ)
         e["VIRTUAL_ENV"] = str(ROOT / ".venv")
@@ -47,7 +47,8 @@ class Runner:
         e.update(env or {})
         self.proc = subprocess.Popen(
             [str(AZFUNC), "start", str(app), "--port", str(self.port), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=e, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=e, text=True,
+            preexec_fn=preexec_fn)
         self.lines = []
         self.cv = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()

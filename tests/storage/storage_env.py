@@ -143,6 +143,7 @@ class Runner:
                 self.proc.wait(WAIT)
         with self.cv:
             self.cv.wait_for(lambda: None in self.lines, timeout=WAIT)
+        self.proc.stdout.close()
         return self.proc.returncode
 
 

@@ -48,6 +48,28 @@ int main(void)
               AZF_E_PARSE);
     CHECK(strstr(err.text, "logging.logLevel.default must be one of") != NULL);
 
+    /* The runner's limits: -1 where unset; durations as TimeSpans. */
+    CHECK(s.function_timeout_ms == -1 && s.max_header_count == -1 && s.read_timeout_ms == -1);
+    CHECK_INT(host_json(&s,
+                        "{\"functionTimeout\": \"00:05:00\", \"extensions\": {\"http\": "
+                        "{\"maxRequestHeaderCount\": 50, \"maxRequestBodySize\": 1024, "
+                        "\"requestTimeout\": \"00:00:10\", \"keepAliveTimeout\": \"00:02:00\"}}}",
+                        &err),
+              0);
+    CHECK(s.function_timeout_ms == 300000 && s.max_header_count == 50 && s.max_body == 1024);
+    CHECK(s.read_timeout_ms == 10000 && s.keep_alive_timeout_ms == 120000);
+    CHECK(s.max_header_bytes == -1 && s.max_connections == -1);
+    CHECK_INT(host_json(&s, "{\"functionTimeout\": \"-1\"}", &err), 0);
+    CHECK(s.function_timeout_ms == 0);
+    CHECK_INT(host_json(&s, "{\"functionTimeout\": \"5 minutes\"}", &err), AZF_E_PARSE);
+    CHECK_STR(err.text, "host.json: functionTimeout must be a duration \"hh:mm:ss\" or \"-1\"");
+    CHECK_INT(host_json(&s, "{\"extensions\": {\"http\": {\"maxRequestLineSize\": 0}}}", &err),
+              AZF_E_PARSE);
+    CHECK_STR(err.text, "host.json: extensions.http.maxRequestLineSize must be a positive whole "
+                        "number");
+    CHECK_INT(host_json(&s, "{\"extensions\": {\"http\": {\"keepAliveTimeout\": \"-1\"}}}", &err),
+              AZF_E_PARSE);
+
     CHECK_INT(local_json(&s,
                          "{\"IsEncrypted\": false, \"Values\": {\"A\": \"1\", \"B\": 2, \"C\": "
                          "true}, \"ConnectionStrings\": {\"Db\": \"x\"}}",

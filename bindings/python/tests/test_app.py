@@ -81,7 +81,8 @@ def test_failures_carry_the_workers_texts(inv_http):
     r = inv_http.invoke('badtype', req={})
     assert r.status == 'failed'
     assert r.error == ('TypeError: unable to encode outgoing TypedData: '
-                       'unsupported type "http" for Python type "int"')
+                       'unsupported type "<class \'azure.functions.http.HttpResponseConverter\'>" '
+                       'for Python type "int"')
     with pytest.raises(FunctionError) as e:
         inv_http.call('none', req={})
     assert str(e.value).endswith('for Python type "NoneType"')

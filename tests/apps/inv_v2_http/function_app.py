@@ -54,6 +54,13 @@ def badcookie(req: func.HttpRequest) -> func.HttpResponse:
     return resp
 
 
+@app.route(route="badexpires")
+def badexpires(req: func.HttpRequest) -> func.HttpResponse:
+    resp = func.HttpResponse('x')
+    resp.headers.add('Set-Cookie', 'a=1; Expires=garbage')
+    return resp
+
+
 @app.route(route="none")
 def none(req: func.HttpRequest) -> func.HttpResponse:
     return None

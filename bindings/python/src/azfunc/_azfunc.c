@@ -1,7 +1,7 @@
 /* azfunc._azfunc: the C half of the Python binding.
  *
  * This module is also the Python adapter plugin: setup.py compiles it together
- * with src/python/plugin.c and invoke.c, so it exports azf__python_plugin_v3.
+ * with src/python/plugin.c and invoke.c, so it exports azf__python_plugin_v4.
  * A Runtime starts the adapter in extension mode with this module's own file
  * as the plugin path: dlopen returns the module that is already loaded, the
  * adapter attaches to the running interpreter, and no second libpython is

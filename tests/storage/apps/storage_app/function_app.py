@@ -60,3 +60,23 @@ def read_note(req: func.HttpRequest, note: str) -> str:
                      connection="CosmosConnection")
 def docs(req: func.HttpRequest, documents: func.DocumentList) -> str:
     return str(len(documents))
+
+
+@app.queue_trigger(arg_name="msg", queue_name="slow", connection="Storage")
+def slow(msg: func.QueueMessage) -> None:
+    import logging
+    import time
+    logging.info("slow start %s dequeue %d", msg.get_body().decode(), msg.dequeue_count)
+    time.sleep(9)
+
+
+@app.blob_trigger(arg_name="blob", path="broken/{name}.txt", connection="Storage")
+def on_broken(blob: func.InputStream) -> None:
+    raise ValueError(f"cannot read {blob.name}")
+
+
+@app.route(route="badrow", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@app.table_output(arg_name="row", table_name="people", connection="Storage")
+def bad_row(req: func.HttpRequest, row: func.Out[str]) -> str:
+    row.set("not an entity")
+    return "never seen"

@@ -1,0 +1,99 @@
+"""HTTP streaming through `azfunc start`: a large response proxied by the runner from the
+app's own server to a client that reads slowly, while the resident set size of azfunc
+start's processes (the supervisor and the app process with the runner's HTTP front, Python
+and the app's server) is sampled.
+
+    AZF_BUILD_DIR=build .venv/bin/python bench/http-stream/runner_rss.py [MiB] [ms per MiB]
+"""
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("AZF_BUILD_DIR", ROOT / "build"))
+if not BUILD.is_absolute():
+    BUILD = ROOT / BUILD
+
+
+def rss_kib(pid):
+    """VmRSS of pid and its descendants (azfunc start supervises the app in a child)."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        return total
+    return total + sum(rss_kib(c) for c in children)
+
+
+def fetch(port, mib, pause):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn.request("GET", f"/api/bytes/{mib}")
+    resp = conn.getresponse()
+    assert resp.status == 200, resp.status
+    total = 0
+    while True:
+        piece = resp.read(1 << 20)
+        if not piece:
+            break
+        total += len(piece)
+        time.sleep(pause)
+    conn.close()
+    assert total == mib << 20, total
+    return total
+
+
+def main():
+    mib = int(sys.argv[1]) if len(sys.argv) > 1 else 256
+    pause = (int(sys.argv[2]) if len(sys.argv) > 2 else 10) / 1000
+    tmp = Path(tempfile.mkdtemp())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = tmp / "stream_v2"
+    shutil.copytree(ROOT / "tests" / "apps" / "stream_v2", app)
+    env = dict(os.environ, VIRTUAL_ENV=str(ROOT / ".venv"))
+    proc = subprocess.Popen([str(BUILD / "bin" / "azfunc"), "start", str(app), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        for line in proc.stdout:
+            if "Host started" in line:
+                break
+        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+        fetch(port, 16, 0)  # warm-up
+        base = rss_kib(proc.pid)
+        peak = [base]
+        done = threading.Event()
+
+        def sample():
+            while not done.wait(0.02):
+                peak[0] = max(peak[0], rss_kib(proc.pid))
+        t = threading.Thread(target=sample, daemon=True)
+        t.start()
+        t0 = time.monotonic()
+        total = fetch(port, mib, pause)
+        secs = time.monotonic() - t0
+        done.set()
+        t.join()
+        print(f"{total >> 20} MiB to a client pausing {pause * 1000:.0f} ms per MiB in {secs:.1f} s; "
+              f"azfunc start processes' RSS baseline {base / 1024:.1f} MiB, peak {peak[0] / 1024:.1f} MiB, "
+              f"peak extra {(peak[0] - base) / 1024:.1f} MiB")
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
