@@ -507,15 +507,16 @@ static int supervise(super *s, sigset_t *old)
             int st = 0;
             if (i == s->cur || k->pid <= 0 || waitpid(k->pid, &st, WNOHANG) != k->pid)
                 continue;
-            if (i == s->next) {
+            if (i == s->next && !s->stopping) {
                 say(C_RED, "The app's new version did not start (above); the previous one "
                            "keeps serving");
-                s->next = -1;
-            } else if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+            } else if (i != s->next && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
                 char why[160];
                 describe_exit(st, why, sizeof why);
                 bury(k, why, 503);
             }
+            if (i == s->next)
+                s->next = -1;
             close_kid(k);
         }
         if (s->next >= 0 && s->kids[s->next].served && !s->stopping) {
@@ -565,6 +566,11 @@ static int supervise(super *s, sigset_t *old)
             if (s->stopping) { /* drained (0), or abandoned (3) or crashed while stopping */
                 if (code != 0)
                     bury(cur, why, 503);
+                /* An old app process still draining has the signal too, and its own
+                 * grace period: its requests are answered before we go. */
+                for (int i = 0; i < KIDS; i++)
+                    if (i != s->cur && s->kids[i].pid > 0)
+                        waitpid(s->kids[i].pid, NULL, 0);
                 return code;
             }
             if (s->replacing && code == 0) { /* stopped for a change: start it again now */
