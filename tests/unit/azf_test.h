@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int azf_test_failures;
-static int azf_test_checks;
+/* Atomic: tests may CHECK from the threads they start (TSan stage). */
+static _Atomic int azf_test_failures;
+static _Atomic int azf_test_checks;
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
