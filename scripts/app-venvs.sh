@@ -14,6 +14,16 @@ REQ="$ROOT/tests/requirements-app.txt"
 # need no pip of their own, which saves seconds per venv.
 PIP="$ROOT/.venv/bin/pip"
 
+# The pins are requirements-dev.txt's, the Python 3.10 lines (marked < "3.11") aside.
+drift="$(awk -F'[=;]' '
+  function key(s) { s = tolower(s); gsub(/[-_.]/, "-", s); gsub(/ /, "", s); return s }
+  /^[^#]/ && NR == FNR { dev[key($1)] = $3; next }
+  /^[^#]/ && !/< "3\.11"/ { v = $3; gsub(/ /, "", v); if (dev[key($1)] != v) print $1 }
+' "$ROOT/requirements-dev.txt" "$REQ")"
+if [ -n "$drift" ]; then
+  echo "app-venvs: $REQ pins differently from requirements-dev.txt:" $drift >&2
+  exit 1
+fi
 [ -s "$BUILD/python-versions.txt" ] || {
   echo "app-venvs: no $BUILD/python-versions.txt (run scripts/build.sh first)" >&2
   exit 1
