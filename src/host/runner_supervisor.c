@@ -348,8 +348,12 @@ static int supervise(super *s, sigset_t *old)
             }
             kill(s->child, (int)si.ssi_signo);
         }
-        if (s->child > 0 && waitpid(s->child, &status, WNOHANG) == s->child)
+        /* What the app process sent before it died is still queued on the channel
+         * (READY among it): read it all before deciding whether it ever served. */
+        if (s->child > 0 && waitpid(s->child, &status, WNOHANG) == s->child) {
             died = 1;
+            read_channel(s);
+        }
         long long now = now_ms();
         /* functionTimeout: the host's answer to a function that never returns is to
          * restart the worker; so is ours. */
