@@ -3,9 +3,11 @@
 #   1. format and lint: clang-format, shell and Python syntax
 #   2. release build (-Werror): ctest (unit, ABI, fuzz-corpus replay) and the pytest suites;
 #      the Python adapter corpus and the invocation suites again on every Python 3.10-3.13
-#      the build found (the pytest suites include tests/deploy: the installed worker
-#      directory launched as the host launches it, on every Python); then the Python and
-#      Go bindings against the library installed into a prefix
+#      the build found, and there the HTTP streaming and OpenTelemetry suites, each Python
+#      with a venv of the apps' packages (scripts/app-venvs.sh) (the pytest suites include
+#      tests/deploy: the installed worker directory launched as the host launches it, on
+#      every Python); then the Python and Go bindings against the library installed into a
+#      prefix
 #   3. ASan+UBSan (with float-cast-overflow) build: the same suites again
 #   4. ThreadSanitizer build: only the concurrency tests (worker, driver, registry, session,
 #      bench soak and terminate)
@@ -74,9 +76,13 @@ step "release build"
 scripts/build.sh release
 step "release tests"
 run_suites build
-step "every Python found: adapter corpus and host-simulator invocation suites"
+step "every Python found: adapter corpus, invocation, HTTP streaming and OpenTelemetry suites"
 # One run per CPython the build made an adapter for (build/python-versions.txt), each
-# with libazfunc's bundled azure-functions and no venv (AZF_TEST_PYTHON).
+# with libazfunc's bundled azure-functions (AZF_TEST_PYTHON): the adapter corpus and the
+# invocation suites with no venv; the HTTP streaming and OpenTelemetry suites with that
+# Python's venv of the apps' packages (scripts/app-venvs.sh: build/app-venvs/X.Y, pinned in
+# tests/requirements-app.txt; AZF_TEST_VENV), where they never skip: a skip fails the stage.
+scripts/app-venvs.sh build
 ran=""
 while read -r ver exe; do
   printf -- '--- Python %s (%s)\n' "$ver" "$exe"
@@ -84,9 +90,18 @@ while read -r ver exe; do
     -R '^python\.(app|invoke)\.'
   AZF_TEST_PYTHON="$ver" AZF_BUILD_DIR=build .venv/bin/python -m pytest -q -p no:cacheprovider \
     tests/host/test_invocations.py tests/host/test_bindings.py
+  log="build/app-venvs/$ver.pytest.log"
+  AZF_TEST_PYTHON="$ver" AZF_TEST_VENV="$ROOT/build/app-venvs/$ver" AZF_BUILD_DIR=build \
+    .venv/bin/python -m pytest -q -p no:cacheprovider -rs tests/host/test_http_stream.py \
+    tests/host/test_telemetry.py tests/runner/test_runner_stream.py </dev/null 2>&1 | tee "$log"
+  if tail -n 1 "$log" | grep -q skipped; then
+    echo "FAILED: the HTTP streaming and OpenTelemetry suites skipped tests on Python $ver" >&2
+    exit 1
+  fi
   ran="$ran $ver"
 done < build/python-versions.txt
 echo "Python versions tested:$ran"
+echo "HTTP streaming and OpenTelemetry suites ran on Python:$ran"
 step "Python binding (installed into a temporary prefix, fresh venv)"
 bindings/python/test.sh build
 step "Go binding (installed prefix, pkg-config)"

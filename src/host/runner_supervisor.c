@@ -146,7 +146,8 @@ typedef struct super {
     kid kids[KIDS];
     int cur, next; /* the serving app process; a new one not yet ready (-1) */
     int stopping;
-    int replacing; /* the serving app process stops to be started again (a change) */
+    int app_served; /* an app process got ready once: the app can start */
+    int replacing;  /* the serving app process stops to be started again (a change) */
     long long stop_deadline;
     azf__watch *watch; /* NULL: --no-watch */
 } super;
@@ -507,7 +508,12 @@ static int supervise(super *s, sigset_t *old)
             int st = 0;
             if (i == s->cur || k->pid <= 0 || waitpid(k->pid, &st, WNOHANG) != k->pid)
                 continue;
-            if (i == s->next && !s->stopping) {
+            read_channel(k);
+            if (i == s->next && k->served && !s->stopping) { /* ready, then died */
+                char why[160];
+                describe_exit(st, why, sizeof why);
+                bury(k, why, 500);
+            } else if (i == s->next && !s->stopping) {
                 say(C_RED, "The app's new version did not start (above); the previous one "
                            "keeps serving");
             } else if (i != s->next && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
@@ -527,8 +533,12 @@ static int supervise(super *s, sigset_t *old)
         }
         if (s->watch && !s->stopping && !s->replacing && azf__watch_take(s->watch, now_ms()))
             reload(s, old);
-        if (cur->pid > 0 && waitpid(cur->pid, &status, WNOHANG) == cur->pid)
+        /* What the app process sent before it died is still queued on the channel
+         * (READY among it): read it all before deciding whether it ever served. */
+        if (cur->pid > 0 && waitpid(cur->pid, &status, WNOHANG) == cur->pid) {
             died = 1;
+            read_channel(cur);
+        }
         long long now = now_ms();
         /* functionTimeout: the host's answer to a function that never returns is to
          * restart the worker; so is ours. */
@@ -561,7 +571,8 @@ static int supervise(super *s, sigset_t *old)
             char why[160];
             describe_exit(status, why, sizeof why);
             code = WIFEXITED(status) ? WEXITSTATUS(status) : AZF__EXIT_ABANDONED;
-            if (!cur->served) /* the app never started (it said why): nothing to restart */
+            s->app_served |= cur->served;
+            if (!s->app_served) /* the app never started (it said why): nothing to restart */
                 return code ? code : 1;
             if (s->stopping) { /* drained (0), or abandoned (3) or crashed while stopping */
                 if (code != 0)

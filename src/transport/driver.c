@@ -537,11 +537,11 @@ static int parse_uri(const char *uri, int *tls, char *host, size_t hostsz, char 
 static int wait_fd(int fd, short events, uint64_t deadline)
 {
     for (;;) {
+        /* Look at least once, even past the deadline: a loopback refusal is already
+         * known, and a late look (a busy machine) must not turn it into a timeout. */
         uint64_t now = now_ms();
-        if (now >= deadline)
-            return 0;
         struct pollfd pfd = {.fd = fd, .events = events};
-        int n = poll(&pfd, 1, (int)(deadline - now));
+        int n = poll(&pfd, 1, now >= deadline ? 0 : (int)(deadline - now));
         if (n < 0 && errno == EINTR)
             continue;
         return n;

@@ -187,6 +187,10 @@ def host_argv(port, worker_id, request_id, *, scheme="http", families=("legacy",
 # with libazfunc, instead of this venv's Python and packages (scripts/test.sh runs the
 # invocation suites so on every Python the build found).
 TEST_PYTHON = os.environ.get("AZF_TEST_PYTHON") or None
+# AZF_TEST_VENV=DIR is then the workers' venv: the app's packages of the streaming and
+# OpenTelemetry suites (scripts/app-venvs.sh makes one per Python). Those suites do not
+# skip when it is named: a package missing from it fails them.
+TEST_VENV = os.environ.get("AZF_TEST_VENV") or None
 
 
 def host_env(app_dir, worker_dir, extra=None):
@@ -198,7 +202,9 @@ def host_env(app_dir, worker_dir, extra=None):
     env["FUNCTIONS_APPLICATION_DIRECTORY"] = str(app_dir)
     env["FUNCTIONS_WORKER_RUNTIME_VERSION"] = TEST_PYTHON or f"{sys.version_info.major}.{sys.version_info.minor}"
     env.setdefault("PYTHON_THREADPOOL_THREAD_COUNT", "1000")
-    if TEST_PYTHON:
+    if TEST_VENV:
+        env["VIRTUAL_ENV"] = TEST_VENV
+    elif TEST_PYTHON:
         env.pop("VIRTUAL_ENV", None)
     elif sys.prefix != sys.base_prefix:
         # azure-functions ships with the worker; here it lives in the test venv.

@@ -20,7 +20,7 @@ from azhost import pb
 
 # Looked up, not imported: importing it would register it in this process's
 # azurefunctions-extensions-base, which other suites' in-process adapter tests share.
-if importlib.util.find_spec("azurefunctions.extensions.http.fastapi") is None:
+if not azhost.TEST_VENV and importlib.util.find_spec("azurefunctions.extensions.http.fastapi") is None:
     pytest.skip("azurefunctions-extensions-http-fastapi (requirements-dev.txt)",
                 allow_module_level=True)
 
@@ -55,6 +55,7 @@ def stream(tmp_path, make_host, worker_exe):
     h = make_host(worker_exe, app_dir=app, env=ENV)
     init = h.init(function_app_directory=app)
     assert init.result.status == SUCCESS, init.result.exception.message
+    assert azhost.TEST_PYTHON in (None, init.worker_metadata.runtime_version)  # AZF_TEST_PYTHON's
     uri = init.capabilities["HttpUri"]
     md = h.metadata(function_app_directory=app)
     assert md.result.status == SUCCESS, md.result.exception.message
@@ -197,11 +198,13 @@ def test_non_http_function_unchanged(stream):
 
 
 def test_without_init_indexing_no_server(tmp_path, make_host, worker_exe):
+    """Init indexing is opt-in before Python 3.13 and always on from 3.13 (§9)."""
     app = copy_app(tmp_path)
     h = make_host(worker_exe, app_dir=app, env=LSAN)
     init = h.init(function_app_directory=app)
     assert init.result.status == SUCCESS
-    assert "HttpUri" not in init.capabilities
+    version = tuple(int(n) for n in init.worker_metadata.runtime_version.split("."))
+    assert ("HttpUri" in init.capabilities) == (version >= (3, 13))
 
 
 def test_env_reload_starts_the_server(tmp_path, make_host, worker_exe, app_dir):

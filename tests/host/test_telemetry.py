@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+import azhost
 from azhost import pb
 
-pytest.importorskip("opentelemetry.sdk", reason="opentelemetry-sdk (requirements-dev.txt)")
+if not azhost.TEST_VENV:
+    pytest.importorskip("opentelemetry.sdk", reason="opentelemetry-sdk (requirements-dev.txt)")
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 SUCCESS = 1
@@ -25,6 +27,7 @@ def host_for(tmp_path, make_host, worker_exe, env):
     h = make_host(worker_exe, app_dir=app, env=env)
     init = h.init(function_app_directory=app)
     assert init.result.status == SUCCESS, init.result.exception.message
+    assert azhost.TEST_PYTHON in (None, init.worker_metadata.runtime_version)  # AZF_TEST_PYTHON's
     md = h.metadata(function_app_directory=app)
     assert md.result.status == SUCCESS, md.result.exception.message
     for load in h.load_indexed(md).values():

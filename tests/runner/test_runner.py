@@ -40,7 +40,8 @@ class Runner:
     def __init__(self, app, *args, env=None, preexec_fn=None):
         self.port = free_port()
         e = dict(os.environ)
-        e["VIRTUAL_ENV"] = str(ROOT / ".venv")
+        # AZF_TEST_VENV: another Python's venv with the app's packages (scripts/app-venvs.sh).
+        e["VIRTUAL_ENV"] = os.environ.get("AZF_TEST_VENV") or str(ROOT / ".venv")
         # CPython keeps some allocations for the process's life (ASan builds).
         e["LSAN_OPTIONS"] = f"suppressions={ROOT}/tests/python/lsan.supp:print_suppressions=0"
         e.pop("NO_COLOR", None)

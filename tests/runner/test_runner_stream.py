@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import importlib.util
 import json
+import os
 import re
 import shutil
 import sys
@@ -21,6 +22,22 @@ TEST_APPS = Path(__file__).resolve().parents[1] / "apps"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
 TP = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+# scripts/test.sh runs this file once per Python the build found, each with a venv of the
+# app's packages (AZF_TEST_VENV): then nothing is skipped, and the venv's Python serves.
+TEST_PYTHON = os.environ.get("AZF_TEST_PYTHON")
+TEST_VENV = os.environ.get("AZF_TEST_VENV")
+
+
+def has_app_package(module):
+    return bool(TEST_VENV) or importlib.util.find_spec(module) is not None
+
+
+def started(start, app_dir, env=None):
+    r = start(app_dir, env=env)
+    if TEST_VENV:  # the venv, and so its Python, serves the app
+        assert f"Virtual environment: {TEST_VENV}" in r.output, r.output
+        assert TEST_PYTHON is None or f"Python {TEST_PYTHON}." in r.output, r.output
+    return r
 
 
 def app(tmp_path, name):
@@ -31,8 +48,9 @@ def app(tmp_path, name):
 
 @pytest.mark.parametrize("function", ["span", "aspan"])
 def test_span_continues_the_client_trace(start, tmp_path, function):
-    pytest.importorskip("opentelemetry.sdk")
-    r = start(app(tmp_path, "otel_v2"), env={"PYTHON_ENABLE_OPENTELEMETRY": "1"})
+    if not has_app_package("opentelemetry.sdk"):
+        pytest.skip("opentelemetry-sdk (requirements-dev.txt)")
+    r = started(start, app(tmp_path, "otel_v2"), env={"PYTHON_ENABLE_OPENTELEMETRY": "1"})
     status, body, _ = r.request(f"/api/{function}", headers={
         "traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01", "tracestate": "vendor=x"})
     assert status == 200, body
@@ -52,9 +70,9 @@ def test_span_continues_the_client_trace(start, tmp_path, function):
 
 @pytest.fixture
 def streaming(start, tmp_path):
-    if importlib.util.find_spec("azurefunctions.extensions.http.fastapi") is None:
+    if not has_app_package("azurefunctions.extensions.http.fastapi"):
         pytest.skip("azurefunctions-extensions-http-fastapi (requirements-dev.txt)")
-    r = start(app(tmp_path, "stream_v2"))
+    r = started(start, app(tmp_path, "stream_v2"))
     r.wait_for("HTTP streaming: HTTP functions are served by the app at http://127.0.0.1:")
     return r
 
