@@ -37,9 +37,9 @@ static char *v1_load_metadata(const azf_function *fn)
     return s;
 }
 
-/* The host's function filter (host.json "functions", which Core Tools' --functions sets
- * as AzureFunctionsJobHost__functions__0..N): when given, only the functions it names,
- * compared without case, are indexed. */
+/* The host's function filter as Core Tools' --functions passes it, in the environment
+ * (AzureFunctionsJobHost__functions__0..N; host.json's own "functions" is not read): when
+ * given, only the functions it names, compared without case, are indexed. */
 static int wanted(const azf_function *fn)
 {
     char var[64];
