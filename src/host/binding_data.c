@@ -13,7 +13,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-static void guid(char out[37])
+void azf__new_guid(char out[37])
 {
     unsigned char b[16];
     if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
@@ -24,11 +24,6 @@ static void guid(char out[37])
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
              b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
              b[14], b[15]);
-}
-
-void azf__new_guid(char out[37])
-{
-    guid(out);
 }
 
 /* A value as binding data: JSON text becomes its JSON value, text a string. */
@@ -121,7 +116,7 @@ cJSON *azf__binding_data_new(const azf_function *fn, const azf_value *trigger,
         add_payload(data, trigger);
     }
     char g[37], now[40];
-    guid(g);
+    azf__new_guid(g);
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);
@@ -201,7 +196,7 @@ int azf__expr_resolve(const char *tmpl, const cJSON *data, char **out, azf__errm
             if (!name) {
                 rc = AZF_E_NOMEM;
             } else if (strcasecmp(name, "rand-guid") == 0) {
-                guid(g);
+                azf__new_guid(g);
                 rc = azf_buf_append(&b, g, 36);
             } else if (strcasecmp(name, "DateTime") == 0) {
                 char now[40];

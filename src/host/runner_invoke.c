@@ -13,21 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
-
-static void new_id(char out[37])
-{
-    unsigned char b[16];
-    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
-        for (int i = 0; i < 16; i++)
-            b[i] = (unsigned char)rand();
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
-}
 
 /* The runner's span for this request, continuing the client's traceparent (and then
  * its tracestate), so context.trace_context is real and OpenTelemetry spans nest. */
@@ -66,7 +51,7 @@ static call *start_call(runner *r, const azf_function *fn, azf_value *input,
                         azf__settled_fn settled, void *settled_arg)
 {
     char id[37];
-    new_id(id);
+    azf__new_guid(id);
     call *c = azf__calloc(1, sizeof *c);
     const azf_binding *trig = azf_function_trigger(fn);
     int rc = c ? azf_invocation_new(&c->inv, fn, id) : AZF_E_NOMEM;

@@ -79,6 +79,22 @@ static int keys_of(const char *entity_json, cJSON **out, const char **pk, const 
     return 0;
 }
 
+/* Sends an entity's JSON to path (owned; NULL when it could not be made). */
+static int send_entity(azf__storage *st, const char *method, char *path, const char *entity_json,
+                       azf__errmsg *err)
+{
+    azf__request rq = {.method = method,
+                       .svc = AZF__TABLE,
+                       .path = path,
+                       .headers = json_headers,
+                       .body = entity_json,
+                       .body_len = strlen(entity_json),
+                       .content_type = "application/json"};
+    int rc = path ? send_simple(st, &rq, err) : azf__err(err, AZF_E_NOMEM, "out of memory");
+    azf__free(path);
+    return rc;
+}
+
 int azf__table_insert(azf__storage *st, const char *table, const char *entity_json,
                       azf__errmsg *err)
 {
@@ -88,17 +104,7 @@ int azf__table_insert(azf__storage *st, const char *table, const char *entity_js
     if (rc != 0)
         return rc;
     cJSON_Delete(e);
-    char *path = azf__storage_path(table, NULL);
-    azf__request rq = {.method = "POST",
-                       .svc = AZF__TABLE,
-                       .path = path,
-                       .headers = json_headers,
-                       .body = entity_json,
-                       .body_len = strlen(entity_json),
-                       .content_type = "application/json"};
-    rc = path ? send_simple(st, &rq, err) : azf__err(err, AZF_E_NOMEM, "out of memory");
-    azf__free(path);
-    return rc;
+    return send_entity(st, "POST", azf__storage_path(table, NULL), entity_json, err);
 }
 
 int azf__table_upsert(azf__storage *st, const char *table, const char *entity_json,
@@ -111,16 +117,7 @@ int azf__table_upsert(azf__storage *st, const char *table, const char *entity_js
         return rc;
     char *path = entity_path(table, pk, rk);
     cJSON_Delete(e);
-    azf__request rq = {.method = "PUT",
-                       .svc = AZF__TABLE,
-                       .path = path,
-                       .headers = json_headers,
-                       .body = entity_json,
-                       .body_len = strlen(entity_json),
-                       .content_type = "application/json"};
-    rc = path ? send_simple(st, &rq, err) : azf__err(err, AZF_E_NOMEM, "out of memory");
-    azf__free(path);
-    return rc;
+    return send_entity(st, "PUT", path, entity_json, err);
 }
 
 /* cJSON's text copied into our allocator's memory (callers free with azf__free). */
