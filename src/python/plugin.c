@@ -384,6 +384,20 @@ static const char *plugin_executable(azf__py_runtime *rt)
     return rt->executable ? rt->executable : "";
 }
 
+/* A Python list of str as res->metadata (UTF-8 copies the core frees). 0 or AZF_E_NOMEM. */
+static int take_strings(PyObject *list, azf__py_result *res)
+{
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    res->metadata = host->malloc(sizeof(char *) * (size_t)(n ? n : 1));
+    for (Py_ssize_t i = 0; res->metadata && i < n; i++) {
+        char *str = to_utf8(PyList_GET_ITEM(list, i));
+        if (!str)
+            break;
+        res->metadata[res->count++] = str;
+    }
+    return (Py_ssize_t)res->count == n ? 0 : fail(res, AZF_E_NOMEM, "out of memory");
+}
+
 static int plugin_index(azf__py_runtime *rt, const char *app_dir, azf__py_result *res)
 {
     int rc;
@@ -393,20 +407,7 @@ static int plugin_index(azf__py_runtime *rt, const char *app_dir, azf__py_result
     if (list == Py_None) {
         res->use_default = 1;
     } else if (list && PyList_Check(list)) {
-        Py_ssize_t n = PyList_GET_SIZE(list);
-        res->metadata = host->malloc(sizeof(char *) * (size_t)(n ? n : 1));
-        if (!res->metadata) {
-            rc = fail(res, AZF_E_NOMEM, "out of memory");
-        } else {
-            for (Py_ssize_t i = 0; i < n; i++) {
-                char *s = to_utf8(PyList_GET_ITEM(list, i));
-                if (!s) {
-                    rc = fail(res, AZF_E_NOMEM, "out of memory");
-                    break;
-                }
-                res->metadata[res->count++] = s;
-            }
-        }
+        rc = take_strings(list, res);
     } else if (list) {
         rc = fail(res, AZF_E_INTERNAL, "the Python adapter returned a bad index");
     }
@@ -486,16 +487,7 @@ static int plugin_init_app(azf__py_runtime *rt, const char *app_dir, const char 
     if (list && !PyList_Check(list)) {
         rc = fail(res, AZF_E_INTERNAL, "the Python adapter returned bad capabilities");
     } else if (list) {
-        Py_ssize_t n = PyList_GET_SIZE(list);
-        res->metadata = host->malloc(sizeof(char *) * (size_t)(n ? n : 1));
-        for (Py_ssize_t i = 0; res->metadata && i < n; i++) {
-            char *str = to_utf8(PyList_GET_ITEM(list, i));
-            if (!str)
-                break;
-            res->metadata[res->count++] = str;
-        }
-        if ((Py_ssize_t)res->count != n)
-            rc = fail(res, AZF_E_NOMEM, "out of memory");
+        rc = take_strings(list, res);
     }
     Py_XDECREF(list);
     PyGILState_Release(gil);
