@@ -14,6 +14,14 @@
 #       docs/reliability.md; every crash it finds becomes a corpus file
 #       (tests/fuzz/corpus/<name>/regress-*) so that CI replays it from then on.
 #
+#   scripts/fuzz.sh executions N TARGET
+#       A campaign counted in executions: one process per core, each with its own random
+#       seed and scratch corpus, runs N/cores inputs of TARGET; prints the total. For long
+#       campaigns use the optimised build without sanitizers (scripts/build.sh fuzz-fast,
+#       then AZF_FUZZ_BUILD=build-fuzz-fast).
+#
+# AZF_FUZZ_BUILD names the build tree (default build-fuzz, the ASan+UBSan fuzz build).
+#
 # New inputs go to a scratch corpus, not the tree; a crashing input goes to
 # build-fuzz/artifacts/<target>/. Exit status: 0 when no target failed.
 set -euo pipefail
@@ -22,8 +30,10 @@ mode="${1:-}"
 case "$mode" in
   ci) shift ;;
   campaign) shift; secs="${1:-600}"; shift || true ;;
-  *) echo "usage: $0 ci | campaign [SECONDS] [TARGET...]" >&2; exit 2 ;;
+  executions) shift; total="${1:?executions N TARGET}"; shift; [ $# -eq 1 ] || { echo "usage: $0 executions N TARGET" >&2; exit 2; } ;;
+  *) echo "usage: $0 ci | campaign [SECONDS] [TARGET...] | executions N TARGET" >&2; exit 2 ;;
 esac
+build="$ROOT/${AZF_FUZZ_BUILD:-build-fuzz}"
 
 # CI inputs per target after the corpus replay: sized so that the whole gate takes a few
 # minutes on 2 cores in the ASan+UBSan fuzz build (each target's rate differs 100-fold).
@@ -35,16 +45,16 @@ declare -A RUNS=(
 jobs="$(nproc)"
 shopt -s nullglob
 targets=()
-if [ "$mode" = campaign ] && [ $# -gt 0 ]; then
-  for n in "$@"; do targets+=("$ROOT/build-fuzz/tests/fuzz/$n"); done
+if [ "$mode" != ci ] && [ $# -gt 0 ]; then
+  for n in "$@"; do targets+=("$build/tests/fuzz/$n"); done
 else
-  for t in "$ROOT"/build-fuzz/tests/fuzz/fuzz_*; do
+  for t in "$build"/tests/fuzz/fuzz_*; do
     case "$(basename "$t")" in *.*) continue ;; esac
     [ -x "$t" ] && targets+=("$t")
   done
 fi
 if [ ${#targets[@]} -eq 0 ]; then
-  echo "fuzz: no targets built (scripts/build.sh fuzz)" >&2
+  echo "fuzz: no targets built in $build (scripts/build.sh fuzz)" >&2
   exit 1
 fi
 
@@ -54,7 +64,7 @@ run_one() {
   name="$(basename "$t")"
   seeds="$ROOT/tests/fuzz/corpus/${name#fuzz_}"
   scratch="$work/$name.corpus"
-  artifacts="$ROOT/build-fuzz/artifacts/$name/"
+  artifacts="$build/artifacts/$name/"
   mkdir -p "$scratch" "$artifacts"
   if [ "$mode" = ci ]; then
     # -reload=0: re-reading the scratch corpus on a timer would make the run depend on speed.
@@ -70,6 +80,34 @@ run_one() {
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+
+if [ "$mode" = executions ]; then
+  t="${targets[0]}" name="$(basename "${targets[0]}")"
+  [ -x "$t" ] || { echo "fuzz: $t is not built" >&2; exit 1; }
+  artifacts="$build/artifacts/$name/"
+  mkdir -p "$artifacts"
+  echo "fuzz: $name, $total executions over $jobs processes, random seeds ($(date -u +%FT%TZ))"
+  start=$(date +%s)
+  for i in $(seq 1 "$jobs"); do
+    mkdir -p "$work/c$i"
+    "$t" "-runs=$((total / jobs))" -max_len=65536 -print_final_stats=1 \
+      -artifact_prefix="$artifacts" "$work/c$i" "$ROOT/tests/fuzz/corpus/${name#fuzz_}" \
+      > "$work/p$i.log" 2>&1 &
+  done
+  failed=0 sum=0
+  for i in $(seq 1 "$jobs"); do
+    wait -n || failed=1
+  done
+  for i in $(seq 1 "$jobs"); do
+    n="$(grep -E '^stat::number_of_executed_units:' "$work/p$i.log" | awk '{print $2}')"
+    echo "fuzz: process $i: ${n:-?} executions, seed $(grep -oE 'Seed: [0-9]+' "$work/p$i.log" | head -1 | cut -d' ' -f2)," \
+      "cov $(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$work/p$i.log" | tail -1)"
+    sum=$((sum + ${n:-0}))
+    grep -qE '^==[0-9]+==|deadly signal|ERROR: libFuzzer' "$work/p$i.log" && { tail -n 60 "$work/p$i.log"; failed=1; }
+  done
+  echo "fuzz: $name: $sum executions in $(($(date +%s) - start)) s, $([ "$failed" = 0 ] && echo "no crash" || echo "FAILED; inputs in $artifacts")"
+  exit "$failed"
+fi
 if [ "$mode" = ci ]; then
   echo "fuzz: ${#targets[@]} targets, fixed seed and run counts, $jobs at a time"
 else
@@ -95,7 +133,7 @@ for t in "${targets[@]}"; do
     "seed $(grep -oE 'Seed: [0-9]+' "$work/$name.log" | head -1 | cut -d' ' -f2), exit $rc"
   if [ "$rc" -ne 0 ]; then
     tail -n 60 "$work/$name.log"
-    echo "fuzz: $name failed; the crashing input is in $ROOT/build-fuzz/artifacts/$name/"
+    echo "fuzz: $name failed; the crashing input is in $build/artifacts/$name/"
     failed=1
   fi
 done
