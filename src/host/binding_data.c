@@ -4,26 +4,33 @@
  * payload, blob path tokens, HTTP route and query values), {rand-guid}, {DateTime} and
  * {sys.*}; a dotted name walks into JSON objects. */
 #include "host/bindings.h"
+#include "host/trace_context.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
 
 void azf__new_guid(char out[37])
 {
     unsigned char b[16];
-    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
-        for (int i = 0; i < 16; i++)
-            b[i] = (unsigned char)rand();
+    char hex[33];
+    azf__random_bytes(b, sizeof b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    azf__hex(hex, b, sizeof b); /* 8-4-4-4-12 */
+    memcpy(out, hex, 8);
+    out[8] = '-';
+    memcpy(out + 9, hex + 8, 4);
+    out[13] = '-';
+    memcpy(out + 14, hex + 12, 4);
+    out[18] = '-';
+    memcpy(out + 19, hex + 16, 4);
+    out[23] = '-';
+    memcpy(out + 24, hex + 20, 12);
+    out[36] = '\0';
 }
 
 /* A value as binding data: JSON text becomes its JSON value, text a string. */

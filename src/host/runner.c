@@ -17,25 +17,63 @@
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 static int out_color;
 
-void azf__say(int color, const char *fmt, ...)
+/* One line, "[<UTC time>Z] <message>", in colour when enabled, written at once. The
+ * request path prints three lines per invocation, so the time's text is made once a
+ * second and the line goes out with one write (out_mu held by the caller). */
+static void put_line(int color, const char *msg, size_t len)
 {
     static const char *const codes[] = {"",         "\033[31m", "\033[32m",
                                         "\033[33m", "\033[36m", "\033[90m"};
+    static time_t stamp_sec = -1;
+    static char stamp[40];
     struct timespec ts;
-    struct tm tm;
-    char stamp[40];
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (ts.tv_sec != stamp_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(stamp, sizeof stamp, "[%Y-%m-%dT%H:%M:%S.", &tm);
+        stamp_sec = ts.tv_sec;
+    }
+    int ms = (int)(ts.tv_nsec / 1000000);
+    char millis[6] = {
+        (char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z', ']', ' '};
+    const char *on = out_color && color ? codes[color] : "", *off = *on ? "\033[0m" : "";
+    fputs(stamp, stdout);
+    fwrite(millis, 1, sizeof millis, stdout);
+    fputs(on, stdout);
+    fwrite(msg, 1, len, stdout);
+    fputs(off, stdout);
+    putchar('\n');
+    fflush(stdout);
+}
+
+void azf__say(int color, const char *fmt, ...)
+{
+    char small[512], *msg = small;
     va_list ap;
     va_start(ap, fmt);
-    pthread_mutex_lock(&out_mu);
-    printf("[%s.%03ldZ] %s", stamp, ts.tv_nsec / 1000000, out_color && color ? codes[color] : "");
-    vprintf(fmt, ap);
-    printf("%s\n", out_color && color ? "\033[0m" : "");
-    fflush(stdout);
-    pthread_mutex_unlock(&out_mu);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof small && (msg = malloc((size_t)n + 1))) {
+        va_start(ap, fmt);
+        vsnprintf(msg, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    if (!msg) /* out of memory: the start of it */
+        msg = small, n = (int)sizeof small - 1;
+    pthread_mutex_lock(&out_mu);
+    put_line(color, msg, n > 0 ? (size_t)n : 0);
+    pthread_mutex_unlock(&out_mu);
+    if (msg != small)
+        free(msg);
+}
+
+/* azf__say(color, "%s", text), without the formatting. */
+static void say_text(int color, const char *text)
+{
+    pthread_mutex_lock(&out_mu);
+    put_line(color, text, strlen(text));
+    pthread_mutex_unlock(&out_mu);
 }
 
 void azf__set_color(int on)
@@ -53,7 +91,7 @@ void azf__on_python_log(int level, const char *category, const char *message, vo
     const runner *r = user_data;
     (void)category;
     if (level >= r->settings.log_level)
-        say(level_color(level), "%s", message);
+        say_text(level_color(level), message);
 }
 
 void azf__on_user_log(azf_invocation *inv, int level, const char *category, const char *message,
@@ -64,7 +102,7 @@ void azf__on_user_log(azf_invocation *inv, int level, const char *category, cons
     int min = r->settings.function_log_level >= 0 ? r->settings.function_log_level
                                                   : r->settings.log_level;
     if (level >= min)
-        say(level_color(level), "%s", message);
+        say_text(level_color(level), message);
 }
 
 static int index_failed; /* the app's indexing raised */

@@ -1,8 +1,9 @@
 /* W3C Trace Context (https://www.w3.org/TR/trace-context/ §3.2): parse an incoming
- * traceparent, make the runner's own span. */
+ * traceparent, make the runner's own span; the random bytes of the runner's ids. */
 #include "host/trace_context.h"
 
-#include <stdio.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -34,19 +35,69 @@ static int valid(const char *tp)
     return lower_hex(tp + 3, 32, 1) && lower_hex(tp + 36, 16, 1) && lower_hex(tp + 53, 2, 0);
 }
 
+/* Random bytes come from getrandom, read RANDOM_BATCH bytes at a time per thread: a
+ * request takes 40 (an invocation id, a trace id and a span id), so this is one system
+ * call per hundred requests instead of two per request. A child process of fork()
+ * never reuses its parent's bytes (fork_generation). */
+#define RANDOM_BATCH 4096
+
+static atomic_uint fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void after_fork_in_child(void)
+{
+    atomic_fetch_add(&fork_generation, 1);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+}
+
+void azf__random_bytes(void *out, size_t n)
+{
+    static _Thread_local unsigned char pool[RANDOM_BATCH];
+    static _Thread_local size_t left;
+    static _Thread_local unsigned generation;
+    pthread_once(&atfork_once, register_atfork);
+    unsigned gen = atomic_load(&fork_generation);
+    if (gen != generation)
+        left = 0, generation = gen;
+    unsigned char *o = out;
+    while (n > 0) {
+        if (left == 0) {
+            if (getrandom(pool, sizeof pool, 0) != (ssize_t)sizeof pool)
+                for (size_t i = 0; i < sizeof pool; i++)
+                    pool[i] = (unsigned char)rand();
+            left = sizeof pool;
+        }
+        size_t k = n < left ? n : left;
+        memcpy(o, pool + sizeof pool - left, k);
+        left -= k, o += k, n -= k;
+    }
+}
+
+void azf__hex(char *out, const unsigned char *bytes, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* A random id of `bytes` bytes (not all zero, as W3C requires) in lower-case hex. */
 static void random_hex(char *out, size_t bytes)
 {
     unsigned char b[16];
     int any = 0;
     while (!any) {
-        if (getrandom(b, bytes, 0) != (ssize_t)bytes)
-            for (size_t i = 0; i < bytes; i++)
-                b[i] = (unsigned char)rand();
+        azf__random_bytes(b, bytes);
         for (size_t i = 0; i < bytes; i++)
             any |= b[i];
     }
-    for (size_t i = 0; i < bytes; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    azf__hex(out, b, bytes);
 }
 
 int azf__trace_parent_new(const char *incoming, char out[AZF__TRACE_PARENT_LEN + 1])
@@ -61,6 +112,13 @@ int azf__trace_parent_new(const char *incoming, char out[AZF__TRACE_PARENT_LEN +
         random_hex(trace, 16);
     }
     random_hex(span, 8);
-    snprintf(out, AZF__TRACE_PARENT_LEN + 1, "00-%s-%s-%s", trace, span, flags);
+    /* "00-" trace "-" span "-" flags */
+    memcpy(out, "00-", 3);
+    memcpy(out + 3, trace, 32);
+    out[35] = '-';
+    memcpy(out + 36, span, 16);
+    out[52] = '-';
+    memcpy(out + 53, flags, 2);
+    out[AZF__TRACE_PARENT_LEN] = '\0';
     return cont;
 }

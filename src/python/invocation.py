@@ -40,6 +40,7 @@ from _azfunc_common import (GenericBinding, converter, deferred_registry,
 END_OK, END_FAIL, END_CANCEL = 0, 1, 2
 KINDS = native.kinds()  # 'string' -> AZF_VALUE_STRING, ... (one C table)
 KIND_HTTP = KINDS['http']
+KIND_BYTES = KINDS['bytes']
 # Datum types the library's encoders produce -> the kind they travel as.
 _DATUM_KINDS = {'string': KINDS['string'], 'json': KINDS['json'],
                 'bytes': KINDS['bytes'], 'int': KINDS['int'],
@@ -82,11 +83,25 @@ def current_invocation_id():
 
 
 class _Bridge(logging.Handler):
-    """Root logger -> invocation logs (User) or the System log callback."""
+    """Root logger -> invocation logs (User) or the System log callback.
+    Every user log line of every invocation comes through here, so the
+    common case (the plain formatter, no exception or stack) takes the
+    message straight from the record, and no lock is taken: emit keeps no
+    state, and the C side serialises what it prints."""
+
+    def handle(self, record):
+        rv = self.filter(record) if self.filters else True
+        if rv:
+            self.emit(rv if isinstance(rv, logging.LogRecord) else record)
+        return rv
 
     def emit(self, record):
         try:
-            msg = self.format(record)
+            if (self.formatter is _PLAIN and not record.exc_info
+                    and not record.exc_text and not record.stack_info):
+                msg = record.message = record.getMessage()
+            else:
+                msg = self.format(record)
             level = _log_level(record.levelno)
             name = record.name
             if not name.startswith(SYSTEM_LOGGERS):
@@ -96,6 +111,9 @@ class _Bridge(logging.Handler):
             native.syslog(level, name, msg)
         except Exception:
             pass
+
+
+_PLAIN = logging.Formatter('%(message)s')
 
 
 def _thread_count():
@@ -144,7 +162,7 @@ def start():
     global _loop, _loop_thread, _log_handler
     fd = native.setup(None, types.SimpleNamespace)
     _log_handler = _Bridge()
-    _log_handler.setFormatter(logging.Formatter('%(message)s'))
+    _log_handler.setFormatter(_PLAIN)
     logging.getLogger().addHandler(_log_handler)
     apply_settings()
     _loop = asyncio.new_event_loop()
@@ -556,20 +574,21 @@ def _http_response_raw(obj):
     as the function returned it): the hot path of HTTP functions.
     tests/adapter checks it against the library's converter."""
     items = list(obj.headers.items())
-    names = {k.lower() for k, _ in items}
+    names = {k.lower() for k, _ in items} if items else ()
     if 'content-type' not in names:
         mimetype = obj.mimetype
         items.append(('content-type', f'{mimetype}; charset={obj.charset}'
-                      if mimetype.startswith('text/') else f'{mimetype}'))
-    cookies = None
+                      if mimetype.startswith('text/') else mimetype))
+    cookies = []
     if 'set-cookie' in names:
-        cookies = [SimpleCookie(v) for k, v in items
-                   if k.lower() == 'set-cookie']
+        cookies = _cookies([SimpleCookie(v) for k, v in items
+                            if k.lower() == 'set-cookie'])
         items = [(k, v) for k, v in items if k.lower() != 'set-cookie']
+    if len(items) > 1:  # a repeated name keeps its last value
+        items = list(dict(items).items())
     body = obj.get_body()
-    return (KIND_HTTP, str(obj.status_code), list(dict(items).items()),
-            (KINDS['bytes'], bytes(body) if body is not None else b''),
-            _cookies(cookies))
+    return (KIND_HTTP, str(obj.status_code), items,
+            (KIND_BYTES, bytes(body) if body is not None else b''), cookies)
 
 
 def _encoder(binding_name, pytype):
