@@ -5,12 +5,14 @@
 #include "host/runner_internal.h"
 
 #include <event2/thread.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- output -------------------------------------------------------------------- */
 
@@ -259,6 +261,7 @@ int azf__runner_serve(const azf__runner_opts *o)
     r->o = o;
     r->exit_code = 1;
     r->listen_fd = o->listen_fd;
+    r->done_fd = -1;
     pthread_mutex_init(&r->mu, NULL);
     out_color = o->color;
     azf__settings_init(&r->settings);
@@ -285,7 +288,13 @@ int azf__runner_serve(const azf__runner_opts *o)
     }
     if (azf__http_start(r) != 0)
         goto out;
-    r->wake = event_new(r->base, -1, 0, azf__on_wake, r);
+    r->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (r->done_fd < 0 ||
+        !(r->wake = event_new(r->base, r->done_fd, EV_READ | EV_PERSIST, azf__on_wake, r)) ||
+        event_add(r->wake, NULL) != 0) {
+        fprintf(stderr, "azfunc start: cannot create the event loop\n");
+        goto out;
+    }
     r->post_ev = event_new(r->base, -1, 0, azf__on_post, r);
     r->sigint = evsignal_new(r->base, SIGINT, azf__on_signal, r);
     r->sigterm = evsignal_new(r->base, SIGTERM, azf__on_signal, r);
@@ -327,6 +336,8 @@ out:
     azf__runner_storage_free(r);
     if (r->wake)
         event_free(r->wake);
+    if (r->done_fd >= 0)
+        close(r->done_fd);
     if (r->post_ev)
         event_free(r->post_ev);
     if (r->sigint)

@@ -51,7 +51,8 @@ struct runner {
     struct evhttp_bound_socket *bound;
     struct event *wake, *sigint, *sigterm, *deadline, *resume;
     pthread_mutex_t mu; /* guards done */
-    call *done;
+    call *done;         /* completed, for the loop (wake reads done_fd) */
+    int done_fd;        /* eventfd: the first completion queued wakes the loop */
     int inflight, replying, stopping, local_time;
     timer *timers;
     size_t ntimers;
@@ -177,7 +178,7 @@ int azf__post_call(void *runner, const azf_function *fn, azf_value *input, azf_v
                    const char *reason, azf__settled_fn settled, void *arg);
 /* The loop's post event: starts the posted invocations. */
 void azf__on_post(evutil_socket_t fd, short what, void *arg);
-/* The loop's wake event: finishes the completed invocations. */
+/* The loop's wake event (on done_fd): finishes the completed invocations. */
 void azf__on_wake(evutil_socket_t fd, short what, void *arg);
 /* Frees the completed invocations left when the loop has ended. */
 void azf__drop_done(runner *r);
