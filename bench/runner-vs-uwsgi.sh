@@ -5,7 +5,8 @@
 #   bench/runner-vs-uwsgi.sh [RUNS] [SECONDS] [CONNECTIONS]
 # Granian (a Rust server; not committed): python3 -m venv bench/.granian-venv &&
 #   bench/.granian-venv/bin/pip install 'granian>=2.8,<3' azure-functions
-# SERVERS="azfunc uwsgi-1p" picks a subset.
+# SERVERS="azfunc uwsgi-1p" picks a subset. BASE=<another azfunc executable> adds it as
+# "azfunc-base", interleaved with the others (before/after in one session).
 # Prints every run and the medians; the figures go to bench/README.md by hand.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,6 +28,7 @@ wait_up() {
 start_server() {
   case "$1" in
     azfunc) "$AZFUNC" start examples/hello --port $port >/dev/null 2>&1 & ;;
+    azfunc-base) "$BASE" start examples/hello --port $port >/dev/null 2>&1 & ;;
     uwsgi-1p)
       uwsgi --plugin python3 --http-socket 127.0.0.1:$port --virtualenv "$VIRTUAL_ENV" \
         --wsgi-file bench/wsgi_hello.py --master --die-on-term --processes 1 --threads 1 \
@@ -48,6 +50,7 @@ if [ -n "${SERVERS:-}" ]; then
   read -r -a servers <<<"$SERVERS"
 else
   servers=(azfunc uwsgi-1p uwsgi-2p)
+  [ -n "${BASE:-}" ] && servers+=(azfunc-base)
   [ -x bench/.granian-venv/bin/granian ] && servers+=(granian)
 fi
 declare -A res

@@ -573,7 +573,8 @@ def _http_response_raw(obj):
     body, without the Datums in between; the response object itself is left
     as the function returned it): the hot path of HTTP functions.
     tests/adapter checks it against the library's converter."""
-    items = list(obj.headers.items())
+    headers = obj.headers
+    items = list(headers.items()) if headers else []
     names = {k.lower() for k, _ in items} if items else ()
     if 'content-type' not in names:
         mimetype = obj.mimetype
