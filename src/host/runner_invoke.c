@@ -176,11 +176,16 @@ void azf__on_post(evutil_socket_t fd, short what, void *arg)
 
 /* Header fields by lower-cased name, in first-seen order, repeated fields joined with
  * ", " (RFC 9110 5.3): one hash lookup per field, so collecting is linear in the
- * request's size whatever its fields. */
+ * request's size whatever its fields. An ordinary request (up to SMALL fields, names up
+ * to NAME_MAX bytes, no repeats) is collected without allocating. */
+enum { SMALL = 32, NAME_MAX = 64 };
+
 typedef struct field {
-    char *name;
-    azf_buf value;
-    size_t next; /* hash chain, +1 (0: end) */
+    char *name;        /* lower-cased: in short, else allocated */
+    const char *value; /* the first one's (evhttp's) */
+    azf_buf joined;    /* a repeated field's values, joined */
+    size_t next;       /* hash chain, +1 (0: end) */
+    char short_name[NAME_MAX];
 } field;
 
 static size_t hash(const char *s)
@@ -191,48 +196,68 @@ static size_t hash(const char *s)
     return h;
 }
 
-static int add_headers(azf_value *v, const struct evkeyvalq *hs)
+/* Chains and buckets: on the stack for up to SMALL entries. */
+static size_t buckets_for(size_t n)
 {
-    size_t n = 0, nb = 1;
-    for (const struct evkeyval *h = hs->tqh_first; h; h = h->next.tqe_next)
-        n++;
+    size_t nb = 1;
     while (nb < 2 * n)
         nb *= 2;
-    field *f = azf__calloc(n ? n : 1, sizeof *f);
-    size_t *bucket = azf__calloc(nb, sizeof *bucket), nf = 0;
+    return nb;
+}
+
+static int add_headers(azf_value *v, const struct evkeyvalq *hs)
+{
+    size_t n = 0, nf = 0;
+    for (const struct evkeyval *h = hs->tqh_first; h; h = h->next.tqe_next)
+        n++;
+    size_t nb = buckets_for(n), small_bucket[2 * SMALL];
+    field small_f[SMALL];
+    field *f = n <= SMALL ? small_f : azf__calloc(n, sizeof *f);
+    size_t *bucket = nb <= 2 * SMALL ? small_bucket : azf__calloc(nb, sizeof *bucket);
     int rc = f && bucket ? 0 : AZF_E_NOMEM;
+    if (rc == 0)
+        memset(bucket, 0, nb * sizeof *bucket);
     for (const struct evkeyval *h = hs->tqh_first; rc == 0 && h; h = h->next.tqe_next) {
-        char *key = azf__strdup(h->key);
+        size_t len = strlen(h->key);
+        field *nf_ = &f[nf];
+        char *key = len < NAME_MAX ? nf_->short_name : azf__malloc(len + 1);
         if (!key) {
             rc = AZF_E_NOMEM;
             break;
         }
-        for (char *p = key; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
+        for (size_t i = 0; i <= len; i++)
+            key[i] = (char)tolower((unsigned char)h->key[i]);
         size_t *at = &bucket[hash(key) & (nb - 1)];
         while (*at && strcmp(f[*at - 1].name, key) != 0)
             at = &f[*at - 1].next;
         if (*at) {
-            azf__free(key);
-            azf_buf *b = &f[*at - 1].value;
-            if (azf_buf_append(b, ", ", 2) || azf_buf_append(b, h->value, strlen(h->value)))
+            if (key != nf_->short_name)
+                azf__free(key);
+            field *e = &f[*at - 1];
+            azf_buf *b = &e->joined;
+            if ((!b->ptr && azf_buf_append(b, e->value, strlen(e->value))) ||
+                azf_buf_append(b, ", ", 2) || azf_buf_append(b, h->value, strlen(h->value)))
                 rc = AZF_E_NOMEM;
         } else {
-            f[nf].name = key;
+            nf_->name = key;
+            nf_->value = h->value;
+            nf_->joined = (azf_buf)AZF_BUF_INIT;
+            nf_->next = 0;
             *at = ++nf;
-            if (azf_buf_append(&f[nf - 1].value, h->value, strlen(h->value)))
-                rc = AZF_E_NOMEM;
         }
     }
     for (size_t i = 0; i < nf; i++) {
-        if (rc == 0) /* ptr is NUL-terminated, NULL while empty */
+        if (rc == 0) /* joined.ptr is NUL-terminated */
             rc = azf__http_append(v, AZF_HTTP_HEADERS, f[i].name,
-                                  f[i].value.ptr ? f[i].value.ptr : "");
-        azf__free(f[i].name);
-        azf_buf_dispose(&f[i].value);
+                                  f[i].joined.ptr ? f[i].joined.ptr : f[i].value);
+        if (f[i].name != f[i].short_name)
+            azf__free(f[i].name);
+        azf_buf_dispose(&f[i].joined);
     }
-    azf__free(f);
-    azf__free(bucket);
+    if (f != small_f)
+        azf__free(f);
+    if (bucket != small_bucket)
+        azf__free(bucket);
     return rc;
 }
 
@@ -277,14 +302,17 @@ static int add_query(azf_value *v, const char *query)
     /* A decoded NUL would cut the text short. */
     if (strstr(query, "%00") || evhttp_parse_query_str(query, &q) != 0)
         return AZF_E_PARSE;
-    size_t n = 0, nb = 1, nf = 0;
+    size_t n = 0, nf = 0;
     for (const struct evkeyval *h = q.tqh_first; h; h = h->next.tqe_next)
         n++;
-    while (nb < 2 * n)
-        nb *= 2;
-    const struct evkeyval **f = azf__calloc(n ? n : 1, sizeof *f);
-    size_t *bucket = azf__calloc(nb, sizeof *bucket), *next = azf__calloc(n ? n : 1, sizeof *next);
+    size_t nb = buckets_for(n), small_bucket[2 * SMALL], small_next[SMALL];
+    const struct evkeyval *small_f[SMALL];
+    const struct evkeyval **f = n <= SMALL ? small_f : azf__calloc(n, sizeof *f);
+    size_t *bucket = nb <= 2 * SMALL ? small_bucket : azf__calloc(nb, sizeof *bucket);
+    size_t *next = n <= SMALL ? small_next : azf__calloc(n, sizeof *next);
     int rc = f && bucket && next ? 0 : AZF_E_NOMEM;
+    if (rc == 0)
+        memset(bucket, 0, nb * sizeof *bucket);
     for (const struct evkeyval *h = q.tqh_first; rc == 0 && h; h = h->next.tqe_next) {
         if (!azf__utf8_valid(h->key) || !azf__utf8_valid(h->value)) {
             rc = AZF_E_PARSE;
@@ -299,14 +327,18 @@ static int add_query(azf_value *v, const char *query)
             f[*at - 1] = h; /* the last value wins, at the first one's place */
         } else {
             f[nf] = h;
+            next[nf] = 0;
             *at = ++nf;
         }
     }
     for (size_t i = 0; rc == 0 && i < nf; i++)
         rc = azf__http_append(v, AZF_HTTP_QUERY, f[i]->key, f[i]->value);
-    azf__free(f);
-    azf__free(bucket);
-    azf__free(next);
+    if (f != small_f)
+        azf__free(f);
+    if (bucket != small_bucket)
+        azf__free(bucket);
+    if (next != small_next)
+        azf__free(next);
     evhttp_clear_headers(&q);
     return rc;
 }
