@@ -85,10 +85,11 @@ AZF_API void azf_message_free(azf_message *m);
 
 /* Replaces the content of `m` with the StreamingMessage serialized in
  * data[0..len) (copied: no pointer into `data` is kept). Unknown fields are
- * kept and re-encoded. A `string` field holding a NUL character is refused rather
- * than cut at the NUL (strings are handed out NUL-terminated; `bytes` fields keep
- * their length). On failure `m` is left empty.
- * Returns 0, AZF_E_PARSE (malformed, nested deeper than 100 messages, NUL in a string),
+ * kept and re-encoded. A singular `string` field holding a NUL character is kept
+ * whole (re-encoded and printed by azf_message_to_json with the NUL escaped, never
+ * cut); one inside a repeated string field is refused. On failure `m` is left empty.
+ * Returns 0, AZF_E_PARSE (malformed, nested deeper than 100 messages, NUL in a
+ * repeated string),
  * AZF_E_NOMEM or AZF_E_INVALID; azf_message_errmsg describes the problem. */
 AZF_API int azf_message_decode(azf_message *m, const uint8_t *data, size_t len);
 

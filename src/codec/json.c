@@ -382,7 +382,13 @@ static void write_message(writer *w, const ProtobufCMessage *m)
     put(w, "{", 1);
     for (unsigned i = 0; i < d->n_fields && !w->rc; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (!is_present(m, f))
+        /* A string holding NUL (azf__codec_set_string): printed whole, NUL escaped. */
+        size_t held_len = 0;
+        const char *held =
+            f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED
+                ? azf__codec_held_string(m, f->id, &held_len)
+                : NULL;
+        if (!held && !is_present(m, f))
             continue;
         if (!first)
             put(w, ",", 1);
@@ -390,7 +396,10 @@ static void write_message(writer *w, const ProtobufCMessage *m)
         json_name(f->name, name, sizeof name);
         put_string(w, name, strlen(name));
         put(w, ":", 1);
-        write_field(w, m, f);
+        if (held)
+            put_string(w, held, held_len);
+        else
+            write_field(w, m, f);
     }
     put(w, "}", 1);
 }

@@ -78,6 +78,16 @@ def test_strings_keep_their_length_or_fail_cleanly(tmp_path, make_host, worker_e
     alive(h)
 
 
+def test_nul_in_log_and_exception_text_reaches_the_host_whole(tmp_path, make_host, worker_exe):
+    h, ids = hostile_host(tmp_path, make_host, worker_exe)
+    inv = h.invoke(ids["lognul"], http_body(pb.TypedData(string="x")))
+    r = inv.response
+    assert r.result.status == FAILURE
+    assert "bad\x00value" in r.result.exception.message, repr(r.result.exception.message)
+    assert [lg.message for lg in inv.logs if "before" in lg.message] == ["before\x00after"], (h.logs, inv.logs)
+    alive(h)
+
+
 def test_80k_bindings_are_refused_without_holding_the_worker(tmp_path, make_host, worker_exe):
     h, ids = hostile_host(tmp_path, make_host, worker_exe)
     bindings = [pb.ParameterBinding(name=f"b{i}", data=pb.TypedData(string="v")) for i in range(80_000)]
