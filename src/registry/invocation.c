@@ -242,11 +242,7 @@ static int finish(azf_invocation *inv, int state, const char *message, size_t ml
     }
     if (state != AZF_INVOCATION_SUCCEEDED) {
         /* Outputs of a failed or cancelled invocation are not sent. */
-        for (size_t i = 0; i < inv->outputs->n; i++) {
-            azf__free(inv->outputs->e[i].key);
-            azf_value_free(inv->outputs->e[i].value);
-        }
-        inv->outputs->n = 0;
+        azf__value_map_clear(inv->outputs);
         azf_value_free(inv->return_value);
         inv->return_value = NULL;
     }
