@@ -30,3 +30,9 @@ def lognul(req: func.HttpRequest) -> str:
     """Logs, then raises, text holding a NUL: the host must receive both whole."""
     logging.info("before\x00after")
     raise ValueError("bad\x00value")
+
+
+@app.route(route="size")
+def size(req: func.HttpRequest) -> str:
+    """The body's length only: a 128 MiB request needs no 128 MiB answer."""
+    return str(len(req.get_body()))
