@@ -57,8 +57,15 @@ void *azf__pb_new(const void *init, size_t size);
 int azf__codec_set_string(ProtobufCMessage *msg, ProtobufCMessageUnknownField *spill,
                           const char *field, const char *s, size_t len);
 void azf__codec_clear_strings(ProtobufCMessage *msg);
-/* The string field `id` held whole by azf__codec_set_string or azf_message_decode (the
- * last one): its bytes and *len, or NULL when it is not held. */
+/* Moves the string of field `id` of a decoded (library-allocated) message, (*slot)[0..len)
+ * holding NUL, into a held unknown field; *slot is freed and set to NULL. 0 or
+ * AZF_E_NOMEM (then *slot is unchanged). */
+int azf__codec_hold_string(ProtobufCMessage *m, unsigned id, char **slot, size_t len);
+/* 1 when d is a map<K, V> entry (K key = 1, V value = 2, named "...Entry"). A string
+ * holding NUL is never held in one (maps are printed from their entries' fields). */
+int azf__codec_is_map_entry(const ProtobufCMessageDescriptor *d);
+/* The string field `id` held whole by azf__codec_set_string, azf_message_decode or
+ * azf_message_from_json (the last one): its bytes and *len, or NULL when not held. */
 const char *azf__codec_held_string(const ProtobufCMessage *msg, unsigned id, size_t *len);
 
 /* Decodes a serialized StreamingMessage (borrowed, not kept) after the wire check:

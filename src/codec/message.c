@@ -144,7 +144,8 @@ static int check_wire(wire_check *c, const ProtobufCMessageDescriptor *d, const 
                                 (size_t)(end - p));
             /* protobuf-c would hand the string over cut at its first NUL. */
             if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p, 0, (size_t)v)) {
-                if (c->keep_nul && f->label != PROTOBUF_C_LABEL_REPEATED)
+                if (c->keep_nul && f->label != PROTOBUF_C_LABEL_REPEATED &&
+                    !azf__codec_is_map_entry(d))
                     c->held = 1;
                 else
                     return azf__err(c->err, AZF_E_PARSE,
@@ -218,6 +219,31 @@ void azf__codec_clear_strings(ProtobufCMessage *msg)
         azf__free(msg->unknown_fields[i].data);
     msg->n_unknown_fields = 0;
     msg->unknown_fields = NULL;
+}
+
+int azf__codec_hold_string(ProtobufCMessage *m, unsigned id, char **slot, size_t len)
+{
+    ProtobufCMessageUnknownField *uf =
+        azf__realloc(m->unknown_fields, (m->n_unknown_fields + 1) * sizeof *uf);
+    if (uf)
+        m->unknown_fields = uf;
+    size_t n;
+    uint8_t *data = uf ? prefixed_copy(*slot, len, &n) : NULL;
+    if (!data)
+        return AZF_E_NOMEM;
+    uf[m->n_unknown_fields++] =
+        (ProtobufCMessageUnknownField){id, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, n, data};
+    azf__free(*slot);
+    *slot = NULL;
+    return 0;
+}
+
+int azf__codec_is_map_entry(const ProtobufCMessageDescriptor *d)
+{
+    size_t n = strlen(d->short_name);
+    return d->n_fields == 2 && n > 5 && strcmp(d->short_name + n - 5, "Entry") == 0 &&
+           d->fields[0].id == 1 && strcmp(d->fields[0].name, "key") == 0 && d->fields[1].id == 2 &&
+           strcmp(d->fields[1].name, "value") == 0;
 }
 
 const char *azf__codec_held_string(const ProtobufCMessage *msg, unsigned id, size_t *len)
@@ -297,25 +323,10 @@ static int hold_strings(const ProtobufCMessageDescriptor *d, ProtobufCMessage *m
         }
         const uint8_t *nul = memchr(o->val, 0, o->len);
         char *s = *slot;
-        /* protobuf-c's copy of these very bytes: cut at the same NUL. */
+        /* protobuf-c's copy of these very bytes (o->len + 1 of them): cut at the same NUL. */
         if (!nul || !s || strlen(s) != (size_t)(nul - o->val) || memcmp(s, o->val, strlen(s)))
             continue;
-        ProtobufCMessageUnknownField *uf =
-            azf__realloc(m->unknown_fields, (m->n_unknown_fields + 1) * sizeof *uf);
-        size_t n;
-        uint8_t *data = prefixed_copy(o->val, o->len, &n);
-        if (!uf || !data) {
-            if (uf)
-                m->unknown_fields = uf;
-            azf__free(data);
-            rc = AZF_E_NOMEM;
-            break;
-        }
-        m->unknown_fields = uf;
-        uf[m->n_unknown_fields++] =
-            (ProtobufCMessageUnknownField){f->id, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, n, data};
-        azf__free(s);
-        *slot = NULL;
+        rc = azf__codec_hold_string(m, f->id, (char **)slot, o->len);
     }
     azf__free(last);
     return rc;
