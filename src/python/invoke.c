@@ -1069,6 +1069,7 @@ static int raw_to_value(PyObject *raw, azf_value **out, char *err, size_t errn)
     return rc < 0 ? set_err(err, errn, "MemoryError: out of memory") : 0;
 }
 
+/* *len (when not NULL): its length; a Python str may hold NUL. */
 static char *utf8_dup(PyObject *s, size_t *len)
 {
     Py_ssize_t n;
@@ -1081,7 +1082,8 @@ static char *utf8_dup(PyObject *s, size_t *len)
     if (d) {
         memcpy(d, p, (size_t)n);
         d[n] = '\0';
-        *len = (size_t)n;
+        if (len)
+            *len = (size_t)n;
     }
     return d;
 }
@@ -1127,9 +1129,8 @@ static void outcome_from_py(PyObject *r, outcome *o)
     }
     for (size_t i = 0; i < n; i++) {
         PyObject *item = PyList_GET_ITEM(outputs, (Py_ssize_t)i);
-        size_t name_len;
         if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 ||
-            !(o->names[i] = utf8_dup(PyTuple_GET_ITEM(item, 0), &name_len))) {
+            !(o->names[i] = utf8_dup(PyTuple_GET_ITEM(item, 0), NULL))) {
             set_err(o->err, sizeof o->err, "TypeError: the adapter produced a bad output");
             return;
         }
