@@ -820,18 +820,24 @@ static void *log_until_refused(void *arg)
     return NULL;
 }
 
-static void test_invocation_logs(void)
+/* A registry with HTTP_FN ("Products") whose handler is on_invoke with probe p. */
+static const azf_function *products(azf_registry **reg, probe *p)
 {
-    azf_registry *reg;
-    azf_registry_new(&reg);
+    azf_registry_new(reg);
     azf_handler *h;
     azf_handler_new(&h);
     azf_handler_set_invoke(h, on_invoke);
-    probe p;
-    memset(&p, 0, sizeof p);
-    azf_registry_add(reg, HTTP_FN, h, &p);
+    memset(p, 0, sizeof *p);
+    azf_registry_add(*reg, HTTP_FN, h, p);
     azf_handler_free(h);
-    const azf_function *fn = azf_registry_find(reg, "Products");
+    return azf_registry_find(*reg, "Products");
+}
+
+static void test_invocation_logs(void)
+{
+    azf_registry *reg;
+    probe p;
+    const azf_function *fn = products(&reg, &p);
     for (int round = 0; round < 20; round++) {
         log_probe lp;
         memset(&lp, 0, sizeof lp);
@@ -897,15 +903,8 @@ static int has_bytes(const azf_buf *b, const char *needle, size_t n)
 static void test_nul_text(void)
 {
     azf_registry *reg;
-    azf_registry_new(&reg);
-    azf_handler *h;
-    azf_handler_new(&h);
-    azf_handler_set_invoke(h, on_invoke);
     probe p;
-    memset(&p, 0, sizeof p);
-    azf_registry_add(reg, HTTP_FN, h, &p);
-    azf_handler_free(h);
-    const azf_function *fn = azf_registry_find(reg, "Products");
+    const azf_function *fn = products(&reg, &p);
 
     azf_invocation *inv;
     CHECK_INT(azf_invocation_new(&inv, fn, "nul"), 0);
