@@ -19,9 +19,9 @@
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 static int out_color;
 
-/* One line, "[<UTC time>Z] <message>", in colour when enabled, written at once. The
- * request path prints three lines per invocation, so the time's text is made once a
- * second and the line goes out with one write (out_mu held by the caller). */
+/* One line, "[<UTC time>Z] <message>", in colour when enabled, flushed at once (so
+ * nothing is lost if the process dies). The request path prints three lines per
+ * invocation, so the time's text is made once a second, not per line. out_mu held. */
 static void put_line(int color, const char *msg, size_t len)
 {
     static const char *const codes[] = {"",         "\033[31m", "\033[32m",

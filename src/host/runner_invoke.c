@@ -176,16 +176,16 @@ void azf__on_post(evutil_socket_t fd, short what, void *arg)
 
 /* Header fields by lower-cased name, in first-seen order, repeated fields joined with
  * ", " (RFC 9110 5.3): one hash lookup per field, so collecting is linear in the
- * request's size whatever its fields. An ordinary request (up to SMALL fields, names up
- * to NAME_MAX bytes, no repeats) is collected without allocating. */
-enum { SMALL = 32, NAME_MAX = 64 };
+ * request's size whatever its fields. An ordinary request (up to SMALL fields, names
+ * shorter than SHORT_NAME bytes, no repeats) is collected without allocating. */
+enum { SMALL = 32, SHORT_NAME = 64 };
 
 typedef struct field {
-    char *name;        /* lower-cased: in short, else allocated */
+    char *name;        /* lower-cased: in short_name, else allocated */
     const char *value; /* the first one's (evhttp's) */
     azf_buf joined;    /* a repeated field's values, joined */
     size_t next;       /* hash chain, +1 (0: end) */
-    char short_name[NAME_MAX];
+    char short_name[SHORT_NAME];
 } field;
 
 static size_t hash(const char *s)
@@ -196,7 +196,7 @@ static size_t hash(const char *s)
     return h;
 }
 
-/* Chains and buckets: on the stack for up to SMALL entries. */
+/* The hash table's size for n entries: a power of two, at least 2n. */
 static size_t buckets_for(size_t n)
 {
     size_t nb = 1;
@@ -219,8 +219,8 @@ static int add_headers(azf_value *v, const struct evkeyvalq *hs)
         memset(bucket, 0, nb * sizeof *bucket);
     for (const struct evkeyval *h = hs->tqh_first; rc == 0 && h; h = h->next.tqe_next) {
         size_t len = strlen(h->key);
-        field *nf_ = &f[nf];
-        char *key = len < NAME_MAX ? nf_->short_name : azf__malloc(len + 1);
+        field *slot = &f[nf]; /* the next free entry */
+        char *key = len < SHORT_NAME ? slot->short_name : azf__malloc(len + 1);
         if (!key) {
             rc = AZF_E_NOMEM;
             break;
@@ -231,7 +231,7 @@ static int add_headers(azf_value *v, const struct evkeyvalq *hs)
         while (*at && strcmp(f[*at - 1].name, key) != 0)
             at = &f[*at - 1].next;
         if (*at) {
-            if (key != nf_->short_name)
+            if (key != slot->short_name)
                 azf__free(key);
             field *e = &f[*at - 1];
             azf_buf *b = &e->joined;
@@ -239,10 +239,10 @@ static int add_headers(azf_value *v, const struct evkeyvalq *hs)
                 azf_buf_append(b, ", ", 2) || azf_buf_append(b, h->value, strlen(h->value)))
                 rc = AZF_E_NOMEM;
         } else {
-            nf_->name = key;
-            nf_->value = h->value;
-            nf_->joined = (azf_buf)AZF_BUF_INIT;
-            nf_->next = 0;
+            slot->name = key;
+            slot->value = h->value;
+            slot->joined = (azf_buf)AZF_BUF_INIT;
+            slot->next = 0;
             *at = ++nf;
         }
     }
