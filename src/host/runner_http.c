@@ -255,6 +255,42 @@ int azf__http_fd(runner *r, struct evhttp_request *req)
     return k ? k->fd : -1;
 }
 
+/* ---- request bodies ---------------------------------------------------------------- */
+
+static void release_body(void *data, void *user_data)
+{
+    (void)user_data;
+    azf__free(data);
+}
+
+int azf__http_take_body(struct evhttp_request *req, azf_value **out)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    /* One copy, piece by piece: evhttp's chains are freed as they are copied, so the
+     * body is held twice for no longer than a piece (evbuffer_pullup would copy it whole
+     * into one more buffer first). */
+    char *data = azf__malloc(n);
+    if (!data)
+        return AZF_E_NOMEM;
+    for (size_t at = 0; at < n;) {
+        size_t piece = n - at < (1u << 20) ? n - at : (1u << 20);
+        int got = evbuffer_remove(in, data + at, piece);
+        if (got <= 0) {
+            azf__free(data);
+            return AZF_E_IO;
+        }
+        at += (size_t)got;
+    }
+    int rc = azf_value_adopt_data(out, AZF_VALUE_BYTES, data, n, release_body, NULL);
+    if (rc != 0)
+        azf__free(data);
+    return rc;
+}
+
 /* ---- replies ---------------------------------------------------------------------- */
 
 static void on_sent(struct evhttp_request *req, void *arg)

@@ -141,6 +141,9 @@ void azf__http_reply_text(runner *r, struct evhttp_request *req, int code, const
 void azf__http_send_start(runner *r, struct evhttp_request *req, int code, const char *reason);
 /* The fd of req's client connection, or -1. */
 int azf__http_fd(runner *r, struct evhttp_request *req);
+/* Moves the request body out of evhttp's buffer into *out (a bytes value; NULL when the
+ * body is empty). */
+int azf__http_take_body(struct evhttp_request *req, azf_value **out);
 /* c answers req: if the client goes away first, azf__call_orphaned(c) is called. */
 void azf__http_attach(runner *r, struct evhttp_request *req, call *c);
 
