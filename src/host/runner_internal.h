@@ -89,7 +89,16 @@ int azf__runner_serve(const azf__runner_opts *o);
  * Called in the app process; no-ops when not supervised. */
 void azf__supervised_ready(runner *r);       /* serving: restarts are now worth it */
 void azf__supervised_conn(int fd, int open); /* a client connection opens / closes */
-void azf__supervised_emulator(void);         /* this app process started Azurite */
+/* Asks the supervisor for the storage emulator, which it runs for as long as azfunc start
+ * runs; *pid: Azurite's, for AZF__EMULATOR_STARTED and _KEPT. FAILED: it said why. */
+enum {
+    AZF__EMULATOR_UNSUPERVISED = -1, /* no supervisor: the caller runs it itself */
+    AZF__EMULATOR_FAILED,
+    AZF__EMULATOR_STARTED, /* just started: not listening yet */
+    AZF__EMULATOR_KEPT,    /* started before, for an earlier app process */
+    AZF__EMULATOR_FOREIGN, /* something else listens on its ports */
+};
+int azf__supervised_emulator(int *pid);
 /* A running invocation's slot, with the fd of the connection waiting for it (or -1). */
 int azf__supervised_begin(const char *fn, const char *id, int conn_fd);
 void azf__supervised_end(int slot);
