@@ -49,10 +49,12 @@ struct runner {
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
-    struct event *wake, *sigint, *sigterm, *deadline, *resume;
+    struct event *wake, *sigint, *sigterm, *sigusr1, *deadline, *resume;
     pthread_mutex_t mu; /* guards done */
     call *done;
     int inflight, replying, stopping, local_time;
+    int handover; /* stopping for a new version (SIGUSR1 from the supervisor) */
+    int admitted; /* connections that may still send the request they began before it */
     timer *timers;
     size_t ntimers;
     char *stream_host; /* the app's own HTTP server (HTTP streaming), or NULL */
@@ -139,6 +141,9 @@ int azf__runner_open_app(runner *r, azf__app_report_fn report);
 /* Creates the evhttp server with its limits and binds it; 0 or -1 (printed). */
 int azf__http_start(runner *r);
 void azf__http_stop_accepting(runner *r);
+/* Stopping for a new version: idle connections that have served a request are closed;
+ * the others may still send one request (it is answered, with Connection: close). */
+void azf__http_handover(runner *r);
 const char *azf__http_method_name(enum evhttp_cmd_type m);
 /* Every reply goes out here: the status line, the headers and the output buffer already
  * set on req, with the body rules of RFC 9110 applied. */

@@ -457,14 +457,15 @@ static void reload(super *s, sigset_t *old)
         say(C_RED, "Cannot start the app process: %s", strerror(errno));
 }
 
-/* The new app process is ready: the old one drains (as for SIGTERM) and stops. */
+/* The new app process is ready: the old one drains (as for SIGTERM, answering the
+ * requests already on their way to it: SIGUSR1) and stops. */
 static void promote(super *s)
 {
     kid *was = &s->kids[s->cur];
     s->cur = s->next;
     s->next = -1;
     if (was->pid > 0)
-        kill(was->pid, SIGTERM);
+        kill(was->pid, SIGUSR1);
     say(C_GREEN, "The app's new version is serving");
 }
 
