@@ -30,6 +30,10 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     runner *r = arg;
     (void)fd, (void)what;
+    if (r->inflight == 0 && r->replying == 0) { /* only admitted connections, still silent */
+        event_base_loopexit(r->base, NULL);
+        return;
+    }
     azf__abandon(r, "Shutdown grace period over");
 }
 

@@ -288,6 +288,26 @@ def test_handover_answers_the_requests_already_on_their_way(run, tmp_path):
     assert r.stop() == 0
 
 
+def test_handover_with_a_silent_connection_is_not_an_abandonment(run, tmp_path):
+    """A connection that never sends its request holds the old app process no longer
+    than the grace period, and nothing was abandoned: it stops with exit code 0."""
+    app = tmp_path / "app"
+    shutil.copytree(APP, app)
+    code = app / "function_app.py"
+    port = free_port()
+    r = run([app, "-p", port, "--grace-period", "1"], port)
+    silent = socket.create_connection(("127.0.0.1", int(port)), timeout=WAIT)
+    assert r.request("/api/good")[:2] == (200, b"good")  # behind it in the listen queue
+    code.write_text(code.read_text().replace('return "good"', 'return "better"'))
+    r.wait_for("The app's new version is serving")
+    r.wait_for("] Stopped")
+    assert silent.recv(1) == b""
+    silent.close()
+    assert "exited with code" not in r.output and "abandoned" not in r.output, r.output
+    assert r.request("/api/good")[:2] == (200, b"better")
+    assert r.stop() == 0
+
+
 def test_no_watch(run, tmp_path):
     app = tmp_path / "app"
     shutil.copytree(APP, app)
