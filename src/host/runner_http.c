@@ -508,7 +508,6 @@ enum { HANDOVER_WAIT_MS = 5000 };
 
 void azf__http_handover(runner *r)
 {
-    r->handover = 1;
     set_up_pending(r);
     /* Admitted first: closing a connection checks whether the process may end. */
     for (int fd = 0; fd < r->conns_cap; fd++) {

@@ -53,8 +53,7 @@ struct runner {
     pthread_mutex_t mu; /* guards done */
     call *done;
     int inflight, replying, stopping, local_time;
-    int handover; /* stopping for a new version (SIGUSR1 from the supervisor) */
-    int admitted; /* connections that may still send the request they began before it */
+    int admitted; /* a handover (SIGUSR1): connections that may still send one request */
     timer *timers;
     size_t ntimers;
     char *stream_host; /* the app's own HTTP server (HTTP streaming), or NULL */
