@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from storage_env import AZFUNC, Runner, wait_until
-from test_storage_runner import _DevStorage, _emulator_ports_busy, blob_text, queue
+from test_storage_runner import _DevStorage, _emulator_ports_busy, blob_text, http, queue
 
 pytestmark = pytest.mark.skipif(not AZFUNC.exists(), reason=f"{AZFUNC} not built")
 
@@ -62,6 +62,9 @@ def start(app):
 def test_azurite_outlives_an_app_crash_and_dies_with_a_killed_supervisor(storage_app):
     r, azurite, app = start(storage_app)
     try:
+        # Answered by its loop: it has told the supervisor it serves (a process killed
+        # before that is an app that cannot start, which is not restarted).
+        assert http(r, "GET", "nothing")[0] == 404
         os.kill(app, signal.SIGKILL)  # as the OOM killer would (sanitizers catch SIGSEGV)
         r.wait_for("The app process was killed by signal 9")
         r.wait_for("Host started", count=2)
