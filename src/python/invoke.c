@@ -4,8 +4,9 @@
  * Sync functions: invoke() queues a job and wakes ONE idle pool thread, the
  * most recently idle (a light load stays on one hot thread), or starts one, up
  * to PYTHON_THREADPOOL_THREAD_COUNT. Idle threads wait without the GIL, each on
- * its own condition variable. The thread takes the GIL once, builds the inputs
- * (azf_value -> azure.functions Datum shapes, here in C), makes ONE Python call
+ * its own condition variable (after a short watch: see SPIN_NS). The thread
+ * takes the GIL once, builds the inputs (azf_value -> azure.functions Datum
+ * shapes, here in C), makes ONE Python call
  * (the function's runner, resolved when the function loaded), turns the call's
  * return value into azf_values, drops the GIL and completes the invocation.
  * Async functions: the job goes to the asyncio loop thread through an eventfd

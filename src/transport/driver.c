@@ -25,10 +25,6 @@
 #define WRITE_BATCH (256 * 1024)
 #define DIRECT_WRITE (16 * 1024)
 
-/* The driver whose work lock this thread holds (NULL: none): commands sent from
- * inside the driver's own callbacks are applied at once, whatever the thread. */
-static _Thread_local struct azf_driver *held;
-
 typedef struct conn {
     struct conn *next;
     struct azf_driver *d;
@@ -67,18 +63,15 @@ struct azf_driver {
     conn *conns;
     uint32_t next_id;
     uint8_t *rbuf;
-    /* The connections, their sessions and sockets: held by the I/O thread while it
-     * works (released around epoll_wait), or by a sender that applies its own command
-     * while the loop sleeps (see enqueue). */
-    pthread_mutex_t work;
-    pthread_mutex_t lock; /* the command queue, signaled, drain_timeout/deadline */
+    pthread_mutex_t lock;
     cmd *q_head, *q_tail;
     int signaled;
     atomic_int stop;
     atomic_int draining;
-    int running; /* azf_driver_run is in its loop (work) */
+    atomic_int running;
     uint64_t drain_deadline;
     uint32_t drain_timeout;
+    pthread_t io_thread;
     int client_stream_open;
     int run_rc;
     azf__errmsg err;
@@ -441,7 +434,6 @@ int azf_driver_new(azf_driver **out, int role, const azf_transport_opts *opts,
     if (cbs)
         d->cbs = *cbs;
     pthread_mutex_init(&d->lock, NULL);
-    pthread_mutex_init(&d->work, NULL);
     int rc = azf__transport_opts_copy(&d->opts, opts);
     if (!rc) {
         d->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -495,7 +487,6 @@ void azf_driver_free(azf_driver *d)
     azf__free(d->rbuf);
     azf__transport_opts_clear(&d->opts);
     pthread_mutex_destroy(&d->lock);
-    pthread_mutex_destroy(&d->work);
     azf__free(d);
 }
 
@@ -790,86 +781,17 @@ static void apply(azf_driver *d, cmd *k)
         azf_session_close_stream(c->sess, sid, k->status, k->message);
 }
 
-static void wake(azf_driver *d)
+static int on_io_thread(azf_driver *d)
 {
-    uint64_t one = 1;
-    ssize_t n = write(d->evfd, &one, sizeof one);
-    (void)n;
+    return atomic_load(&d->running) && pthread_equal(pthread_self(), d->io_thread);
 }
 
-/* Takes the queued commands (d->lock). */
-static cmd *take_cmds(azf_driver *d)
-{
-    pthread_mutex_lock(&d->lock);
-    cmd *k = d->q_head;
-    d->q_head = d->q_tail = NULL;
-    d->signaled = 0;
-    pthread_mutex_unlock(&d->lock);
-    return k;
-}
-
-static void apply_all(azf_driver *d, cmd *k)
-{
-    while (k) {
-        cmd *next = k->next;
-        apply(d, k);
-        cmd_free(k);
-        k = next;
-    }
-}
-
-static void drain_cmds(azf_driver *d)
-{
-    uint64_t v;
-    ssize_t n = read(d->evfd, &v, sizeof v);
-    (void)n;
-    apply_all(d, take_cmds(d));
-}
-
-/* Whether the loop has bookkeeping to do that only its top does: reaping a
- * connection, the client's GOAWAY after its call, draining (work held). */
-static int loop_has_work(azf_driver *d)
-{
-    if (atomic_load(&d->draining))
-        return 1;
-    if (d->role == AZF_ROLE_CLIENT && d->conns && !d->client_stream_open && !d->conns->goaway_sent)
-        return 1;
-    for (conn *c = d->conns; c; c = c->next)
-        if (c->dead || (!azf_session_want_read(c->sess) && !azf_session_want_write(c->sess) &&
-                        c->wpos >= c->wbuf.size))
-            return 1;
-    return 0;
-}
-
-/* A command from outside the loop. When the loop is asleep in epoll_wait, the
- * sender applies it and writes the socket itself: the I/O thread is not woken
- * (a wake costs tens of microseconds on a busy machine, the larger part of a
- * small invocation's round trip). Otherwise it is queued for the loop. */
 static int enqueue(azf_driver *d, cmd *k)
 {
-    if (held == d) {
+    if (on_io_thread(d)) {
         apply(d, k);
         cmd_free(k);
         return 0;
-    }
-    if (pthread_mutex_trylock(&d->work) == 0) {
-        int inline_ok = d->running;
-        if (inline_ok) {
-            azf_driver *outer = held;
-            held = d;
-            apply_all(d, take_cmds(d)); /* what this thread queued before goes first */
-            apply(d, k);
-            cmd_free(k);
-            for (conn *c = d->conns; c; c = c->next)
-                conn_flush(c);
-            int busy = loop_has_work(d);
-            held = outer;
-            pthread_mutex_unlock(&d->work);
-            if (busy)
-                wake(d);
-            return 0;
-        }
-        pthread_mutex_unlock(&d->work);
     }
     pthread_mutex_lock(&d->lock);
     if (d->q_tail)
@@ -877,12 +799,40 @@ static int enqueue(azf_driver *d, cmd *k)
     else
         d->q_head = k;
     d->q_tail = k;
-    int signal = !d->signaled;
+    int wake = !d->signaled;
     d->signaled = 1;
     pthread_mutex_unlock(&d->lock);
-    if (signal)
-        wake(d);
+    if (wake) {
+        uint64_t one = 1;
+        ssize_t n = write(d->evfd, &one, sizeof one);
+        (void)n;
+    }
     return 0;
+}
+
+static void wake(azf_driver *d)
+{
+    uint64_t one = 1;
+    ssize_t n = write(d->evfd, &one, sizeof one);
+    (void)n;
+}
+
+static void drain_cmds(azf_driver *d)
+{
+    uint64_t v;
+    ssize_t n = read(d->evfd, &v, sizeof v);
+    (void)n;
+    pthread_mutex_lock(&d->lock);
+    cmd *k = d->q_head;
+    d->q_head = d->q_tail = NULL;
+    d->signaled = 0;
+    pthread_mutex_unlock(&d->lock);
+    while (k) {
+        cmd *next = k->next;
+        apply(d, k);
+        cmd_free(k);
+        k = next;
+    }
 }
 
 int azf_driver_send(azf_driver *d, uint64_t stream, azf_buf *msg)
@@ -994,10 +944,12 @@ static long long mono_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* epoll_wait, after polling for up to poll_ns when it would block without a
- * deadline. Polling yields the CPU between polls: it keeps this core out of its
- * idle state (whose wake-up is the larger part of a small request's round trip
- * in a VM) without taking the core from anyone who wants it. */
+/* epoll_wait that polls for up to poll_ns before it blocks without a deadline:
+ * at one request in flight, a worker's next request (or its function's response
+ * to send) comes within that time, and finds the I/O thread awake. It yields
+ * between polls: it keeps this core out of its idle state, whose wake-up is the
+ * larger part of a small request's round trip in a VM, without taking the core
+ * from anyone who wants it. */
 static int wait_events(azf_driver *d, struct epoll_event *evs, int max, int timeout)
 {
     if (d->poll_ns > 0 && timeout < 0) {
@@ -1019,10 +971,8 @@ int azf_driver_run(azf_driver *d)
     /* The read buffer exists only while there is something to read. */
     if (!d->rbuf && !(d->rbuf = azf__malloc(READ_CHUNK)))
         return azf__err(&d->err, AZF_E_NOMEM, "out of memory");
-    pthread_mutex_lock(&d->work);
-    azf_driver *outer = held;
-    held = d;
-    d->running = 1;
+    d->io_thread = pthread_self();
+    atomic_store(&d->running, 1);
     d->run_rc = 0;
     int drain_started = 0;
     drain_cmds(d);
@@ -1072,12 +1022,7 @@ int azf_driver_run(azf_driver *d)
                 break;
             timeout = (int)(d->drain_deadline - now);
         }
-        /* Asleep, the loop lets senders write their messages themselves. */
-        held = outer;
-        pthread_mutex_unlock(&d->work);
         int n = wait_events(d, evs, 64, timeout);
-        pthread_mutex_lock(&d->work);
-        held = d;
         if (n < 0 && errno != EINTR) {
             d->run_rc = azf__err(&d->err, AZF_E_IO, "epoll_wait failed: %s", strerror(errno));
             break;
@@ -1102,9 +1047,6 @@ int azf_driver_run(azf_driver *d)
             }
         }
     }
-    d->running = 0;
-    int rc = d->run_rc;
-    held = outer;
-    pthread_mutex_unlock(&d->work);
-    return rc;
+    atomic_store(&d->running, 0);
+    return d->run_rc;
 }
