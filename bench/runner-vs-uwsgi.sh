@@ -8,21 +8,10 @@
 # SERVERS="azfunc uwsgi-1p" picks a subset.
 # Prints every run and the medians; the figures go to bench/README.md by hand.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
+. "$(dirname "$0")/wrk-common.sh"
 runs="${1:-5}" secs="${2:-10}" conns="${3:-32}"
 AZFUNC="${AZFUNC:-build/bin/azfunc}"
-URL_PATH="/api/hello?name=bench"
 port=7391
-export VIRTUAL_ENV="$ROOT/.venv"
-
-wait_up() {
-  for _ in $(seq 100); do
-    [ "$(curl -s "http://127.0.0.1:$port$URL_PATH")" = "Hello, bench!" ] && return 0
-    sleep 0.2
-  done
-  echo "server did not come up" >&2; return 1
-}
 
 start_server() {
   case "$1" in
@@ -55,8 +44,7 @@ for ((i = 0; i < runs; i++)); do
   for s in "${servers[@]}"; do
     start_server "$s"
     wait_up
-    rps=$(wrk -t1 -c"$conns" -d"${secs}s" "http://127.0.0.1:$port$URL_PATH" |
-      awk '/Requests\/sec/ {print $2}')
+    rps=$(wrk_rps "$secs" "$conns")
     kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
     # uWSGI's master may take a moment to release the port
     for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" || break; sleep 0.1; done
@@ -64,7 +52,6 @@ for ((i = 0; i < runs; i++)); do
     echo "run $i $s $rps"
   done
 done
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for s in "${servers[@]}"; do
   echo "$s median $(echo "${res[$s]}" | median) (runs: ${res[$s]})"
 done

@@ -85,11 +85,12 @@ AZF_API void azf_message_free(azf_message *m);
 
 /* Replaces the content of `m` with the StreamingMessage serialized in
  * data[0..len) (copied: no pointer into `data` is kept). Unknown fields are
- * kept and re-encoded. A `string` field holding a NUL character is refused rather
- * than cut at the NUL (strings are handed out NUL-terminated; `bytes` fields keep
- * their length). On failure `m` is left empty.
- * Returns 0, AZF_E_PARSE (malformed, nested deeper than 100 messages, NUL in a string),
- * AZF_E_NOMEM or AZF_E_INVALID; azf_message_errmsg describes the problem. */
+ * kept and re-encoded. A singular `string` field holding a NUL character is kept
+ * whole (re-encoded, and printed by azf_message_to_json as \u0000, never cut); one in
+ * a repeated string field or a map is refused. On failure `m` is left empty.
+ * Returns 0, AZF_E_PARSE (malformed, nested deeper than 100 messages, NUL in a
+ * repeated or map string), AZF_E_NOMEM or AZF_E_INVALID; azf_message_errmsg
+ * describes the problem. */
 AZF_API int azf_message_decode(azf_message *m, const uint8_t *data, size_t len);
 
 /* Appends the serialized message to `out`.
@@ -113,8 +114,10 @@ AZF_API int azf_message_to_json(const azf_message *m, azf_buf *out);
  * or the proto names; enums may be names or numbers; bytes may use either
  * base64 alphabet, with or without padding; null means the default. 64-bit
  * integers written as JSON numbers must be exact (|n| <= 2^53); larger ones
- * must be strings, as json_format writes them. On failure `m` is left empty.
- * Returns 0, AZF_E_PARSE (bad JSON, unknown field, wrong type, out of range),
+ * must be strings, as json_format writes them. \u0000 (NUL) is kept in a singular
+ * string field, as azf_message_decode keeps it, and refused elsewhere. On failure `m`
+ * is left empty.
+ * Returns 0, AZF_E_PARSE (bad JSON, unknown field, wrong type, out of range, NUL),
  * AZF_E_NOMEM or AZF_E_INVALID; azf_message_errmsg describes the problem. */
 AZF_API int azf_message_from_json(azf_message *m, const char *json, size_t len);
 

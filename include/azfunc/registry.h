@@ -305,6 +305,12 @@ AZF_API int azf_invocation_set_on_log(azf_invocation *inv, azf_invocation_log_fn
  * drops logs that arrive after the response), AZF_E_INVALID. */
 AZF_API int azf_invocation_log(azf_invocation *inv, int level, const char *category,
                                const char *message);
+/* As azf_invocation_log, with the message given as message[0..message_len) (copied or
+ * consumed before it returns): it may hold NUL characters, as a Python str may. The
+ * worker sends such a record to the host whole; a log callback set with
+ * azf_invocation_set_on_log receives it NUL-terminated, so its text ends at the first NUL. */
+AZF_API int azf_invocation_log_len(azf_invocation *inv, int level, const char *category,
+                                   const char *message, size_t message_len);
 
 /* Hands the invocation to the function's handler (see azf_handler). A function
  * without a handler, disabled, or with a load error is failed at once (the completion
@@ -351,6 +357,11 @@ AZF_API int azf_invocation_set_return(azf_invocation *inv, azf_value *v);
  * NULL = ""); outputs set before failing are discarded. */
 AZF_API int azf_invocation_complete(azf_invocation *inv);
 AZF_API int azf_invocation_fail(azf_invocation *inv, const char *message, const char *stack_trace);
+/* As azf_invocation_fail, with lengths: message and stack trace may hold NUL characters,
+ * which the worker sends to the host whole (azf_invocation_error_message and _stack
+ * return them NUL-terminated, so their text ends at the first NUL). */
+AZF_API int azf_invocation_fail_len(azf_invocation *inv, const char *message, size_t message_len,
+                                    const char *stack_trace, size_t stack_trace_len);
 AZF_API int azf_invocation_complete_cancelled(azf_invocation *inv);
 
 /* Results: the state (AZF_INVOCATION_*); outputs by binding name and the return value

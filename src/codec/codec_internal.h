@@ -7,8 +7,11 @@
  * Strings: protobuf-c hands `string` fields over as NUL-terminated C strings, so a
  * string carrying a NUL byte could not keep its length. Rather than cut it there, the
  * checked unpack refuses such a message (AZF_E_PARSE, naming the field); on the way
- * out, the marshal layer refuses to put a NUL into a string field. `bytes` fields keep
- * their length (ProtobufCBinaryData) and may hold anything. */
+ * out, the marshal layer refuses to put a NUL into a string field. Text the worker
+ * writes (log messages, exception messages) goes out whole through
+ * azf__codec_set_string, and azf_message_decode (a tool's view) keeps such strings the
+ * same way. `bytes` fields keep their length (ProtobufCBinaryData) and may hold
+ * anything. */
 #ifndef AZF_CODEC_INTERNAL_H
 #define AZF_CODEC_INTERNAL_H
 
@@ -43,6 +46,27 @@ extern ProtobufCAllocator azf__codec_allocator;
 void *azf__pb_new(const void *init, size_t size);
 #define AZF__PB_NEW(Type, NAME)                                                                    \
     ((AZF__PB(Type) *)azf__pb_new(&(AZF__PB(Type))AZF__PB_INIT(NAME), sizeof(AZF__PB(Type))))
+
+/* Sets singular string field `field` (its proto name) of msg to s[0..len) (borrowed;
+ * s[len] must be NUL).
+ * A string holding NUL, which protobuf-c would pack cut, is held as an unknown field
+ * with the same number (the same bytes on the wire; the field itself is set to ""):
+ * spill is the caller's storage for it, one entry per such field of msg (msg's
+ * unknown_fields must be NULL or spill), and the entry holds a copy of the string.
+ * Returns 0 or AZF_E_NOMEM. Release the copies with azf__codec_clear_strings. */
+int azf__codec_set_string(ProtobufCMessage *msg, ProtobufCMessageUnknownField *spill,
+                          const char *field, const char *s, size_t len);
+void azf__codec_clear_strings(ProtobufCMessage *msg);
+/* Moves the string of field `id` of a decoded (library-allocated) message, (*slot)[0..len)
+ * holding NUL, into a held unknown field; *slot is freed and set to NULL. 0 or
+ * AZF_E_NOMEM (then *slot is unchanged). */
+int azf__codec_hold_string(ProtobufCMessage *m, unsigned id, char **slot, size_t len);
+/* 1 when d is a map<K, V> entry (K key = 1, V value = 2, named "...Entry"). A string
+ * holding NUL is never held in one (maps are printed from their entries' fields). */
+int azf__codec_is_map_entry(const ProtobufCMessageDescriptor *d);
+/* The string field `id` held whole by azf__codec_set_string, azf_message_decode or
+ * azf_message_from_json (the last one): its bytes and *len, or NULL when not held. */
+const char *azf__codec_held_string(const ProtobufCMessage *msg, unsigned id, size_t *len);
 
 /* Decodes a serialized StreamingMessage (borrowed, not kept) after the wire check:
  * nesting depth, field numbers and wire types, lengths, NUL bytes in strings. Returns

@@ -43,13 +43,8 @@ static void json_name(const char *name, char *out, size_t cap)
  * "<Name>Entry" message with exactly key = 1 and value = 2. */
 static int is_map(const ProtobufCFieldDescriptor *f)
 {
-    if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label != PROTOBUF_C_LABEL_REPEATED)
-        return 0;
-    const ProtobufCMessageDescriptor *d = f->descriptor;
-    size_t n = strlen(d->short_name);
-    return d->n_fields == 2 && n > 5 && strcmp(d->short_name + n - 5, "Entry") == 0 &&
-           d->fields[0].id == 1 && strcmp(d->fields[0].name, "key") == 0 && d->fields[1].id == 2 &&
-           strcmp(d->fields[1].name, "value") == 0;
+    return f->type == PROTOBUF_C_TYPE_MESSAGE && f->label == PROTOBUF_C_LABEL_REPEATED &&
+           azf__codec_is_map_entry(f->descriptor);
 }
 
 static size_t elem_size(ProtobufCType t)
@@ -382,7 +377,13 @@ static void write_message(writer *w, const ProtobufCMessage *m)
     put(w, "{", 1);
     for (unsigned i = 0; i < d->n_fields && !w->rc; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (!is_present(m, f))
+        /* A string holding NUL (azf__codec_set_string): printed whole, NUL escaped. */
+        size_t held_len = 0;
+        const char *held =
+            f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED
+                ? azf__codec_held_string(m, f->id, &held_len)
+                : NULL;
+        if (!held && !is_present(m, f))
             continue;
         if (!first)
             put(w, ",", 1);
@@ -390,7 +391,10 @@ static void write_message(writer *w, const ProtobufCMessage *m)
         json_name(f->name, name, sizeof name);
         put_string(w, name, strlen(name));
         put(w, ":", 1);
-        write_field(w, m, f);
+        if (held)
+            put_string(w, held, held_len);
+        else
+            write_field(w, m, f);
     }
     put(w, "}", 1);
 }
@@ -409,10 +413,16 @@ int azf__json_write(azf_buf *out, const ProtobufCMessage *msg)
 
 /* ---- reader ------------------------------------------------------------- */
 
+/* cJSON strings end at NUL, so before parsing, each \u0000 escape of a text that has one
+ * becomes this byte (never in UTF-8, refused in such a text), and back to NUL after. */
+#define NUL_MARK '\xff'
+
 typedef struct reader {
     azf__errmsg *err;
     const ProtobufCMessageDescriptor *msg; /* for error messages */
     const ProtobufCFieldDescriptor *field;
+    int nul_marks; /* the text had \u0000 escapes (NUL_MARK in strings) */
+    int may_hold;  /* the string being read may hold them: a singular, non-map field */
 } reader;
 
 static const char *json_type(const cJSON *v)
@@ -660,6 +670,8 @@ static int read_value(reader *r, const ProtobufCFieldDescriptor *f, const cJSON 
     case PROTOBUF_C_TYPE_STRING: {
         if (!cJSON_IsString(v))
             return field_err(r, "expected a string", v);
+        if (r->nul_marks && strchr(v->valuestring, NUL_MARK) && !r->may_hold)
+            return field_err(r, "\\u0000 (NUL) is kept only in a singular string field", NULL);
         char *s = azf__strdup(v->valuestring);
         if (!s)
             return nomem(r);
@@ -686,6 +698,8 @@ static int read_map_key(reader *r, const ProtobufCFieldDescriptor *kf, const cha
 {
     switch (kf->type) {
     case PROTOBUF_C_TYPE_STRING: {
+        if (r->nul_marks && strchr(key, NUL_MARK))
+            return field_err(r, "\\u0000 (NUL) is kept only in a singular string field", NULL);
         char *s = azf__strdup(key);
         if (!s)
             return nomem(r);
@@ -783,6 +797,7 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
 static int read_fields(reader *r, const ProtobufCMessageDescriptor *d, const cJSON *obj,
                        ProtobufCMessage *m, uint8_t *seen, int depth)
 {
+    int in_map_entry = azf__codec_is_map_entry(d);
     for (const cJSON *it = obj->child; it; it = it->next) {
         const ProtobufCFieldDescriptor *f = find_field(d, it->string);
         r->msg = d;
@@ -797,6 +812,7 @@ static int read_fields(reader *r, const ProtobufCMessageDescriptor *d, const cJS
         if (cJSON_IsNull(it))
             continue; /* null means the default, as in json_format */
         int rc;
+        r->may_hold = 0;
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
             rc = is_map(f) ? read_map(r, f, it, m, depth) : read_repeated(r, f, it, m, depth);
         } else if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
@@ -809,14 +825,26 @@ static int read_fields(reader *r, const ProtobufCMessageDescriptor *d, const cJS
                          other ? other->name : "?");
                 return field_err(r, what, NULL);
             }
+            r->may_hold = !in_map_entry;
             rc = read_value(r, f, it, MEMBER(m, f->offset, char), depth);
             if (!rc)
                 *which = f->id;
         } else {
+            r->may_hold = !in_map_entry;
             rc = read_value(r, f, it, MEMBER(m, f->offset, char), depth);
             if (!rc && f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING &&
                 f->type != PROTOBUF_C_TYPE_MESSAGE)
                 *MEMBER(m, f->quantifier_offset, protobuf_c_boolean) = 1;
+        }
+        r->may_hold = 0;
+        char **slot = MEMBER(m, f->offset, char *);
+        if (!rc && f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED &&
+            r->nul_marks && *slot && strchr(*slot, NUL_MARK)) {
+            size_t n = strlen(*slot);
+            for (char *c = *slot; (c = strchr(c, NUL_MARK));) /* the marks back to NUL */
+                *c++ = '\0';
+            if ((rc = azf__codec_hold_string(m, f->id, slot, n)))
+                return nomem(r);
         }
         if (rc)
             return rc;
@@ -855,24 +883,76 @@ static int read_message(reader *r, const ProtobufCMessageDescriptor *d, const cJ
     return 0;
 }
 
+/* json with each \u0000 escape inside a string replaced by NUL_MARK (allocated; *n its
+ * length), or NULL with *n = 0 when it has none (or out of memory: *n = 1). */
+static char *mark_nuls(const char *json, size_t len, size_t *n)
+{
+    char *out = NULL;
+    size_t k = 0;
+    int in_string = 0;
+    *n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = json[i];
+        if (in_string && c == '\\' && i + 5 < len && memcmp(json + i + 1, "u0000", 5) == 0) {
+            if (!out) { /* the first one: copy what came before */
+                if (!(out = azf__malloc(len + 1))) {
+                    *n = 1;
+                    return NULL;
+                }
+                memcpy(out, json, k = i);
+            }
+            out[k++] = NUL_MARK;
+            i += 5;
+            continue;
+        }
+        if (in_string && c == '\\' && i + 1 < len) {
+            if (out)
+                out[k++] = c;
+            c = json[++i];
+        } else if (c == '"') {
+            in_string = !in_string;
+        }
+        if (out)
+            out[k++] = c;
+    }
+    if (out)
+        *n = k;
+    return out;
+}
+
 int azf__json_read(const ProtobufCMessageDescriptor *desc, const char *json, size_t len,
                    ProtobufCMessage **out, azf__errmsg *err)
 {
+    size_t marked_len;
+    char *marked = mark_nuls(json, len, &marked_len);
+    if (!marked && marked_len)
+        return azf__err(err, AZF_E_NOMEM, "out of memory parsing JSON");
+    if (marked && memchr(json, NUL_MARK, len)) {
+        azf__free(marked);
+        return azf__err(err, AZF_E_PARSE, "invalid UTF-8 in JSON (byte 0xff)");
+    }
+    const char *text = marked ? marked : json;
+    size_t text_len = marked ? marked_len : len;
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    cJSON *root = cJSON_ParseWithLengthOpts(text, text_len, &end, 0);
+    size_t at = end && end >= text && end <= text + text_len ? (size_t)(end - text) : 0;
+    size_t marks = 0; /* for an offset in json: each mark was a 6-byte escape */
+    for (size_t i = 0; marked && i < at; i++)
+        marks += text[i] == NUL_MARK;
+    at += 5 * marks;
     if (!root) {
-        size_t at = end && end >= json && end <= json + len ? (size_t)(end - json) : 0;
+        azf__free(marked);
         return azf__err(err, AZF_E_PARSE, "invalid JSON at byte %zu of %zu", at, len);
     }
-    size_t at = (size_t)(end - json);
     while (at < len &&
            (json[at] == ' ' || json[at] == '\t' || json[at] == '\r' || json[at] == '\n'))
         at++;
+    azf__free(marked);
     if (at < len) {
         cJSON_Delete(root);
         return azf__err(err, AZF_E_PARSE, "unexpected data after the JSON value at byte %zu", at);
     }
-    reader r = {err, desc, NULL};
+    reader r = {err, desc, NULL, marked != NULL, 0};
     int rc = read_message(&r, desc, root, out, 1);
     cJSON_Delete(root);
     return rc;

@@ -43,6 +43,8 @@ void azf__codec_free(ProtobufCMessage *msg)
 typedef struct wire_check {
     const uint8_t *base;
     azf__errmsg *err;
+    int keep_nul; /* singular strings holding NUL are held whole (azf_message_decode) */
+    int held;     /* ... and one was seen */
 } wire_check;
 
 static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
@@ -141,13 +143,18 @@ static int check_wire(wire_check *c, const ProtobufCMessageDescriptor *d, const 
                                 d->name, (unsigned long long)num, at, (unsigned long long)v,
                                 (size_t)(end - p));
             /* protobuf-c would hand the string over cut at its first NUL. */
-            if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p, 0, (size_t)v))
-                return azf__err(c->err, AZF_E_PARSE,
-                                "unsupported protobuf in %s: string field %s (%u) at byte %zu "
-                                "holds a NUL character at offset %zu (strings cannot carry NUL "
-                                "here; use bytes)",
-                                d->name, f->name, f->id, at,
-                                (size_t)((const uint8_t *)memchr(p, 0, (size_t)v) - p));
+            if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p, 0, (size_t)v)) {
+                if (c->keep_nul && f->label != PROTOBUF_C_LABEL_REPEATED &&
+                    !azf__codec_is_map_entry(d))
+                    c->held = 1;
+                else
+                    return azf__err(c->err, AZF_E_PARSE,
+                                    "unsupported protobuf in %s: string field %s (%u) at byte %zu "
+                                    "holds a NUL character at offset %zu (strings cannot carry NUL "
+                                    "here; use bytes)",
+                                    d->name, f->name, f->id, at,
+                                    (size_t)((const uint8_t *)memchr(p, 0, (size_t)v) - p));
+            }
             if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
                 int rc = check_wire(c, f->descriptor, p, p + v, depth + 1);
                 if (rc)
@@ -165,8 +172,168 @@ static int check_wire(wire_check *c, const ProtobufCMessageDescriptor *d, const 
     return 0;
 }
 
+/* ---- strings holding NUL ---------------------------------------------------
+ * protobuf-c packs a `string` field up to its first NUL and decodes it the same way.
+ * Such a string is held as an unknown field with the string field's own number: the
+ * same bytes on the wire, its length kept (the JSON writer prints it as the field). */
+
+/* An unknown length-delimited field as protobuf-c stores one: the data starts with the
+ * varint length. Returns the allocated data (size in *n) or NULL. */
+static uint8_t *prefixed_copy(const void *s, size_t len, size_t *n)
+{
+    uint8_t *d = azf__malloc(len + 10);
+    if (!d)
+        return NULL;
+    size_t h = 0;
+    for (size_t v = len; h == 0 || v; v >>= 7)
+        d[h++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    memcpy(d + h, s, len);
+    *n = h + len;
+    return d;
+}
+
+int azf__codec_set_string(ProtobufCMessage *msg, ProtobufCMessageUnknownField *spill,
+                          const char *field, const char *s, size_t len)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, field);
+    char **slot = (char **)((char *)msg + f->offset);
+    if (!memchr(s, 0, len)) {
+        *slot = (char *)s;
+        return 0;
+    }
+    size_t n;
+    uint8_t *data = prefixed_copy(s, len, &n);
+    if (!data)
+        return AZF_E_NOMEM;
+    *slot = (char *)"";
+    msg->unknown_fields = spill;
+    spill[msg->n_unknown_fields++] =
+        (ProtobufCMessageUnknownField){f->id, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, n, data};
+    return 0;
+}
+
+void azf__codec_clear_strings(ProtobufCMessage *msg)
+{
+    for (unsigned i = 0; i < msg->n_unknown_fields; i++)
+        azf__free(msg->unknown_fields[i].data);
+    msg->n_unknown_fields = 0;
+    msg->unknown_fields = NULL;
+}
+
+int azf__codec_hold_string(ProtobufCMessage *m, unsigned id, char **slot, size_t len)
+{
+    ProtobufCMessageUnknownField *uf =
+        azf__realloc(m->unknown_fields, (m->n_unknown_fields + 1) * sizeof *uf);
+    if (uf)
+        m->unknown_fields = uf;
+    size_t n;
+    uint8_t *data = uf ? prefixed_copy(*slot, len, &n) : NULL;
+    if (!data)
+        return AZF_E_NOMEM;
+    uf[m->n_unknown_fields++] =
+        (ProtobufCMessageUnknownField){id, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, n, data};
+    azf__free(*slot);
+    *slot = NULL;
+    return 0;
+}
+
+int azf__codec_is_map_entry(const ProtobufCMessageDescriptor *d)
+{
+    size_t n = strlen(d->short_name);
+    return d->n_fields == 2 && n > 5 && strcmp(d->short_name + n - 5, "Entry") == 0 &&
+           d->fields[0].id == 1 && strcmp(d->fields[0].name, "key") == 0 && d->fields[1].id == 2 &&
+           strcmp(d->fields[1].name, "value") == 0;
+}
+
+const char *azf__codec_held_string(const ProtobufCMessage *msg, unsigned id, size_t *len)
+{
+    const ProtobufCMessageUnknownField *held = NULL;
+    for (unsigned i = 0; i < msg->n_unknown_fields; i++)
+        if (msg->unknown_fields[i].tag == id &&
+            msg->unknown_fields[i].wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
+            held = &msg->unknown_fields[i]; /* the last one wins, as on the wire */
+    const uint8_t *p = held ? held->data : NULL;
+    uint64_t n;
+    if (!p || read_varint(&p, held->data + held->len, &n) ||
+        n != (uint64_t)(held->data + held->len - p))
+        return NULL;
+    *len = (size_t)n;
+    return (const char *)p;
+}
+
+/* After a decode with keep_nul: each singular string field whose last wire value holds
+ * a NUL moves from its (cut) C string into an unknown field. Only the last occurrence of
+ * a field counts, as in protobuf-c's decode (and merge of repeated singular messages);
+ * the wire was checked, so reads cannot fail. */
+static int hold_strings(const ProtobufCMessageDescriptor *d, ProtobufCMessage *m, const uint8_t *p,
+                        const uint8_t *end)
+{
+    typedef struct {
+        const uint8_t *val;
+        size_t len, seen;
+    } occurrence;
+    occurrence *last = azf__calloc(d->n_fields ? d->n_fields : 1, sizeof *last);
+    if (!last)
+        return AZF_E_NOMEM;
+    int rc = 0;
+    while (p < end && !rc) {
+        uint64_t tag = 0, v = 0;
+        read_varint(&p, end, &tag);
+        int wt = (int)(tag & 7);
+        if (wt == 0)
+            read_varint(&p, end, &v);
+        else if (wt == 1 || wt == 5)
+            p += wt == 1 ? 8 : 4;
+        if (wt != 2)
+            continue;
+        read_varint(&p, end, &v);
+        const uint8_t *val = p;
+        p += v;
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3));
+        if (!f)
+            continue;
+        occurrence *o = &last[f - d->fields];
+        size_t k = o->seen++;
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED && k)
+            rc = AZF_E_PARSE; /* merged occurrences: which one a string came from is lost */
+        else if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(size_t *)((char *)m + f->quantifier_offset);
+            ProtobufCMessage **arr = *(ProtobufCMessage ***)((char *)m + f->offset);
+            if (k < n)
+                rc = hold_strings(f->descriptor, arr[k], val, val + v);
+        } else if (f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING) {
+            o->val = val;
+            o->len = (size_t)v;
+        }
+    }
+    for (unsigned i = 0; i < d->n_fields && !rc; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const occurrence *o = &last[i];
+        if (!o->val || f->label == PROTOBUF_C_LABEL_REPEATED ||
+            ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+             *(uint32_t *)((char *)m + f->quantifier_offset) != f->id))
+            continue;
+        void **slot = (void **)((char *)m + f->offset);
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            if (*slot)
+                rc = hold_strings(f->descriptor, *slot, o->val, o->val + o->len);
+            continue;
+        }
+        const uint8_t *nul = memchr(o->val, 0, o->len);
+        char *s = *slot;
+        /* protobuf-c's copy of these very bytes (o->len + 1 of them): cut at the same NUL. */
+        if (!nul || !s || strlen(s) != (size_t)(nul - o->val) || memcmp(s, o->val, strlen(s)))
+            continue;
+        rc = azf__codec_hold_string(m, f->id, (char **)slot, o->len);
+    }
+    azf__free(last);
+    return rc;
+}
+
 static int unpack_any(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len,
-                      ProtobufCMessage **out, azf__errmsg *err)
+                      int keep_nul, ProtobufCMessage **out, azf__errmsg *err)
 {
     if (!data && len)
         return azf__err(err, AZF_E_INVALID, "NULL data");
@@ -175,7 +342,7 @@ static int unpack_any(const ProtobufCMessageDescriptor *d, const uint8_t *data, 
     /* Always walked first: protobuf-c has no depth limit, and it accepts a
      * non-minimal encoding of field number 0 that it then re-encodes as a tag
      * it refuses. */
-    wire_check c = {data, err};
+    wire_check c = {data, err, keep_nul, 0};
     int rc = check_wire(&c, d, data, data + len, 1);
     if (rc)
         return rc;
@@ -189,6 +356,15 @@ static int unpack_any(const ProtobufCMessageDescriptor *d, const uint8_t *data, 
         return azf__err(err, AZF_E_PARSE, "malformed protobuf: %s of %zu bytes refused", d->name,
                         len);
     }
+    if (c.held && (rc = hold_strings(d, m, data, data + len))) {
+        protobuf_c_message_free_unpacked(m, &a);
+        if (rc == AZF_E_NOMEM)
+            return azf__err(err, rc, "out of memory decoding a %s of %zu bytes", d->name, len);
+        return azf__err(err, rc,
+                        "unsupported protobuf in %s: a string holding NUL, and a message field "
+                        "given more than once (merged)",
+                        d->name);
+    }
     *out = m;
     return 0;
 }
@@ -196,8 +372,8 @@ static int unpack_any(const ProtobufCMessageDescriptor *d, const uint8_t *data, 
 int azf__codec_unpack(const uint8_t *data, size_t len, azf__msg **out, azf__errmsg *err)
 {
     ProtobufCMessage *m = NULL;
-    int rc = unpack_any(&azure_functions_rpc_messages__streaming_message__descriptor, data, len, &m,
-                        err);
+    int rc = unpack_any(&azure_functions_rpc_messages__streaming_message__descriptor, data, len, 0,
+                        &m, err);
     if (rc == 0)
         *out = (azf__msg *)m;
     return rc;
@@ -339,9 +515,10 @@ int azf_message_decode(azf_message *m, const uint8_t *data, size_t len)
     if (!m)
         return AZF_E_INVALID;
     azf__err_clear(&m->err);
-    azf__msg *pb = NULL;
-    int rc = azf__codec_unpack(data, len, &pb, &m->err);
-    return replace(m, rc, pb);
+    ProtobufCMessage *pb = NULL;
+    int rc = unpack_any(&azure_functions_rpc_messages__streaming_message__descriptor, data, len, 1,
+                        &pb, &m->err);
+    return replace(m, rc, (azf__msg *)pb);
 }
 
 int azf_message_from_json(azf_message *m, const char *json, size_t len)

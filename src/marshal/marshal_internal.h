@@ -74,13 +74,21 @@ struct azf_value {
     _Alignas(16) char inline_data[];
 };
 
+/* Entries in insertion order (e[0..n)); past a few entries, a hash index of them
+ * (open addressing, linear probing; a slot holds entry index + 1, 0 when empty) keeps
+ * set and get O(1) on average. Only value.c changes a map (azf__value_map_clear empties
+ * one), so the index always matches e. */
 struct azf_value_map {
     struct {
         char *key;
         azf_value *value;
     } * e;
     size_t n, cap;
+    size_t *slots, nslots; /* NULL, or a power of two larger than 2 * n */
 };
+
+/* Frees every entry; the map stays usable. */
+void azf__value_map_clear(azf_value_map *m);
 
 /* Grows *arr (elements of `elem` bytes) to hold at least `need`; 0 or AZF_E_NOMEM. */
 int azf__grow(void **arr, size_t *cap, size_t need, size_t elem);

@@ -829,38 +829,103 @@ int azf_value_map_new(azf_value_map **out)
     return 0;
 }
 
-void azf_value_map_free(azf_value_map *m)
+void azf__value_map_clear(azf_value_map *m)
 {
-    if (!m)
-        return;
     for (size_t i = 0; i < m->n; i++) {
         azf__free(m->e[i].key);
         azf_value_free(m->e[i].value);
     }
+    m->n = 0;
+    azf__free(m->slots);
+    m->slots = NULL;
+    m->nslots = 0;
+}
+
+void azf_value_map_free(azf_value_map *m)
+{
+    if (!m)
+        return;
+    azf__value_map_clear(m);
     azf__free(m->e);
     azf__free(m);
+}
+
+/* Up to this many entries a map is scanned; past it, it is indexed. */
+#define MAP_SCAN_MAX 8
+
+static size_t key_hash(const char *key)
+{
+    uint64_t h = 14695981039346656037u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211u;
+    return (size_t)h;
+}
+
+/* The entry of `key`, or -1; *slot: where the index has it or would put it. */
+static ptrdiff_t map_find(const azf_value_map *m, const char *key, size_t *slot)
+{
+    if (!m->slots) {
+        for (size_t i = 0; i < m->n; i++)
+            if (strcmp(m->e[i].key, key) == 0)
+                return (ptrdiff_t)i;
+        return -1;
+    }
+    size_t mask = m->nslots - 1;
+    for (size_t i = key_hash(key) & mask;; i = (i + 1) & mask) {
+        size_t s = m->slots[i];
+        if (!s || strcmp(m->e[s - 1].key, key) == 0) {
+            *slot = i;
+            return (ptrdiff_t)s - 1;
+        }
+    }
+}
+
+/* Makes the index hold `need` entries at most half full (rebuilt in a new size). */
+static int map_reserve(azf_value_map *m, size_t need)
+{
+    if (need <= MAP_SCAN_MAX || (m->slots && 2 * need < m->nslots))
+        return 0;
+    size_t nslots = m->nslots ? m->nslots : 4 * MAP_SCAN_MAX;
+    while (2 * need >= nslots)
+        nslots *= 2;
+    size_t *slots = azf__calloc(nslots, sizeof *slots);
+    if (!slots)
+        return AZF_E_NOMEM;
+    for (size_t k = 0; k < m->n; k++) {
+        size_t i = key_hash(m->e[k].key) & (nslots - 1);
+        while (slots[i])
+            i = (i + 1) & (nslots - 1);
+        slots[i] = k + 1;
+    }
+    azf__free(m->slots);
+    m->slots = slots;
+    m->nslots = nslots;
+    return 0;
 }
 
 int azf_value_map_set(azf_value_map *m, const char *key, azf_value *v)
 {
     if (!m || !key || !v)
         return AZF_E_INVALID;
-    for (size_t i = 0; i < m->n; i++) {
-        if (strcmp(m->e[i].key, key) == 0) {
-            if (m->e[i].value != v)
-                azf_value_free(m->e[i].value);
-            m->e[i].value = v;
-            return 0;
-        }
+    size_t slot = 0;
+    ptrdiff_t at = map_find(m, key, &slot);
+    if (at >= 0) {
+        if (m->e[at].value != v)
+            azf_value_free(m->e[at].value);
+        m->e[at].value = v;
+        return 0;
     }
     char *k = azf__strdup(key);
-    if (!k || azf__grow((void **)&m->e, &m->cap, m->n + 1, sizeof *m->e)) {
+    if (!k || azf__grow((void **)&m->e, &m->cap, m->n + 1, sizeof *m->e) ||
+        map_reserve(m, m->n + 1)) {
         azf__free(k);
         return AZF_E_NOMEM;
     }
     m->e[m->n].key = k;
     m->e[m->n].value = v;
     m->n++;
+    if (m->slots && map_find(m, k, &slot) < 0) /* found again: the index may be new */
+        m->slots[slot] = m->n;
     return 0;
 }
 
@@ -868,10 +933,9 @@ const azf_value *azf_value_map_get(const azf_value_map *m, const char *key)
 {
     if (!m || !key)
         return NULL;
-    for (size_t i = 0; i < m->n; i++)
-        if (strcmp(m->e[i].key, key) == 0)
-            return m->e[i].value;
-    return NULL;
+    size_t slot;
+    ptrdiff_t at = map_find(m, key, &slot);
+    return at >= 0 ? m->e[at].value : NULL;
 }
 
 size_t azf_value_map_count(const azf_value_map *m)

@@ -134,7 +134,8 @@ static void entry_retire(azf__py_runtime *rt, azf__py_entry *e)
  * and values. */
 typedef struct outcome {
     int how;
-    char *message, *stack;
+    char *message, *stack; /* may hold NUL (a Python str may) */
+    size_t message_len, stack_len;
     size_t n_out;
     char **names;
     azf_value **outs;
@@ -164,7 +165,9 @@ static int entry_finish(azf__py_runtime *rt, azf__py_entry *e, outcome *o)
 {
     int completed = 0;
     const char *msg = o->message ? o->message : o->err;
+    size_t msg_len = o->message ? o->message_len : strlen(o->err);
     const char *stack = o->stack ? o->stack : "";
+    size_t stack_len = o->stack ? o->stack_len : 0;
     int how = o->how;
     char err[256];
     pthread_mutex_lock(&e->lock);
@@ -202,7 +205,7 @@ static int entry_finish(azf__py_runtime *rt, azf__py_entry *e, outcome *o)
         else if (how == END_CANCEL)
             API->azf_invocation_complete_cancelled(e->inv);
         else
-            API->azf_invocation_fail(e->inv, msg, stack);
+            API->azf_invocation_fail_len(e->inv, msg, msg_len, stack, stack_len);
     }
     pthread_mutex_unlock(&e->lock);
     outcome_clear(o);
@@ -1075,7 +1078,8 @@ static int raw_to_value(PyObject *raw, azf_value **out, char *err, size_t errn)
     return rc < 0 ? set_err(err, errn, "MemoryError: out of memory") : 0;
 }
 
-static char *utf8_dup(PyObject *s)
+/* *len (when not NULL): its length; a Python str may hold NUL. */
+static char *utf8_dup(PyObject *s, size_t *len)
 {
     Py_ssize_t n;
     const char *p = s && PyUnicode_Check(s) ? PyUnicode_AsUTF8AndSize(s, &n) : NULL;
@@ -1087,6 +1091,8 @@ static char *utf8_dup(PyObject *s)
     if (d) {
         memcpy(d, p, (size_t)n);
         d[n] = '\0';
+        if (len)
+            *len = (size_t)n;
     }
     return d;
 }
@@ -1105,8 +1111,8 @@ static void outcome_from_py(PyObject *r, outcome *o)
         return;
     }
     if (how == END_FAIL) {
-        o->message = utf8_dup(PyTuple_GET_ITEM(r, 1));
-        o->stack = utf8_dup(PyTuple_GET_ITEM(r, 2));
+        o->message = utf8_dup(PyTuple_GET_ITEM(r, 1), &o->message_len);
+        o->stack = utf8_dup(PyTuple_GET_ITEM(r, 2), &o->stack_len);
         if (!o->message)
             set_err(o->err, sizeof o->err,
                     "Unhandled exception in function. Could not serialize original exception "
@@ -1133,7 +1139,7 @@ static void outcome_from_py(PyObject *r, outcome *o)
     for (size_t i = 0; i < n; i++) {
         PyObject *item = PyList_GET_ITEM(outputs, (Py_ssize_t)i);
         if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 ||
-            !(o->names[i] = utf8_dup(PyTuple_GET_ITEM(item, 0)))) {
+            !(o->names[i] = utf8_dup(PyTuple_GET_ITEM(item, 0), NULL))) {
             set_err(o->err, sizeof o->err, "TypeError: the adapter produced a bad output");
             return;
         }
@@ -1439,7 +1445,8 @@ static PyObject *n_log(PyObject *self, PyObject *args)
     PyObject *cap;
     int level;
     const char *category, *message;
-    if (!PyArg_ParseTuple(args, "Oiss", &cap, &level, &category, &message))
+    Py_ssize_t message_len; /* the message may hold NUL: it reaches the host whole */
+    if (!PyArg_ParseTuple(args, "Oiss#", &cap, &level, &category, &message, &message_len))
         return NULL;
     azf__py_entry *e = entry_of(cap);
     if (!e)
@@ -1448,7 +1455,8 @@ static PyObject *n_log(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS;
     pthread_mutex_lock(&e->lock);
     if (!e->done)
-        ok = API->azf_invocation_log(e->inv, level, category, message) == 0;
+        ok =
+            API->azf_invocation_log_len(e->inv, level, category, message, (size_t)message_len) == 0;
     pthread_mutex_unlock(&e->lock);
     Py_END_ALLOW_THREADS;
     return PyBool_FromLong(ok);

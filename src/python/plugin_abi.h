@@ -76,7 +76,9 @@
     X(azf_invocation_complete_cancelled) \
     X(azf_invocation_log) \
     X(azf_function_name) \
-    X(azf_function_id)
+    X(azf_function_id) \
+    X(azf_invocation_log_len) \
+    X(azf_invocation_fail_len)
 /* clang-format on */
 
 typedef struct azf__py_api {

@@ -19,13 +19,15 @@ struct azf_invocation {
     int has_retry;
     int32_t retry_count, max_retry_count;
     char *retry_message, *retry_stack;
-    char *error_message, *error_stack;
+    char *error_message, *error_stack; /* may hold NUL (azf_invocation_fail_len) */
+    size_t error_message_len, error_stack_len;
     azf_complete_fn on_complete;
     void *on_complete_ud;
     /* Held while a log record is delivered, and while the state leaves RUNNING, so
      * every accepted log reaches the starter before the completion callback runs. */
     pthread_mutex_t log_lock;
     azf_invocation_log_fn on_log;
+    azf__invocation_log_len_fn on_log_len; /* the worker's: records keep their length */
     void *on_log_ud;
 };
 
@@ -201,14 +203,15 @@ int azf_invocation_set_on_complete(azf_invocation *inv, azf_complete_fn fn, void
 
 /* Moves RUNNING -> final state once; the completion callback runs outside the lock, then
  * the running reference is dropped. */
-static int finish(azf_invocation *inv, int state, const char *message, const char *stack)
+static int finish(azf_invocation *inv, int state, const char *message, size_t mlen,
+                  const char *stack, size_t slen)
 {
     if (!inv)
         return AZF_E_INVALID;
     char *m = NULL, *s = NULL;
     if (state == AZF_INVOCATION_FAILED) {
-        m = azf__strdup(message ? message : "");
-        s = azf__strdup(stack ? stack : "");
+        m = azf__strndup(message ? message : "", message ? mlen : 0);
+        s = azf__strndup(stack ? stack : "", stack ? slen : 0);
         if (!m || !s) {
             /* Keep the exactly-once promise even without memory: fail with no text. */
             azf__free(m);
@@ -233,15 +236,13 @@ static int finish(azf_invocation *inv, int state, const char *message, const cha
             azf__free(inv->error_stack);
             inv->error_message = m;
             inv->error_stack = s;
+            inv->error_message_len = message ? mlen : 0;
+            inv->error_stack_len = stack ? slen : 0;
         }
     }
     if (state != AZF_INVOCATION_SUCCEEDED) {
         /* Outputs of a failed or cancelled invocation are not sent. */
-        for (size_t i = 0; i < inv->outputs->n; i++) {
-            azf__free(inv->outputs->e[i].key);
-            azf_value_free(inv->outputs->e[i].value);
-        }
-        inv->outputs->n = 0;
+        azf__value_map_clear(inv->outputs);
         azf_value_free(inv->return_value);
         inv->return_value = NULL;
     }
@@ -262,11 +263,30 @@ int azf_invocation_set_on_log(azf_invocation *inv, azf_invocation_log_fn fn, voi
     if (rc)
         return rc;
     inv->on_log = fn;
+    inv->on_log_len = NULL;
+    inv->on_log_ud = user_data;
+    return 0;
+}
+
+int azf__invocation_set_on_log_len(azf_invocation *inv, azf__invocation_log_len_fn fn,
+                                   void *user_data)
+{
+    int rc = starter_check(inv);
+    if (rc)
+        return rc;
+    inv->on_log = NULL;
+    inv->on_log_len = fn;
     inv->on_log_ud = user_data;
     return 0;
 }
 
 int azf_invocation_log(azf_invocation *inv, int level, const char *category, const char *message)
+{
+    return azf_invocation_log_len(inv, level, category, message, message ? strlen(message) : 0);
+}
+
+int azf_invocation_log_len(azf_invocation *inv, int level, const char *category,
+                           const char *message, size_t message_len)
 {
     if (!inv || !message)
         return AZF_E_INVALID;
@@ -278,25 +298,35 @@ int azf_invocation_log(azf_invocation *inv, int level, const char *category, con
         pthread_mutex_unlock(&inv->log_lock);
         return AZF_E_STATE;
     }
+    /* A record holding NUL reaches a NUL-terminated callback as its text up to the NUL. */
     if (inv->on_log)
         inv->on_log(inv, level, category ? category : "", message, inv->on_log_ud);
+    else if (inv->on_log_len)
+        inv->on_log_len(inv, level, category ? category : "", message, message_len, inv->on_log_ud);
     pthread_mutex_unlock(&inv->log_lock);
     return 0;
 }
 
 int azf_invocation_complete(azf_invocation *inv)
 {
-    return finish(inv, AZF_INVOCATION_SUCCEEDED, NULL, NULL);
+    return finish(inv, AZF_INVOCATION_SUCCEEDED, NULL, 0, NULL, 0);
 }
 
 int azf_invocation_fail(azf_invocation *inv, const char *message, const char *stack_trace)
 {
-    return finish(inv, AZF_INVOCATION_FAILED, message, stack_trace);
+    return finish(inv, AZF_INVOCATION_FAILED, message, message ? strlen(message) : 0, stack_trace,
+                  stack_trace ? strlen(stack_trace) : 0);
+}
+
+int azf_invocation_fail_len(azf_invocation *inv, const char *message, size_t message_len,
+                            const char *stack_trace, size_t stack_trace_len)
+{
+    return finish(inv, AZF_INVOCATION_FAILED, message, message_len, stack_trace, stack_trace_len);
 }
 
 int azf_invocation_complete_cancelled(azf_invocation *inv)
 {
-    return finish(inv, AZF_INVOCATION_CANCELLED, NULL, NULL);
+    return finish(inv, AZF_INVOCATION_CANCELLED, NULL, 0, NULL, 0);
 }
 
 /* start and run: `here` uses the handler's run callback when it has one. */
@@ -315,14 +345,14 @@ static int begin(azf_invocation *inv, int here)
     const azf_function *fn = inv->fn;
     char *msg = NULL;
     if (fn->load_error) {
-        finish(inv, AZF_INVOCATION_FAILED, fn->load_error, "");
+        azf_invocation_fail(inv, fn->load_error, "");
         return 0;
     }
     if (fn->disabled || !fn->handler.invoke) {
         msg = azf__asprintf(fn->disabled ? "FunctionDisabledError: the function '%s' is disabled"
                                          : "FunctionLoadError: the function '%s' has no handler",
                             fn->name);
-        finish(inv, AZF_INVOCATION_FAILED, msg ? msg : "FunctionLoadError", "");
+        azf_invocation_fail(inv, msg ? msg : "FunctionLoadError", "");
         azf__free(msg);
         return 0;
     }
@@ -336,7 +366,7 @@ static int begin(azf_invocation *inv, int here)
     if (rc) {
         msg = azf__asprintf("the handler refused the invocation: %s", azf_strerror(rc));
         /* AZF_E_STATE if the handler completed it anyway. */
-        finish(inv, AZF_INVOCATION_FAILED, msg ? msg : "the handler refused the invocation", "");
+        azf_invocation_fail(inv, msg ? msg : "the handler refused the invocation", "");
         azf__free(msg);
     }
     unref(inv);
@@ -503,4 +533,12 @@ const char *azf_invocation_error_message(const azf_invocation *inv)
 const char *azf_invocation_error_stack(const azf_invocation *inv)
 {
     return inv ? inv->error_stack : NULL;
+}
+const char *azf__invocation_error_text(const azf_invocation *inv, size_t *message_len,
+                                       const char **stack, size_t *stack_len)
+{
+    *message_len = inv->error_message_len;
+    *stack = inv->error_stack;
+    *stack_len = inv->error_stack_len;
+    return inv->error_message;
 }

@@ -101,6 +101,18 @@ int azf__registry_add_folder(azf_registry *reg, const char *function_id, const c
  * Errors as azf_invocation_set_input's, without AZF_E_NOTFOUND. */
 int azf__invocation_put_input(azf_invocation *inv, const char *name, azf_value *v);
 
+/* The starter's log callback with each record's length (the worker's: a message may hold
+ * NUL, which the host receives whole). Replaces one set by azf_invocation_set_on_log. */
+typedef void (*azf__invocation_log_len_fn)(azf_invocation *inv, int level, const char *category,
+                                           const char *message, size_t message_len,
+                                           void *user_data);
+int azf__invocation_set_on_log_len(azf_invocation *inv, azf__invocation_log_len_fn fn,
+                                   void *user_data);
+/* The failure message and stack with their lengths (either may hold NUL; both are
+ * NUL-terminated too). Borrowed, as azf_invocation_error_message. */
+const char *azf__invocation_error_text(const azf_invocation *inv, size_t *message_len,
+                                       const char **stack, size_t *stack_len);
+
 /* Parses a JSON object (a UTF-8 BOM is skipped; trailing text is an error) into *root
  * (free with cJSON_Delete). Errors (AZF_E_PARSE): "<file>:<line>:<col>: invalid JSON",
  * "<file>: the top level must be a JSON object." Used by the host layer's settings too. */

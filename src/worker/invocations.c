@@ -85,6 +85,8 @@ void azf__invocation_response_clear(AZF__PB(InvocationResponse) * resp)
 {
     clear_outputs(resp);
     if (resp->result) {
+        if (resp->result->exception)
+            azf__codec_clear_strings(&resp->result->exception->base);
         azf__free(resp->result->exception);
         azf__free(resp->result);
         resp->result = NULL;
@@ -133,8 +135,8 @@ int azf__invocation_to_pb(const azf_invocation *inv, AZF__PB(InvocationResponse)
     if (!st)
         return AZF_E_NOMEM;
     resp->result = st;
-    const char *message = azf_invocation_error_message(inv);
-    const char *stack = azf_invocation_error_stack(inv);
+    size_t mlen, slen;
+    const char *stack, *message = azf__invocation_error_text(inv, &mlen, &stack, &slen);
     char text[AZF__ERRMSG_SIZE + 64];
     if (state == AZF_INVOCATION_SUCCEEDED) {
         azf__errmsg err;
@@ -153,7 +155,9 @@ int azf__invocation_to_pb(const azf_invocation *inv, AZF__PB(InvocationResponse)
         snprintf(text, sizeof text, "TypeError: unable to send the output '%s': %s",
                  failed ? failed : "", err.text);
         message = text;
+        mlen = strlen(text);
         stack = "";
+        slen = 0;
         state = AZF_INVOCATION_FAILED;
     }
     if (state == AZF_INVOCATION_CANCELLED) {
@@ -162,17 +166,24 @@ int azf__invocation_to_pb(const azf_invocation *inv, AZF__PB(InvocationResponse)
     }
     st->status = AZF__PB_FAILURE;
     /* The message is copied behind the exception (one allocation), since it may be the
-     * local `text`. */
-    size_t mlen = strlen(message);
-    AZF__PB(RpcException) *ex = azf__malloc(sizeof *ex + mlen + 1);
-    if (!ex) {
+     * local `text`; message and stack may hold NUL (a Python str may) and go out whole. */
+    struct exception_block {
+        AZF__PB(RpcException) ex; /* first: azf__free(exception) frees the block */
+        ProtobufCMessageUnknownField spill[2];
+        char message[];
+    } *b = azf__malloc(sizeof *b + mlen + 1);
+    if (!b) {
         azf__invocation_response_clear(resp);
         return AZF_E_NOMEM;
     }
-    *ex = (AZF__PB(RpcException))AZF__PB_INIT(RPC_EXCEPTION);
-    st->exception = ex;
-    ex->message = memcpy((char *)(ex + 1), message, mlen + 1);
-    ex->stack_trace = (char *)stack;
+    b->ex = (AZF__PB(RpcException))AZF__PB_INIT(RPC_EXCEPTION);
+    st->exception = &b->ex;
+    memcpy(b->message, message, mlen + 1);
+    if (azf__codec_set_string(&b->ex.base, b->spill, "message", b->message, mlen) ||
+        azf__codec_set_string(&b->ex.base, b->spill, "stack_trace", stack, slen)) {
+        azf__invocation_response_clear(resp);
+        return AZF_E_NOMEM;
+    }
     return 0;
 }
 
@@ -269,26 +280,13 @@ int azf__invocations_free(azf_worker *w)
 }
 
 static void on_invocation_log(azf_invocation *inv, int level, const char *category,
-                              const char *message, void *ud)
+                              const char *message, size_t len, void *ud)
 {
     flight *f = ud;
     azf_worker *w = enter(f->fl);
     if (!w)
         return;
-    if (azf__worker_congested(w)) { /* logs are best effort; responses are not */
-        leave(f->fl);
-        return;
-    }
-    AZF__PB(RpcLog) log = AZF__PB_INIT(RPC_LOG);
-    log.invocation_id = (char *)azf_invocation_id(inv);
-    log.category = (char *)category;
-    log.level = (AZF__PB(RpcLog__Level))level;
-    log.message = (char *)message;
-    log.log_category = AZF__PB_K(RPC_LOG__RPC_LOG_CATEGORY__User);
-    azf__msg m = AZF__PB_INIT(STREAMING_MESSAGE);
-    m.content_case = AZF__PB_CASE(RPC_LOG);
-    m.rpc_log = &log;
-    azf__worker_send(w, &m);
+    azf__worker_send_log(w, azf_invocation_id(inv), level, category, message, len);
     leave(f->fl);
 }
 
@@ -404,7 +402,7 @@ int azf__invocations_invoke(azf_worker *w, const azf__msg *msg)
     f->inv = inv;
     f->refs = 1;
     azf_invocation_set_on_complete(inv, on_invocation_complete, f);
-    azf_invocation_set_on_log(inv, on_invocation_log, f);
+    azf__invocation_set_on_log_len(inv, on_invocation_log, f);
     pthread_mutex_lock(&fl->lock);
     fl->refs++;
     f->next = fl->head;

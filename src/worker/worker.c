@@ -50,19 +50,26 @@ int azf__worker_send_invocation_failure(azf_worker *w, const char *invocation_id
     return azf__worker_send(w, &m);
 }
 
-static void send_system_log(azf_worker *w, int level, const char *category, const char *text)
+void azf__worker_send_log(azf_worker *w, const char *invocation_id, int level, const char *category,
+                          const char *text, size_t len)
 {
+    /* Logs are best effort; responses are not. */
     if (!atomic_load(&w->live) || azf__worker_congested(w))
         return;
     AZF__PB(RpcLog) log = AZF__PB_INIT(RPC_LOG);
+    ProtobufCMessageUnknownField spill[1];
+    log.invocation_id = (char *)(invocation_id ? invocation_id : "");
     log.category = (char *)(category ? category : "azfunc.worker");
     log.level = (AZF__PB(RpcLog__Level))level;
-    log.message = (char *)text;
-    log.log_category = AZF__PB_K(RPC_LOG__RPC_LOG_CATEGORY__System);
+    if (azf__codec_set_string(&log.base, spill, "message", text, len)) /* NUL and all */
+        return;
+    log.log_category = invocation_id ? AZF__PB_K(RPC_LOG__RPC_LOG_CATEGORY__User)
+                                     : AZF__PB_K(RPC_LOG__RPC_LOG_CATEGORY__System);
     azf__msg m = AZF__PB_INIT(STREAMING_MESSAGE);
     m.content_case = AZF__PB_CASE(RPC_LOG);
     m.rpc_log = &log;
     azf__worker_send(w, &m);
+    azf__codec_clear_strings(&log.base);
 }
 
 void azf__worker_log(azf_worker *w, int level, const char *fmt, ...)
@@ -72,7 +79,7 @@ void azf__worker_log(azf_worker *w, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    send_system_log(w, level, NULL, text);
+    azf__worker_send_log(w, NULL, level, NULL, text, strlen(text));
     azf__log(level, "%s", text);
 }
 
@@ -80,7 +87,7 @@ int azf_worker_log(azf_worker *w, int level, const char *category, const char *m
 {
     if (!w || !message || level < AZF_LOG_TRACE || level > AZF_LOG_CRITICAL + 1)
         return AZF_E_INVALID;
-    send_system_log(w, level, category, message);
+    azf__worker_send_log(w, NULL, level, category, message, strlen(message));
     return 0;
 }
 

@@ -102,6 +102,12 @@ typedef int (*azf__worker_handler)(azf_worker *w, const azf__msg *m);
 /* Sends a message (any thread) through the codec. An empty request_id is stamped with
  * the worker's --requestId. Returns 0 or a negative AZF_E_* code. */
 int azf__worker_send(azf_worker *w, azf__msg *m);
+/* The one RpcLog builder and sender (any thread): a User log of invocation_id, or a
+ * System log when it is NULL (category NULL: "azfunc.worker"). text[0..len) may hold
+ * NUL (text[len] must be NUL): the host receives it whole. Dropped (best effort) before
+ * StartStream and while the host is not reading. */
+void azf__worker_send_log(azf_worker *w, const char *invocation_id, int level, const char *category,
+                          const char *text, size_t len);
 /* Sends a System RpcLog (any thread) and logs it locally. */
 void azf__worker_log(azf_worker *w, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

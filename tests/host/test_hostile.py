@@ -6,16 +6,17 @@ import time
 from pathlib import Path
 
 import azhost
+import pytest
 from azhost import field, new_id, pb
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 SUCCESS, FAILURE = 1, 0
 
 
-def hostile_host(tmp_path, make_host, worker_exe):
+def hostile_host(tmp_path, make_host, worker_exe, **kw):
     app = tmp_path / "hostile_v2"
     shutil.copytree(APPS / "hostile_v2", app, ignore=shutil.ignore_patterns("__pycache__"))
-    h = make_host(worker_exe, app_dir=app)
+    h = make_host(worker_exe, app_dir=app, **kw)
     assert h.init(function_app_directory=app).result.status == SUCCESS
     md = h.metadata(function_app_directory=app)
     assert md.result.status == SUCCESS, md.result.exception.message
@@ -78,6 +79,16 @@ def test_strings_keep_their_length_or_fail_cleanly(tmp_path, make_host, worker_e
     alive(h)
 
 
+def test_nul_in_log_and_exception_text_reaches_the_host_whole(tmp_path, make_host, worker_exe):
+    h, ids = hostile_host(tmp_path, make_host, worker_exe)
+    inv = h.invoke(ids["lognul"], http_body(pb.TypedData(string="x")))
+    r = inv.response
+    assert r.result.status == FAILURE
+    assert "bad\x00value" in r.result.exception.message, repr(r.result.exception.message)
+    assert [lg.message for lg in inv.logs if "before" in lg.message] == ["before\x00after"], (h.logs, inv.logs)
+    alive(h)
+
+
 def test_80k_bindings_are_refused_without_holding_the_worker(tmp_path, make_host, worker_exe):
     h, ids = hostile_host(tmp_path, make_host, worker_exe)
     bindings = [pb.ParameterBinding(name=f"b{i}", data=pb.TypedData(string="v")) for i in range(80_000)]
@@ -133,3 +144,46 @@ def test_a_host_that_stops_reading_keeps_the_worker_bounded(tmp_path, make_host,
     assert ok and dropped
     assert all(len(i.response.return_value.http.body.bytes) == 100_000 for i in ok)
     alive(h)
+
+
+def mem_available_mib():
+    with open("/proc/meminfo") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:")) >> 10
+
+
+def test_a_message_at_and_over_a_128_mib_limit(tmp_path, make_host, worker_exe):
+    # --grpcMaxMessageLength 128 MiB: a message of exactly that size is served, one byte
+    # more is refused from its 5-byte frame header (never buffered) and the worker exits
+    # with a clear error, as gRPC does with RESOURCE_EXHAUSTED (docs/reliability.md).
+    limit = 128 << 20
+    if mem_available_mib() < 3 * 1024:
+        pytest.skip(f"needs 3 GiB of available memory for two {limit >> 20} MiB messages "
+                    f"(host and worker copies); {mem_available_mib()} MiB available")
+    h, ids = hostile_host(tmp_path, make_host, worker_exe, max_message_length=limit)
+
+    def request(size):  # an InvocationRequest whose StreamingMessage is exactly `size` bytes
+        def build(n):
+            return pb.InvocationRequest(invocation_id=new_id(), function_id=ids["size"],
+                                        input_data=http_body(pb.TypedData(bytes=b"x" * n)))
+        # The framing around a 4 MiB body: the same varint widths as around 128 MiB (4
+        # bytes for lengths from 2 to 256 MiB), so the body size comes out in one build.
+        probe = 4 << 20
+        n = size - (pb.StreamingMessage(invocation_request=build(probe)).ByteSize() - probe)
+        req = build(n)
+        assert pb.StreamingMessage(invocation_request=req).ByteSize() == size
+        return req
+
+    req = request(limit)
+    n = len(req.input_data[0].data.http.body.bytes)
+    r = h.start_invocation(request=req).wait(timeout=120)
+    del req
+    assert r.result.status == SUCCESS, r.result.exception.message
+    assert r.return_value.string == str(n)
+    with open(f"/proc/{h.process.proc.pid}/status") as f:
+        peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) >> 10
+    print(f"a {limit >> 20} MiB message: worker peak RSS {peak} MiB")
+    assert peak < 8 * (limit >> 20), f"worker peak RSS {peak} MiB for one {limit >> 20} MiB message"
+    alive(h)
+
+    h.start_invocation(request=request(limit + 1))
+    h.process.assert_error_exit(r"max|length|large|exceed|limit|size", timeout=120)

@@ -3,24 +3,19 @@ an `azfunc start` runner. Every wait is bounded."""
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import threading
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("AZF_BUILD_DIR", ROOT / "build"))
-if not BUILD.is_absolute():
-    BUILD = ROOT / BUILD
-AZFUNC = BUILD / "bin" / "azfunc"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runner"))
+from runner_env import AZFUNC, ROOT, WAIT, Runner  # noqa: E402,F401  (re-exported)
+
 AZURITE = Path(os.environ.get("AZF_AZURITE",
                               ROOT / "tools" / "azurite" / "node_modules" / ".bin" / "azurite"))
 APPS = Path(__file__).resolve().parent / "apps"
-WAIT = 60  # seconds: generous, for sanitizer builds on a busy machine
 KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
        "K1SZFPTOtr/KBHBeksoGMGw==")
 
@@ -78,73 +73,6 @@ def azurite(tmp_path_factory):
     a = Azurite(tmp_path_factory.mktemp("azurite"))
     yield a
     a.stop()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Runner:
-    """One `azfunc start` process; its output is collected by a reader thread."""
-
-    def __init__(self, app, *args, env=None):
-        self.port = free_port()
-        e = dict(os.environ)
-        e["VIRTUAL_ENV"] = str(ROOT / ".venv")
-        e["LSAN_OPTIONS"] = f"suppressions={ROOT}/tests/python/lsan.supp:print_suppressions=0"
-        e.update(env or {})
-        self.proc = subprocess.Popen(
-            [str(AZFUNC), "start", str(app), "--port", str(self.port), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=e, text=True)
-        self.lines = []
-        self.cv = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            with self.cv:
-                self.lines.append(line.rstrip("\n"))
-                self.cv.notify_all()
-        with self.cv:
-            self.lines.append(None)
-            self.cv.notify_all()
-
-    @property
-    def output(self):
-        with self.cv:
-            return "\n".join(l for l in self.lines if l is not None)
-
-    def count(self, text):
-        with self.cv:
-            return sum(1 for l in self.lines if l is not None and text in l)
-
-    def wait_for(self, text, count=1, timeout=WAIT):
-        deadline = time.monotonic() + timeout
-        with self.cv:
-            while True:
-                if sum(1 for l in self.lines if l is not None and text in l) >= count:
-                    return
-                if None in self.lines:
-                    raise AssertionError(f"exited before {text!r}:\n" + self.output)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"timed out waiting for {text!r}:\n" + self.output)
-                self.cv.wait(left)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(WAIT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(WAIT)
-        with self.cv:
-            self.cv.wait_for(lambda: None in self.lines, timeout=WAIT)
-        self.proc.stdout.close()
-        return self.proc.returncode
 
 
 @pytest.fixture

@@ -277,6 +277,66 @@ static void json_err(const char *json, const char *needle)
     azf_message_free(m);
 }
 
+/* Text holding NUL (a Python log message or exception may): packed whole, decoded
+ * whole by azf_message_decode, printed with the NUL escaped, refused by the worker's
+ * receive path (its strings are C strings). */
+static void test_nul_in_strings(void)
+{
+    static const char text[] = "a\0b\"c";
+    AzureFunctionsRpcMessages__RpcLog log = AZURE_FUNCTIONS_RPC_MESSAGES__RPC_LOG__INIT;
+    ProtobufCMessageUnknownField spill[1];
+    log.category = "cat";
+    CHECK_INT(azf__codec_set_string(&log.base, spill, "message", text, sizeof text - 1), 0);
+    azf__msg sm = AZURE_FUNCTIONS_RPC_MESSAGES__STREAMING_MESSAGE__INIT;
+    sm.content_case = AZURE_FUNCTIONS_RPC_MESSAGES__STREAMING_MESSAGE__CONTENT_RPC_LOG;
+    sm.rpc_log = &log;
+    azf_buf wire = AZF_BUF_INIT, json = AZF_BUF_INIT, again = AZF_BUF_INIT;
+    CHECK_INT(azf__json_write(&json, &sm.base), 0);
+    CHECK_STR(json.ptr, "{\"rpcLog\":{\"category\":\"cat\",\"message\":\"a\\u0000b\\\"c\"}}");
+    CHECK_INT(azf__codec_pack(&wire, &sm.base), 0);
+    azf__codec_clear_strings(&log.base);
+    /* On the wire: field 4 (message), 5 bytes, as any protobuf runtime writes it. */
+    CHECK(wire.size >= 7 && memcmp(wire.ptr + wire.size - 7,
+                                   "\x22\x05"
+                                   "a\0b\"c",
+                                   7) == 0);
+    azf_message *m;
+    CHECK_INT(azf_message_new(&m), 0);
+    CHECK_INT(azf_message_decode(m, (const uint8_t *)wire.ptr, wire.size), 0);
+    CHECK_INT(azf_message_to_json(m, &again), 0);
+    CHECK_STR(again.ptr, json.ptr);
+    json.size = 0;
+    CHECK_INT(azf_message_encode(m, &json), 0); /* re-encoded whole */
+    CHECK(json.size == wire.size && memcmp(json.ptr, wire.ptr, wire.size) == 0);
+    /* The worker's receive path refuses it, naming the field. */
+    azf__msg *pb = NULL;
+    azf__errmsg err;
+    azf__err_clear(&err);
+    CHECK_INT(azf__codec_unpack((const uint8_t *)wire.ptr, wire.size, &pb, &err), AZF_E_PARSE);
+    CHECK(strstr(err.text, "string field message (4)") != NULL);
+    /* A repeated string holding NUL cannot be held: refused, never cut. */
+    /* function_load_request { metadata { raw_bindings: "a\0b" } } */
+    expect_parse_error((const uint8_t *)"\x42\x07\x12\x05\x52\x03"
+                                        "a\0b",
+                       9, "string field raw_bindings (10)");
+    azf_message_free(m);
+    azf_buf_dispose(&again);
+    azf_buf_dispose(&json);
+    azf_buf_dispose(&wire);
+    /* The JSON view reads back whole (also inside a oneof and a map value's message);
+     * an escaped backslash before u0000 is text, not NUL. */
+    json_ok("{\"rpcLog\":{\"message\":\"a\\u0000b\\\\u0000\"}}",
+            "{\"rpcLog\":{\"message\":\"a\\u0000b\\\\u0000\"}}");
+    json_ok("{\"invocationRequest\":{\"triggerMetadata\":{\"k\":{\"string\":\"\\u0000\"}}}}",
+            "{\"invocationRequest\":{\"triggerMetadata\":{\"k\":{\"string\":\"\\u0000\"}}}}");
+    /* Where it cannot be held: refused, never cut. */
+    json_err("{\"invocationRequest\":{\"triggerMetadata\":{\"k\\u0000\":{}}}}",
+             "kept only in a singular string field");
+    json_err("{\"functionLoadRequest\":{\"metadata\":{\"rawBindings\":[\"\\u0000\"]}}}",
+             "kept only in a singular string field");
+    json_err("{\"rpcLog\":{\"message\":\"\\u0000\\u0000\" ]}", "invalid JSON at byte 36 of 38");
+}
+
 static void test_json(void)
 {
     /* Canonical form comes back unchanged. */
@@ -431,6 +491,7 @@ int main(void)
     RUN(test_unknown_fields());
     RUN(test_malformed());
     RUN(test_json());
+    RUN(test_nul_in_strings());
     RUN(test_failmalloc());
     TEST_MAIN_END();
 }

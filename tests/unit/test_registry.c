@@ -820,18 +820,24 @@ static void *log_until_refused(void *arg)
     return NULL;
 }
 
-static void test_invocation_logs(void)
+/* A registry with HTTP_FN ("Products") whose handler is on_invoke with probe p. */
+static const azf_function *products(azf_registry **reg, probe *p)
 {
-    azf_registry *reg;
-    azf_registry_new(&reg);
+    azf_registry_new(reg);
     azf_handler *h;
     azf_handler_new(&h);
     azf_handler_set_invoke(h, on_invoke);
-    probe p;
-    memset(&p, 0, sizeof p);
-    azf_registry_add(reg, HTTP_FN, h, &p);
+    memset(p, 0, sizeof *p);
+    azf_registry_add(*reg, HTTP_FN, h, p);
     azf_handler_free(h);
-    const azf_function *fn = azf_registry_find(reg, "Products");
+    return azf_registry_find(*reg, "Products");
+}
+
+static void test_invocation_logs(void)
+{
+    azf_registry *reg;
+    probe p;
+    const azf_function *fn = products(&reg, &p);
     for (int round = 0; round < 20; round++) {
         log_probe lp;
         memset(&lp, 0, sizeof lp);
@@ -863,6 +869,78 @@ static void test_invocation_logs(void)
         azf_invocation_free(inv);
         pthread_mutex_destroy(&lp.lock);
     }
+    azf_registry_free(reg);
+}
+
+/* Text holding NUL: the worker's log callback and the response get it whole; a
+ * NUL-terminated log callback and the error accessors see it up to the NUL. */
+static char g_log[16], g_cut[16];
+static size_t g_log_len;
+
+static void on_log_len(azf_invocation *inv, int level, const char *category, const char *message,
+                       size_t len, void *ud)
+{
+    (void)inv, (void)level, (void)category, (void)ud;
+    g_log_len = len;
+    memcpy(g_log, message, len < sizeof g_log ? len : sizeof g_log);
+}
+
+static void on_log_cut(azf_invocation *inv, int level, const char *category, const char *message,
+                       void *ud)
+{
+    (void)inv, (void)level, (void)category, (void)ud;
+    snprintf(g_cut, sizeof g_cut, "%s", message);
+}
+
+static int has_bytes(const azf_buf *b, const char *needle, size_t n)
+{
+    for (size_t i = 0; i + n <= b->size; i++)
+        if (memcmp(b->ptr + i, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+static void test_nul_text(void)
+{
+    azf_registry *reg;
+    probe p;
+    const azf_function *fn = products(&reg, &p);
+
+    azf_invocation *inv;
+    CHECK_INT(azf_invocation_new(&inv, fn, "nul"), 0);
+    CHECK_INT(azf__invocation_set_on_log_len(inv, on_log_len, NULL), 0);
+    CHECK_INT(azf_invocation_start(inv), 0);
+    CHECK_INT(azf_invocation_log_len(inv, AZF_LOG_INFO, "c", "a\0b", 3), 0);
+    CHECK(g_log_len == 3 && memcmp(g_log, "a\0b", 3) == 0);
+    CHECK_INT(azf_invocation_fail_len(inv, "E: x\0y", 6, "s\0t", 3), 0);
+    size_t mlen, slen;
+    const char *stack, *message = azf__invocation_error_text(inv, &mlen, &stack, &slen);
+    CHECK(mlen == 6 && memcmp(message, "E: x\0y", 6) == 0 && slen == 3);
+    CHECK_STR(azf_invocation_error_message(inv), "E: x");
+    AZF__PB(InvocationResponse) resp = AZF__PB_INIT(INVOCATION_RESPONSE);
+    CHECK_INT(azf__invocation_to_pb(inv, &resp), 0);
+    azf_buf wire = AZF_BUF_INIT;
+    CHECK_INT(azf__codec_pack(&wire, &resp.base), 0);
+    /* RpcException.message (2) and .stack_trace (1), whole. */
+    CHECK(has_bytes(&wire,
+                    "\x12\x06"
+                    "E: x\0y",
+                    8));
+    CHECK(has_bytes(&wire,
+                    "\x0a\x03"
+                    "s\0t",
+                    5));
+    azf__invocation_response_clear(&resp);
+    azf_buf_dispose(&wire);
+    azf_invocation_free(inv);
+
+    CHECK_INT(azf_invocation_new(&inv, fn, "cut"), 0);
+    CHECK_INT(azf_invocation_set_on_log(inv, on_log_cut, NULL), 0);
+    CHECK_INT(azf_invocation_start(inv), 0);
+    CHECK_INT(azf_invocation_log_len(inv, AZF_LOG_INFO, "c", "a\0b", 3), 0);
+    CHECK_STR(g_cut, "a");
+    CHECK_INT(azf_invocation_complete(inv), 0);
+    azf_invocation_free(inv);
     azf_registry_free(reg);
 }
 
@@ -1099,6 +1177,7 @@ int main(void)
     RUN(test_invocation_run());
     RUN(test_exactly_once_under_races());
     RUN(test_invocation_logs());
+    RUN(test_nul_text());
     RUN(test_metadata_pb());
     RUN(test_allocation_failures());
     TEST_MAIN_END();

@@ -550,6 +550,70 @@ static void test_map(void)
     azf_value_free(NULL);
 }
 
+/* A large map (the index past the first few entries): insertion order, replacement,
+ * hits and misses; 200,000 entries take seconds with a linear lookup per insert. */
+static void test_map_large(void)
+{
+    enum { N = 200000 };
+    azf_value_map *m;
+    char key[32];
+    CHECK_INT(azf_value_map_new(&m), 0);
+    for (int i = 0; i < N; i++) {
+        azf_value *v;
+        snprintf(key, sizeof key, "k%d", i);
+        CHECK_INT(azf_value_new_int(&v, i), 0);
+        CHECK_INT(azf_value_map_set(m, key, v), 0);
+    }
+    for (int i = 0; i < N; i += 3) { /* replaced in place: order and count unchanged */
+        azf_value *v;
+        snprintf(key, sizeof key, "k%d", i);
+        CHECK_INT(azf_value_new_int(&v, -i), 0);
+        CHECK_INT(azf_value_map_set(m, key, v), 0);
+    }
+    CHECK_INT(azf_value_map_count(m), N);
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        const char *k;
+        snprintf(key, sizeof key, "k%d", i);
+        const azf_value *v = azf_value_map_at(m, (size_t)i, &k);
+        bad += !v || strcmp(k, key) != 0 || azf_value_map_get(m, key) != v ||
+               azf_value_int(v) != (i % 3 ? i : -i);
+        snprintf(key, sizeof key, "x%d", i);
+        bad += azf_value_map_get(m, key) != NULL;
+    }
+    CHECK_INT(bad, 0);
+    azf_value_map_free(m);
+
+    /* Allocation failures while the map and its index grow: NOMEM, nothing lost. */
+    azf_mem mem = {NULL, t_malloc, t_free, t_calloc, t_realloc};
+    CHECK_INT(azf_set_allocator(&mem), 0);
+    for (long n = 1; n < 200; n++) {
+        g_fail_at = 0;
+        g_live = 0;
+        CHECK_INT(azf_value_map_new(&m), 0);
+        g_count = 0;
+        g_fail_at = n;
+        int i = 0, rc = 0;
+        for (; i < 40 && !rc; i++) {
+            azf_value *v;
+            snprintf(key, sizeof key, "k%d", i);
+            if (!(rc = azf_value_new_int(&v, i)) && (rc = azf_value_map_set(m, key, v)))
+                azf_value_free(v);
+        }
+        CHECK(rc == 0 || rc == AZF_E_NOMEM);
+        size_t kept = azf_value_map_count(m);
+        CHECK(kept == (size_t)(rc ? i - 1 : i));
+        for (size_t k = 0; k < kept; k++) {
+            snprintf(key, sizeof key, "k%zu", k);
+            CHECK(azf_value_int(azf_value_map_get(m, key)) == (int64_t)k);
+        }
+        g_fail_at = 0;
+        azf_value_map_free(m);
+        CHECK_INT(g_live, 0);
+    }
+    CHECK_INT(azf_set_allocator(NULL), 0);
+}
+
 /* Builds, encodes and decodes everything with the Nth allocation failing: every step
  * either works or says AZF_E_NOMEM, and nothing leaks. */
 static int build_all(void)
@@ -641,6 +705,7 @@ int main(void)
     RUN(test_http());
     RUN(test_decode_nullable_request());
     RUN(test_map());
+    RUN(test_map_large());
     RUN(test_allocation_failures());
     TEST_MAIN_END();
 }

@@ -1,4 +1,6 @@
 # Driven by tests/host/test_hostile.py: a host that sends what no real host would.
+import logging
+
 import azure.functions as func
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -21,3 +23,16 @@ def big(req: func.HttpRequest) -> func.HttpResponse:
 def nul(req: func.HttpRequest) -> str:
     """A str holding a NUL: it must arrive whole or fail, never cut."""
     return "abc\x00def"
+
+
+@app.route(route="lognul")
+def lognul(req: func.HttpRequest) -> str:
+    """Logs, then raises, text holding a NUL: the host must receive both whole."""
+    logging.info("before\x00after")
+    raise ValueError("bad\x00value")
+
+
+@app.route(route="size")
+def size(req: func.HttpRequest) -> str:
+    """The body's length only: a 128 MiB request needs no 128 MiB answer."""
+    return str(len(req.get_body()))
