@@ -112,9 +112,18 @@ typedef struct azf__emulator azf__emulator;
 /* 1 when something listens on one of the emulator's ports (127.0.0.1:10000-10002). */
 int azf__emulator_running(void);
 /* Starts Azurite on those ports with its data in state_dir/azurite and its output in
- * state_dir/azurite.log, and waits (30 s at most) until it listens. The executable is
- * $AZFUNC_AZURITE, the one scripts/setup.sh installs, or azurite on PATH. */
+ * state_dir/azurite.log, as a child of the caller that dies with it (even by SIGKILL).
+ * The executable is $AZFUNC_AZURITE, the one scripts/setup.sh installs, or azurite on
+ * PATH. Returns once it runs; azf__emulator_await waits until it listens. */
+int azf__emulator_launch(azf__emulator **out, const char *state_dir, azf__errmsg *err);
+/* Waits (30 s at most) until Azurite process pid listens on all three ports. */
+int azf__emulator_await(int pid, const char *state_dir, azf__errmsg *err);
+/* Launch and await. */
 int azf__emulator_start(azf__emulator **out, const char *state_dir, azf__errmsg *err);
+/* Its pid (-1 when NULL or reaped). */
+int azf__emulator_pid(const azf__emulator *e);
+/* 1 when it has exited (it is reaped then). */
+int azf__emulator_exited(azf__emulator *e);
 /* SIGTERM, then SIGKILL after 10 s. NULL is a no-op. */
 void azf__emulator_stop(azf__emulator *e);
 

@@ -25,7 +25,7 @@
 static const int ports[3] = {10000, 10001, 10002};
 
 struct azf__emulator {
-    pid_t pid;
+    pid_t pid; /* -1 once reaped */
 };
 
 static int listening(int port)
@@ -56,39 +56,49 @@ static const char *find_azurite(void)
     return "azurite";
 }
 
-int azf__emulator_start(azf__emulator **out, const char *state_dir, azf__errmsg *err)
+int azf__emulator_launch(azf__emulator **out, const char *state_dir, azf__errmsg *err)
 {
     *out = NULL;
     char *data = azf__asprintf("%s/azurite", state_dir);
     char *log = azf__asprintf("%s/azurite.log", state_dir);
-    if (!data || !log) {
-        azf__free(data), azf__free(log);
+    azf__emulator *e = azf__calloc(1, sizeof *e);
+    if (!data || !log || !e) {
+        azf__free(data), azf__free(log), azf__free(e);
         return azf__err(err, AZF_E_NOMEM, "out of memory");
     }
     if ((mkdir(state_dir, 0755) != 0 && errno != EEXIST) ||
         (mkdir(data, 0755) != 0 && errno != EEXIST)) {
         azf__err(err, AZF_E_IO, "cannot create %s: %s", data, strerror(errno));
-        azf__free(data), azf__free(log);
+        azf__free(data), azf__free(log), azf__free(e);
         return AZF_E_IO;
     }
     const char *exe = find_azurite();
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) != 0) {
-        azf__free(data), azf__free(log);
+        azf__free(data), azf__free(log), azf__free(e);
         return azf__err(err, AZF_E_IO, "pipe: %s", strerror(errno));
     }
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
-        setpgid(0, 0); /* the runner stops it, after its own invocations */
+        /* Its own process group: a terminal's Ctrl-C reaches azfunc start, which stops
+         * it after its own invocations. Gone with its parent however that ends (even by
+         * SIGKILL); a parent that died before the prctl is caught by getppid. */
+        setpgid(0, 0);
+        sigset_t none; /* the supervisor blocks SIGTERM and SIGINT (it reads a signalfd) */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (getppid() != parent)
+            _exit(0);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd >= 0)
             dup2(fd, 1), dup2(fd, 2);
         execlp(exe, exe, "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--location",
                data, "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost",
                "127.0.0.1", (char *)NULL);
-        int e = errno;
-        if (write(errpipe[1], &e, sizeof e) < 0)
+        int en = errno;
+        if (write(errpipe[1], &en, sizeof en) < 0)
             _exit(126);
         _exit(127);
     }
@@ -103,50 +113,70 @@ int azf__emulator_start(azf__emulator **out, const char *state_dir, azf__errmsg 
         rc = azf__err(err, AZF_E_NOTFOUND,
                       "cannot run %s: %s (run scripts/setup.sh, or set AZFUNC_AZURITE)", exe,
                       strerror(exec_errno));
-    /* wait (30 s at most) until all three services listen */
-    for (int i = 0; rc == 0 && i < 300; i++) {
-        if (listening(ports[0]) && listening(ports[1]) && listening(ports[2]))
-            break;
-        if (waitpid(pid, NULL, WNOHANG) == pid) {
-            pid = -1;
-            rc = azf__err(err, AZF_E_IO, "Azurite exited at start (see %s)", log);
-            break;
-        }
-        struct timespec ts = {0, 100000000L};
-        nanosleep(&ts, NULL);
-        if (i == 299)
-            rc = azf__err(err, AZF_E_TIMEOUT, "Azurite did not listen within 30 s (see %s)", log);
-    }
-    azf__free(data), azf__free(log);
-    azf__emulator *e = rc == 0 ? azf__calloc(1, sizeof *e) : NULL;
-    if (rc == 0 && !e)
-        rc = azf__err(err, AZF_E_NOMEM, "out of memory");
     if (rc != 0) {
-        if (pid > 0) {
-            kill(pid, SIGKILL);
+        if (pid > 0)
             waitpid(pid, NULL, 0);
-        }
+        azf__free(data), azf__free(log), azf__free(e);
         return rc;
     }
+    azf__free(data), azf__free(log);
     e->pid = pid;
     *out = e;
     return 0;
+}
+
+int azf__emulator_await(int pid, const char *state_dir, azf__errmsg *err)
+{
+    for (int i = 0; i < 300; i++) { /* 30 s at most */
+        if (listening(ports[0]) && listening(ports[1]) && listening(ports[2]))
+            return 0;
+        if (kill(pid, 0) != 0 && errno == ESRCH)
+            return azf__err(err, AZF_E_IO, "Azurite exited at start (see %s/azurite.log)",
+                            state_dir);
+        struct timespec ts = {0, 100000000L};
+        nanosleep(&ts, NULL);
+    }
+    return azf__err(err, AZF_E_TIMEOUT, "Azurite did not listen within 30 s (see %s/azurite.log)",
+                    state_dir);
+}
+
+int azf__emulator_pid(const azf__emulator *e)
+{
+    return e ? (int)e->pid : -1;
+}
+
+int azf__emulator_exited(azf__emulator *e)
+{
+    return e && waitpid(e->pid, NULL, WNOHANG) == e->pid ? (e->pid = -1, 1) : 0;
+}
+
+int azf__emulator_start(azf__emulator **out, const char *state_dir, azf__errmsg *err)
+{
+    int rc = azf__emulator_launch(out, state_dir, err);
+    if (rc == 0 && (rc = azf__emulator_await((int)(*out)->pid, state_dir, err)) != 0) {
+        azf__emulator_stop(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 void azf__emulator_stop(azf__emulator *e)
 {
     if (!e)
         return;
-    kill(e->pid, SIGTERM);
-    for (int i = 0; i < 100; i++) { /* 10 s to close its files */
-        if (waitpid(e->pid, NULL, WNOHANG) == e->pid) {
-            azf__free(e);
-            return;
+    if (e->pid > 0) {
+        kill(e->pid, SIGTERM);
+        int gone = 0;
+        for (int i = 0; i < 100 && !gone; i++) { /* 10 s to close its files */
+            gone = waitpid(e->pid, NULL, WNOHANG) == e->pid;
+            struct timespec ts = {0, 100000000L};
+            if (!gone)
+                nanosleep(&ts, NULL);
         }
-        struct timespec ts = {0, 100000000L};
-        nanosleep(&ts, NULL);
+        if (!gone) {
+            kill(e->pid, SIGKILL);
+            waitpid(e->pid, NULL, 0);
+        }
     }
-    kill(e->pid, SIGKILL);
-    waitpid(e->pid, NULL, 0);
     azf__free(e);
 }

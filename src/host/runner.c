@@ -298,8 +298,10 @@ int azf__runner_serve(const azf__runner_opts *o)
     r->post_ev = event_new(r->base, -1, 0, azf__on_post, r);
     r->sigint = evsignal_new(r->base, SIGINT, azf__on_signal, r);
     r->sigterm = evsignal_new(r->base, SIGTERM, azf__on_signal, r);
+    r->sigusr1 = evsignal_new(r->base, SIGUSR1, azf__on_signal, r);
     event_add(r->sigint, NULL);
     event_add(r->sigterm, NULL);
+    event_add(r->sigusr1, NULL);
 
     set_function_filter(o);
     if (azf__runner_open_app(r, on_report) != 0)
@@ -344,6 +346,8 @@ out:
         event_free(r->sigint);
     if (r->sigterm)
         event_free(r->sigterm);
+    if (r->sigusr1)
+        event_free(r->sigusr1);
     if (r->deadline)
         event_free(r->deadline);
     if (r->base)

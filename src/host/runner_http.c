@@ -28,6 +28,8 @@ struct conn {
     struct event *deadline;
     call *active; /* the invocation answering this connection's request */
     int fd, phase;
+    int requests;  /* read so far */
+    int admit;     /* counted in r->admitted: may send one more request while stopping */
     conn *pending; /* next one waiting for set_up_pending */
 };
 
@@ -103,6 +105,14 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
         arm(k, READING);
 }
 
+static void unadmit(conn *k)
+{
+    if (k->admit) {
+        k->admit = 0;
+        k->r->admitted--;
+    }
+}
+
 static void conn_free(conn *k)
 {
     runner *r = k->r;
@@ -133,6 +143,7 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
     }
     if (k->fd >= 0)
         azf__supervised_conn(k->fd, 0);
+    unadmit(k);
     evbuffer_remove_cb(bufferevent_get_input(k->bev), on_input, k);
     if (k->fd >= 0 && k->fd < r->conns_cap && r->conns[k->fd] == k)
         r->conns[k->fd] = NULL;
@@ -255,6 +266,42 @@ int azf__http_fd(runner *r, struct evhttp_request *req)
     return k ? k->fd : -1;
 }
 
+/* ---- request bodies ---------------------------------------------------------------- */
+
+static void release_body(void *data, void *user_data)
+{
+    (void)user_data;
+    azf__free(data);
+}
+
+int azf__http_take_body(struct evhttp_request *req, azf_value **out)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    /* One copy, piece by piece: evhttp's chains are freed as they are copied, so the
+     * body is held twice for no longer than a piece (evbuffer_pullup would copy it whole
+     * into one more buffer first). */
+    char *data = azf__malloc(n);
+    if (!data)
+        return AZF_E_NOMEM;
+    for (size_t at = 0; at < n;) {
+        size_t piece = n - at < (1u << 20) ? n - at : (1u << 20);
+        int got = evbuffer_remove(in, data + at, piece);
+        if (got <= 0) {
+            azf__free(data);
+            return AZF_E_IO;
+        }
+        at += (size_t)got;
+    }
+    int rc = azf_value_adopt_data(out, AZF_VALUE_BYTES, data, n, release_body, NULL);
+    if (rc != 0)
+        azf__free(data);
+    return rc;
+}
+
 /* ---- replies ---------------------------------------------------------------------- */
 
 static void on_sent(struct evhttp_request *req, void *arg)
@@ -272,6 +319,9 @@ static void on_sent(struct evhttp_request *req, void *arg)
 static conn *begin_reply(runner *r, struct evhttp_request *req)
 {
     conn *k = conn_of(r, req);
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    if (r->stopping && !evhttp_find_header(out, "Connection")) /* the last one on it */
+        evhttp_add_header(out, "Connection", "close");
     if (k) {
         k->active = NULL;
         if (k->phase != WRITING)
@@ -403,8 +453,16 @@ static void on_request(struct evhttp_request *req, void *arg)
 {
     runner *r = arg;
     conn *k = conn_of(r, req);
-    if (k)
+    if (k) {
         arm(k, BUSY);
+        k->requests++;
+    }
+    if (r->stopping && !(k && k->admit)) {
+        azf__http_reply_text(r, req, 503, "Service Unavailable", NULL);
+        return;
+    }
+    if (k)
+        unadmit(k);
     if (!refused(r, req))
         azf__route_request(r, req);
 }
@@ -442,6 +500,33 @@ int azf__http_start(runner *r)
     the_runner = r;
     evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(r->bound), on_accept_error);
     return 0;
+}
+
+/* How long a connection accepted before a handover, with no request yet, may take to
+ * send it: a client that connected just before has its request on the way. */
+enum { HANDOVER_WAIT_MS = 5000 };
+
+void azf__http_handover(runner *r)
+{
+    set_up_pending(r);
+    /* Admitted first: closing a connection checks whether the process may end. */
+    for (int fd = 0; fd < r->conns_cap; fd++) {
+        conn *k = r->conns[fd];
+        if (!k || k->phase == BUSY || k->phase == WRITING || /* closed after the reply */
+            (k->phase == IDLE && k->requests > 0))
+            continue;
+        k->admit = 1;
+        r->admitted++;
+        if (k->phase == IDLE) {
+            struct timeval tv = {HANDOVER_WAIT_MS / 1000, (HANDOVER_WAIT_MS % 1000) * 1000};
+            evtimer_add(k->deadline, &tv);
+        }
+    }
+    for (int fd = 0; fd < r->conns_cap; fd++) { /* kept alive: the client reconnects */
+        conn *k = r->conns[fd];
+        if (k && k->phase == IDLE && k->requests > 0)
+            evhttp_connection_free(k->evcon); /* calls on_conn_close */
+    }
 }
 
 /* Stops accepting (shutdown). */

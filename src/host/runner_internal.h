@@ -49,11 +49,12 @@ struct runner {
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
-    struct event *wake, *sigint, *sigterm, *deadline, *resume;
+    struct event *wake, *sigint, *sigterm, *sigusr1, *deadline, *resume;
     pthread_mutex_t mu; /* guards done */
     call *done;         /* completed, for the loop (wake reads done_fd) */
     int done_fd;        /* eventfd: the first completion queued wakes the loop */
     int inflight, replying, stopping, local_time;
+    int admitted; /* a handover (SIGUSR1): connections that may still send one request */
     timer *timers;
     size_t ntimers;
     char *stream_host; /* the app's own HTTP server (HTTP streaming), or NULL */
@@ -90,7 +91,16 @@ int azf__runner_serve(const azf__runner_opts *o);
  * Called in the app process; no-ops when not supervised. */
 void azf__supervised_ready(runner *r);       /* serving: restarts are now worth it */
 void azf__supervised_conn(int fd, int open); /* a client connection opens / closes */
-void azf__supervised_emulator(void);         /* this app process started Azurite */
+/* Asks the supervisor for the storage emulator, which it runs for as long as azfunc start
+ * runs; *pid: Azurite's, for AZF__EMULATOR_STARTED and _KEPT. FAILED: it said why. */
+enum {
+    AZF__EMULATOR_UNSUPERVISED = -1, /* no supervisor: the caller runs it itself */
+    AZF__EMULATOR_FAILED,
+    AZF__EMULATOR_STARTED, /* just started: not listening yet */
+    AZF__EMULATOR_KEPT,    /* started before, for an earlier app process */
+    AZF__EMULATOR_FOREIGN, /* something else listens on its ports */
+};
+int azf__supervised_emulator(int *pid);
 /* A running invocation's slot, with the fd of the connection waiting for it (or -1). */
 int azf__supervised_begin(const char *fn, const char *id, int conn_fd);
 void azf__supervised_end(int slot);
@@ -131,6 +141,9 @@ int azf__runner_open_app(runner *r, azf__app_report_fn report);
 /* Creates the evhttp server with its limits and binds it; 0 or -1 (printed). */
 int azf__http_start(runner *r);
 void azf__http_stop_accepting(runner *r);
+/* Stopping for a new version: idle connections that have served a request are closed;
+ * the others may still send one request (it is answered, with Connection: close). */
+void azf__http_handover(runner *r);
 const char *azf__http_method_name(enum evhttp_cmd_type m);
 /* Every reply goes out here: the status line, the headers and the output buffer already
  * set on req, with the body rules of RFC 9110 applied. */
@@ -142,6 +155,9 @@ void azf__http_reply_text(runner *r, struct evhttp_request *req, int code, const
 void azf__http_send_start(runner *r, struct evhttp_request *req, int code, const char *reason);
 /* The fd of req's client connection, or -1. */
 int azf__http_fd(runner *r, struct evhttp_request *req);
+/* Moves the request body out of evhttp's buffer into *out (a bytes value; NULL when the
+ * body is empty). */
+int azf__http_take_body(struct evhttp_request *req, azf_value **out);
 /* c answers req: if the client goes away first, azf__call_orphaned(c) is called. */
 void azf__http_attach(runner *r, struct evhttp_request *req, call *c);
 

@@ -365,14 +365,9 @@ int azf__request_value(runner *r, struct evhttp_request *req, const char *path, 
         const azf_value *rv = azf_value_map_at(route, i, &k);
         rc = azf_value_http_set(v, AZF_HTTP_PARAMS, k, azf_value_data(rv, NULL));
     }
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t n = evbuffer_get_length(in);
-    if (rc == 0 && n > 0) {
-        rc = azf_value_new_data(&body, AZF_VALUE_BYTES, evbuffer_pullup(in, -1), n);
-        if (rc == 0 && (rc = azf_value_http_set_body(v, body)) != 0)
-            azf_value_free(body);
-        evbuffer_drain(in, n); /* copied: not kept for the whole invocation */
-    }
+    if (rc == 0 && (rc = azf__http_take_body(req, &body)) == 0 && body &&
+        (rc = azf_value_http_set_body(v, body)) != 0)
+        azf_value_free(body);
     if (rc != 0) {
         azf_value_free(v);
         return rc;

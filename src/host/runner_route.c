@@ -195,11 +195,6 @@ void azf__route_request(runner *r, struct evhttp_request *req)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-    if (r->stopping) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        azf__http_reply_text(r, req, 503, "Service Unavailable", NULL);
-        return;
-    }
     if (azf__cors(r, req))
         return;
     char *path = normalize_path(raw && *raw ? raw : "/");

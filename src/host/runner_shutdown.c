@@ -1,7 +1,9 @@
 /* `azfunc start`, shutdown: the first SIGINT/SIGTERM stops accepting and the timers; the
  * loop ends when the running invocations are answered or when the grace period (which
  * bounds the whole stop) is over. A second signal stops at once. The exit code says
- * whether every invocation was answered (0) or some were abandoned (3). */
+ * whether every invocation was answered (0) or some were abandoned (3). SIGUSR1 (from
+ * the supervisor, when a new version of the app is ready) stops the same way, but the
+ * requests already on their way to this process are answered, not refused. */
 #include "host/runner_internal.h"
 
 #include <signal.h>
@@ -10,7 +12,7 @@
 
 void azf__maybe_exit(runner *r)
 {
-    if (r->stopping && r->inflight == 0 && r->replying == 0)
+    if (r->stopping && r->inflight == 0 && r->replying == 0 && r->admitted == 0)
         event_base_loopexit(r->base, NULL);
 }
 
@@ -28,6 +30,10 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     runner *r = arg;
     (void)fd, (void)what;
+    if (r->inflight == 0 && r->replying == 0) { /* only admitted connections, still silent */
+        event_base_loopexit(r->base, NULL);
+        return;
+    }
     azf__abandon(r, "Shutdown grace period over");
 }
 
@@ -35,15 +41,23 @@ void azf__on_signal(evutil_socket_t sig, short what, void *arg)
 {
     runner *r = arg;
     (void)what;
+    const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGUSR1";
     if (r->stopping) {
-        azf__abandon(r, sig == SIGINT ? "Second SIGINT" : "Second SIGTERM");
+        char why[32];
+        snprintf(why, sizeof why, "Second %s", name);
+        azf__abandon(r, why);
         return;
     }
     r->stopping = 1;
     clock_gettime(CLOCK_MONOTONIC, &r->stop_started);
-    say(C_NONE, "%s received: stopping (waiting for %d invocation(s))",
-        sig == SIGINT ? "SIGINT" : "SIGTERM", r->inflight);
+    if (sig == SIGUSR1)
+        say(C_NONE, "The new version takes over: stopping (waiting for %d invocation(s))",
+            r->inflight);
+    else
+        say(C_NONE, "%s received: stopping (waiting for %d invocation(s))", name, r->inflight);
     azf__http_stop_accepting(r);
+    if (sig == SIGUSR1)
+        azf__http_handover(r);
     azf__stop_timers(r);
     azf__runner_storage_stop(r);
     struct timeval tv = {r->o->grace_ms / 1000, (r->o->grace_ms % 1000) * 1000};

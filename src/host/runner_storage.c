@@ -73,6 +73,36 @@ static void warn_missing_settings(runner *r)
                       "UseDevelopmentStorage=true to run them on Azurite.");
 }
 
+/* Azurite, from the supervisor (it lives as long as azfunc start), or, when this
+ * process is not supervised, run by this process until it stops. */
+static void start_emulator(runner *r, const char *state)
+{
+    azf__errmsg err = {{0}};
+    int pid, got = azf__supervised_emulator(&pid);
+    if (got == AZF__EMULATOR_UNSUPERVISED) {
+        if (azf__emulator_running())
+            got = AZF__EMULATOR_FOREIGN;
+        else if (azf__emulator_launch(&r->emulator, state, &err) == 0)
+            got = AZF__EMULATOR_STARTED, pid = azf__emulator_pid(r->emulator);
+        else
+            say(C_RED, "Storage: cannot start Azurite: %s", err.text);
+    }
+    if ((got == AZF__EMULATOR_STARTED || got == AZF__EMULATOR_KEPT) &&
+        azf__emulator_await(pid, state, &err) != 0) {
+        say(C_RED, "Storage: cannot start Azurite: %s", err.text);
+    } else if (got == AZF__EMULATOR_STARTED) {
+        say(C_NONE, "Storage: started Azurite on 127.0.0.1:10000-10002 (data in %s/azurite)",
+            state);
+    } else if (got == AZF__EMULATOR_KEPT) {
+        say(C_NONE,
+            "Storage: Azurite on 127.0.0.1:10000-10002, started by azfunc start before "
+            "(data in %s/azurite)",
+            state);
+    } else if (got == AZF__EMULATOR_FOREIGN) {
+        say(C_NONE, "Storage: development storage on 127.0.0.1:10000-10002 (already running)");
+    }
+}
+
 int azf__runner_storage_start(runner *r)
 {
     warn_missing_settings(r);
@@ -85,14 +115,8 @@ int azf__runner_storage_start(runner *r)
         if (r->o->no_storage_emulator)
             say(C_NONE, "Storage: development storage; not starting Azurite "
                         "(--no-storage-emulator)");
-        else if (azf__emulator_running())
-            say(C_NONE, "Storage: development storage on 127.0.0.1:10000-10002 (already running)");
-        else if (azf__emulator_start(&r->emulator, state, &err) == 0) {
-            azf__supervised_emulator(); /* it stops with this process (restart on change) */
-            say(C_NONE, "Storage: started Azurite on 127.0.0.1:10000-10002 (data in %s/azurite)",
-                state);
-        } else
-            say(C_RED, "Storage: cannot start Azurite: %s", err.text);
+        else
+            start_emulator(r, state);
     }
     if (azf__bindings_new(&r->bindings, r->o->dir, &err) != 0) {
         fprintf(stderr, "azfunc start: %s\n", err.text);

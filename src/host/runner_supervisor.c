@@ -15,7 +15,10 @@
  * the serving one; once it has indexed and is ready, the old one is told to stop (it
  * drains as for SIGTERM) and the new one takes the connections. A new process that
  * fails to index is dropped and the old one keeps serving. Each app process has its
- * own channel, shared table and connection copies. */
+ * own channel, shared table and connection copies.
+ * The storage emulator (Azurite) is started here when an app process asks for it
+ * (MSG_EMULATOR), so it lives as long as azfunc start: across crashes and changes, and
+ * no longer (stopped at the end; killed with us through PR_SET_PDEATHSIG). */
 #include "host/runner_internal.h"
 
 #include <errno.h>
@@ -47,8 +50,10 @@ typedef struct shared {
     slot slots[SLOTS];
 } shared;
 
+/* fd: the connection (MSG_OPEN, MSG_CLOSE); in the reply to MSG_EMULATOR, the outcome
+ * (AZF__EMULATOR_*) and Azurite's pid. */
 typedef struct msg {
-    int op, fd;
+    int op, fd, pid;
 } msg;
 
 /* The app process's side. */
@@ -65,7 +70,7 @@ static long long now_ms(void)
 
 static void send_msg(int op, int fd, int pass)
 {
-    msg m = {op, fd};
+    msg m = {op, fd, -1};
     struct iovec iov = {&m, sizeof m};
     union {
         char buf[CMSG_SPACE(sizeof(int))];
@@ -98,9 +103,20 @@ void azf__supervised_ready(runner *r)
     send_msg(MSG_READY, -1, 0);
 }
 
-void azf__supervised_emulator(void)
+int azf__supervised_emulator(int *pid)
 {
+    *pid = -1;
+    if (channel < 0)
+        return AZF__EMULATOR_UNSUPERVISED;
     send_msg(MSG_EMULATOR, -1, 0);
+    /* The supervisor answers at once (it does not wait for Azurite to listen). */
+    struct pollfd p = {channel, POLLIN, 0};
+    msg m;
+    if (poll(&p, 1, 60000) != 1 || recv(channel, &m, sizeof m, 0) != (ssize_t)sizeof m ||
+        m.op != MSG_EMULATOR)
+        return AZF__EMULATOR_FAILED;
+    *pid = m.pid;
+    return m.fd;
 }
 
 int azf__supervised_begin(const char *fn, const char *id, int conn_fd)
@@ -134,8 +150,8 @@ typedef struct kid {
     shared *table;
     int *fds; /* app process fd -> our copy, -1 */
     int nfds;
-    int served;   /* it got ready */
-    int emulator; /* it started the storage emulator (which stops with it) */
+    int served;         /* it got ready */
+    int wants_emulator; /* it asked for the storage emulator */
 } kid;
 
 enum { KIDS = 3 };
@@ -147,9 +163,9 @@ typedef struct super {
     int cur, next; /* the serving app process; a new one not yet ready (-1) */
     int stopping;
     int app_served; /* an app process got ready once: the app can start */
-    int replacing;  /* the serving app process stops to be started again (a change) */
     long long stop_deadline;
-    azf__watch *watch; /* NULL: --no-watch */
+    azf__emulator *emulator; /* Azurite, started for an app process; lives as long as we do */
+    azf__watch *watch;       /* NULL: --no-watch */
 } super;
 
 /* A socket listening on host:port, or -1 with errno set (EADDRINUSE: the port is busy). */
@@ -234,7 +250,7 @@ static int read_channel(kid *s)
         } else if (m.op == MSG_READY) {
             s->served = 1;
         } else if (m.op == MSG_EMULATOR) {
-            s->emulator = 1;
+            s->wants_emulator = 1;
         }
         if (fd >= 0 && m.op != MSG_OPEN)
             close(fd);
@@ -293,7 +309,7 @@ static void close_kid(kid *k)
         close(k->chan);
     k->chan = -1;
     k->pid = 0;
-    k->served = k->emulator = 0;
+    k->served = k->wants_emulator = 0;
 }
 
 /* Starts an app process in a free slot; its index, or -1. reload: it is to replace a
@@ -343,7 +359,7 @@ static int spawn(super *s, sigset_t *old, int reload)
     }
     k->pid = pid;
     k->chan = sv[0];
-    k->served = k->emulator = 0;
+    k->served = k->wants_emulator = 0;
     return i;
 }
 
@@ -407,6 +423,7 @@ int azf__runner_run(const azf__runner_opts *o)
         return 1;
     }
     int code = supervise(s, &old);
+    azf__emulator_stop(s->emulator); /* after the app processes: their invocations are done */
     for (int i = 0; i < KIDS; i++)
         free(s->kids[i].fds);
     azf__watch_free(s->watch);
@@ -435,28 +452,48 @@ static void reload(super *s, sigset_t *old)
     }
     if (s->kids[s->cur].pid <= 0 || !s->kids[s->cur].served) /* (re)starting anyway */
         return;
-    if (s->kids[s->cur].emulator) {
-        /* Its Azurite stops with it, so the new version cannot start next to it. */
-        say(C_YELLOW, "The app changed: restarting it (with the storage emulator it started; a "
-                      "version that fails to index is not caught before)");
-        kill(s->kids[s->cur].pid, SIGTERM);
-        s->replacing = 1;
-        return;
-    }
     say(C_YELLOW, "The app changed: starting it again (the current one serves until then)");
     if ((s->next = spawn(s, old, 1)) < 0)
         say(C_RED, "Cannot start the app process: %s", strerror(errno));
 }
 
-/* The new app process is ready: the old one drains (as for SIGTERM) and stops. */
+/* The new app process is ready: the old one drains (as for SIGTERM, answering the
+ * requests already on their way to it: SIGUSR1) and stops. */
 static void promote(super *s)
 {
     kid *was = &s->kids[s->cur];
     s->cur = s->next;
     s->next = -1;
     if (was->pid > 0)
-        kill(was->pid, SIGTERM);
+        kill(was->pid, SIGUSR1);
     say(C_GREEN, "The app's new version is serving");
+}
+
+/* An app process asks for the storage emulator: it gets the one we run, or a new one
+ * (it waits itself until that listens), or is told that another listens there. Azurite
+ * is ours, not the app process's, so it lasts across crashes and changes and stops
+ * when azfunc start stops, however that happens. */
+static void provide_emulator(super *s, kid *k)
+{
+    msg m = {MSG_EMULATOR, AZF__EMULATOR_FAILED, -1};
+    k->wants_emulator = 0;
+    if (s->emulator) {
+        m.fd = AZF__EMULATOR_KEPT;
+    } else if (azf__emulator_running()) {
+        m.fd = AZF__EMULATOR_FOREIGN;
+    } else {
+        azf__errmsg err = {{0}};
+        char *state = azf__asprintf("%s/.azfunc", s->o->dir);
+        fflush(stdout);
+        if (state && azf__emulator_launch(&s->emulator, state, &err) == 0)
+            m.fd = AZF__EMULATOR_STARTED;
+        else
+            say(C_RED, "Storage: cannot start Azurite: %s", state ? err.text : "out of memory");
+        azf__free(state);
+    }
+    m.pid = azf__emulator_pid(s->emulator);
+    ssize_t w = send(k->chan, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
 }
 
 /* Runs the app process until the end; the exit code. */
@@ -479,6 +516,14 @@ static int supervise(super *s, sigset_t *old)
         for (int i = 0; i < KIDS; i++)
             if (s->kids[i].pid > 0 && (p[2 + i].revents & POLLIN))
                 read_channel(&s->kids[i]);
+        if (s->emulator && azf__emulator_exited(s->emulator)) {
+            say(C_RED, "Storage: Azurite has exited (see %s/.azfunc/azurite.log)", o->dir);
+            azf__emulator_stop(s->emulator);
+            s->emulator = NULL;
+        }
+        for (int i = 0; i < KIDS; i++)
+            if (s->kids[i].pid > 0 && s->kids[i].wants_emulator)
+                provide_emulator(s, &s->kids[i]);
         if (s->watch && (p[1].revents & POLLIN))
             azf__watch_read(s->watch, now_ms());
         kid *cur = &s->kids[s->cur];
@@ -531,7 +576,7 @@ static int supervise(super *s, sigset_t *old)
             born = now_ms();
             crashes = 0;
         }
-        if (s->watch && !s->stopping && !s->replacing && azf__watch_take(s->watch, now_ms()))
+        if (s->watch && !s->stopping && azf__watch_take(s->watch, now_ms()))
             reload(s, old);
         /* What the app process sent before it died is still queued on the channel
          * (READY among it): read it all before deciding whether it ever served. */
@@ -584,16 +629,8 @@ static int supervise(super *s, sigset_t *old)
                         waitpid(s->kids[i].pid, NULL, 0);
                 return code;
             }
-            if (s->replacing && code == 0) { /* stopped for a change: start it again now */
-                s->replacing = 0;
-                close_kid(cur);
-                restart_at = now;
-                died = 0;
-            } else {
-                bury(cur, why, 500);
-            }
+            bury(cur, why, 500);
         }
-        s->replacing &= !died;
         if (died) {
             close_kid(cur);
             crashes = now - born > 60000 ? 1 : crashes + 1;

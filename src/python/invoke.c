@@ -4,8 +4,9 @@
  * Sync functions: invoke() queues a job and wakes ONE idle pool thread, the
  * most recently idle (a light load stays on one hot thread), or starts one, up
  * to PYTHON_THREADPOOL_THREAD_COUNT. Idle threads wait without the GIL, each on
- * its own condition variable. The thread takes the GIL once, builds the inputs
- * (azf_value -> azure.functions Datum shapes, here in C), makes ONE Python call
+ * its own condition variable (after a short watch: see SPIN_NS). The thread
+ * takes the GIL once, builds the inputs (azf_value -> azure.functions Datum
+ * shapes, here in C), makes ONE Python call
  * (the function's runner, resolved when the function loaded), turns the call's
  * return value into azf_values, drops the GIL and completes the invocation.
  * Async functions: the job goes to the asyncio loop thread through an eventfd
@@ -23,6 +24,7 @@
 #include "python/plugin_internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,11 +72,20 @@ struct azf__py_job {
 /* An idle pool thread (on its own stack), in rt->idle_threads. */
 struct azf__py_thread {
     pthread_cond_t wake;
-    int woken;
-    int counted; /* woken by pool_dispatch: counted in rt->waking */
-    int standby; /* rt->standby: watching the queue (see pool_dispatch) */
+    atomic_int woken; /* set under rt->lock; read without it while spinning */
+    int spinning;     /* watching `woken` before it waits: needs no signal (pool_run) */
+    int counted;      /* woken by pool_dispatch: counted in rt->waking */
+    int standby;      /* rt->standby: watching the queue (see pool_dispatch) */
     azf__py_thread *next;
 };
+
+/* Wakes an idle thread taken off rt->idle_threads (rt->lock held). */
+static void thread_wake(azf__py_thread *t)
+{
+    atomic_store(&t->woken, 1);
+    if (!t->spinning)
+        pthread_cond_signal(&t->wake);
+}
 
 static void entry_free(azf__py_entry *e)
 {
@@ -374,9 +385,9 @@ static int pool_dispatch(azf__py_runtime *rt)
             return 0;
         if (t) { /* someone to check on the queue */
             rt->idle_threads = t->next;
-            t->woken = t->standby = 1;
+            t->standby = 1;
             rt->standby = t;
-            pthread_cond_signal(&t->wake);
+            thread_wake(t);
             return 0;
         }
         if (rt->threads < rt->max_threads) {
@@ -388,9 +399,9 @@ static int pool_dispatch(azf__py_runtime *rt)
     }
     if (t) {
         rt->idle_threads = t->next;
-        t->woken = t->counted = 1;
+        t->counted = 1;
         rt->waking++;
-        pthread_cond_signal(&t->wake);
+        thread_wake(t);
         return 0;
     }
     if (rt->threads < rt->max_threads) {
@@ -599,10 +610,8 @@ int azf__py_pool_stop(azf__py_runtime *rt)
     PyThreadState *ts = PyGILState_Check() ? PyEval_SaveThread() : NULL; /* they need it */
     pthread_mutex_lock(&rt->lock);
     rt->stopping = 1;
-    for (azf__py_thread *t = rt->idle_threads; t; t = t->next) {
-        t->woken = 1;
-        pthread_cond_signal(&t->wake);
-    }
+    for (azf__py_thread *t = rt->idle_threads; t; t = t->next)
+        thread_wake(t);
     rt->idle_threads = NULL;
     if (rt->standby)
         pthread_cond_signal(&rt->standby->wake);
@@ -1240,10 +1249,26 @@ static void run_job(azf__py_runtime *rt, azf__py_entry *e, PyThreadState **ts)
     entry_finish(rt, e, &o);
 }
 
+/* A thread that just finished a job watches for the next one this long before
+ * it sleeps on its condition variable: one request after another (one in
+ * flight) then finds it awake, without a futex wake-up (in a VM, waking a
+ * thread on an idle core costs about as much as the whole call). It yields
+ * between looks, so it takes the core from no one. Bounded, and only after a
+ * job, so an idle pool uses no CPU; one thread at a time (rt->spinning). */
+#define SPIN_NS 50000LL
+
+static void spin_until_woken(azf__py_thread *self)
+{
+    long long until = now_ns() + SPIN_NS;
+    while (!atomic_load_explicit(&self->woken, memory_order_acquire) && now_ns() < until)
+        sched_yield();
+}
+
 static void *pool_run(azf__py_runtime *rt, int standby)
 {
-    azf__py_thread self = {.woken = 0, .counted = 1}; /* counted when it was started */
+    azf__py_thread self = {.counted = 1}; /* counted when it was started */
     pthread_cond_init(&self.wake, NULL);
+    int ran = 0; /* a job since this thread last went idle */
     pthread_mutex_lock(&rt->lock);
     int stopping = rt->stopping;
     pthread_mutex_unlock(&rt->lock);
@@ -1293,6 +1318,7 @@ static void *pool_run(azf__py_runtime *rt, int standby)
             host->free(j);
             run_job(rt, e, &ts);
             entry_unref(e);
+            ran = 1;
             pthread_mutex_lock(&rt->lock);
             rt->busy--;
             rt->progress_ns = now_ns();
@@ -1300,10 +1326,18 @@ static void *pool_run(azf__py_runtime *rt, int standby)
         }
         if (rt->threads > rt->max_threads) /* the pool shrank */
             break;
-        self.woken = 0;
+        atomic_store(&self.woken, 0);
         self.next = rt->idle_threads;
         rt->idle_threads = &self;
-        while (!self.woken)
+        if (ran && !rt->spinning) {
+            ran = 0;
+            rt->spinning = self.spinning = 1;
+            pthread_mutex_unlock(&rt->lock);
+            spin_until_woken(&self);
+            pthread_mutex_lock(&rt->lock);
+            rt->spinning = self.spinning = 0;
+        }
+        while (!atomic_load(&self.woken))
             pthread_cond_wait(&self.wake, &rt->lock);
     }
     if (self.counted)
@@ -1462,8 +1496,7 @@ static PyObject *n_set_thread_count(PyObject *self, PyObject *arg)
     for (int surplus = rt->threads - rt->max_threads; surplus > 0 && rt->idle_threads; surplus--) {
         azf__py_thread *t = rt->idle_threads;
         rt->idle_threads = t->next;
-        t->woken = 1;
-        pthread_cond_signal(&t->wake);
+        thread_wake(t);
     }
     pthread_mutex_unlock(&rt->lock);
     Py_RETURN_NONE;

@@ -46,6 +46,7 @@ struct azf__py_runtime {
     azf__py_thread *standby; /* the idle thread watching the queue, or NULL */
     int standby_starting;    /* a thread is being started to stand by */
     long long progress_ns;   /* when a pool thread last started or finished a job */
+    int spinning;            /* an idle thread watching for a job before it sleeps */
 };
 
 /* invoke.c */

@@ -41,4 +41,9 @@ void azf__session_count_queued(azf_session *s, atomic_size_t *counter);
  * WINDOW_UPDATE frames must still be read for anything to go out.) */
 size_t azf__driver_queued(const azf_driver *d);
 
+/* Before the loop sleeps in epoll_wait, it polls for up to poll_us (0: never, the
+ * default) after each wake-up. For a worker at one request in flight: the next
+ * request finds the I/O thread awake. Set before azf_driver_run. */
+void azf__driver_set_poll(azf_driver *d, uint32_t poll_us);
+
 #endif

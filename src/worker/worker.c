@@ -9,6 +9,10 @@
 /* WorkerTerminate without a grace period gets the host's default, 5 s. */
 #define DEFAULT_GRACE_MS 5000u
 
+/* The I/O thread polls this long before it sleeps: the host's next request
+ * usually comes within it at one in flight (azf__driver_set_poll). */
+#define IO_POLL_US 50u
+
 int azf__worker_send(azf_worker *w, azf__msg *m)
 {
     if (!m->request_id || !m->request_id[0])
@@ -199,6 +203,7 @@ int azf_worker_new(azf_worker **out, const azf_worker_opts *opts)
     azf_transport_callbacks cbs = {w_on_message, w_on_stream_close, w_on_error};
     if ((rc = azf_driver_new(&w->driver, AZF_ROLE_CLIENT, w->transport, &cbs, w)))
         goto fail;
+    azf__driver_set_poll(w->driver, IO_POLL_US);
     *out = w;
     return 0;
 fail:

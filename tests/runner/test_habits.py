@@ -234,6 +234,79 @@ def test_restart_on_change_keeps_the_last_good_index(run, tmp_path):
     assert r.stop() == 0
 
 
+def read_reply(sock):
+    """One HTTP/1.1 reply on a raw socket: (status, headers in lower case, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        assert piece, f"closed after {data!r}"
+        data += piece
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+    while len(body) < int(headers.get("content-length", 0)):
+        piece = sock.recv(65536)
+        assert piece
+        body += piece
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_handover_answers_the_requests_already_on_their_way(run, tmp_path):
+    """A connection the old app process took before the new version was ready gets its
+    request answered (not a 503, not a reset); an idle kept-alive one is closed, so the
+    client's next request goes to the new version."""
+    app = tmp_path / "app"
+    shutil.copytree(APP, app)
+    code = app / "function_app.py"
+    port = free_port()
+    r = run([app, "-p", port, "--grace-period", "30"], port)
+    kept = socket.create_connection(("127.0.0.1", int(port)), timeout=WAIT)
+    kept.sendall(b"GET /api/good HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_reply(kept)[::2] == (200, b"good")
+    # A request begun, and a connection with nothing sent yet, both on the old process
+    # (the listen queue is first in, first out: the probe behind them is answered by it).
+    begun = socket.create_connection(("127.0.0.1", int(port)), timeout=WAIT)
+    begun.sendall(b"GET /api/good HTTP/1.1\r\n")
+    fresh = socket.create_connection(("127.0.0.1", int(port)), timeout=WAIT)
+    assert r.request("/api/good")[:2] == (200, b"good")
+
+    code.write_text(code.read_text().replace('return "good"', 'return "better"'))
+    r.wait_for("The app's new version is serving")
+    begun.sendall(b"Host: x\r\n\r\n")
+    fresh.sendall(b"GET /api/good HTTP/1.1\r\nHost: x\r\n\r\n")
+    for sock in (begun, fresh):
+        status, headers, body = read_reply(sock)
+        assert (status, body) == (200, b"good")  # the old version had them
+        assert headers.get("connection") == "close"
+        assert sock.recv(1) == b""
+    assert kept.recv(1) == b""  # closed at the handover, no request lost
+    r.wait_for("] Stopped")
+    assert r.request("/api/good")[:2] == (200, b"better")
+    for sock in (kept, begun, fresh):
+        sock.close()
+    assert r.stop() == 0
+
+
+def test_handover_with_a_silent_connection_is_not_an_abandonment(run, tmp_path):
+    """A connection that never sends its request holds the old app process no longer
+    than the grace period, and nothing was abandoned: it stops with exit code 0."""
+    app = tmp_path / "app"
+    shutil.copytree(APP, app)
+    code = app / "function_app.py"
+    port = free_port()
+    r = run([app, "-p", port, "--grace-period", "1"], port)
+    silent = socket.create_connection(("127.0.0.1", int(port)), timeout=WAIT)
+    assert r.request("/api/good")[:2] == (200, b"good")  # behind it in the listen queue
+    code.write_text(code.read_text().replace('return "good"', 'return "better"'))
+    r.wait_for("The app's new version is serving")
+    r.wait_for("] Stopped")
+    assert silent.recv(1) == b""
+    silent.close()
+    assert "exited with code" not in r.output and "abandoned" not in r.output, r.output
+    assert r.request("/api/good")[:2] == (200, b"better")
+    assert r.stop() == 0
+
+
 def test_no_watch(run, tmp_path):
     app = tmp_path / "app"
     shutil.copytree(APP, app)
