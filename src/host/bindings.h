@@ -99,6 +99,9 @@ int azf__triggers_start(azf__triggers **out, azf_app *app, azf__bindings *b, con
                         azf__fire_fn fire, void *runner, azf__log_fn log);
 /* Asks the threads to stop (no new invocations; returns at once). */
 void azf__triggers_stop(azf__triggers *t);
+/* Stops the threads and waits for them without waiting for the invocations they
+ * started: before the app closes, so that no thread uses its functions after. */
+void azf__triggers_join(azf__triggers *t);
 /* Stops, waits for the threads and frees. NULL is a no-op. */
 void azf__triggers_free(azf__triggers *t);
 

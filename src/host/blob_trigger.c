@@ -373,7 +373,7 @@ void *azf__blob_listener_run(void *arg)
         if (t->stop) {
             if (!stop_deadline)
                 stop_deadline = time(NULL) + 60;
-            if (l->inflight == 0 || time(NULL) >= stop_deadline)
+            if (l->inflight == 0 || t->stop == 2 || time(NULL) >= stop_deadline)
                 break;
             azf__trigger_wait(t, 1000);
             continue;

@@ -260,7 +260,7 @@ void *azf__queue_listener_run(void *arg)
         if (t->stop) {
             if (!stop_deadline)
                 stop_deadline = time(NULL) + STOP_WAIT_S;
-            if (l->inflight == 0 || time(NULL) >= stop_deadline)
+            if (l->inflight == 0 || t->stop == 2 || time(NULL) >= stop_deadline)
                 break;
             azf__trigger_wait(t, 1000);
             continue;

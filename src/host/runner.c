@@ -324,6 +324,7 @@ out:
     r->bound = NULL; /* evhttp_free closes it */
     if (r->http)
         evhttp_free(r->http);
+    azf__runner_storage_join(r);
     /* Whatever Python still has to finish gets what is left of the grace period. */
     azf__app_close(r->app, r->stopping ? azf__grace_left_ms(r) : 10000);
     if (r->exit_code == 0)

@@ -218,6 +218,8 @@ void azf__free_timers(runner *r);
 int azf__runner_storage_start(runner *r);
 /* SIGINT/SIGTERM: the triggers stop polling. */
 void azf__runner_storage_stop(runner *r);
+/* Before the app closes: the trigger threads are gone (they use its functions). */
+void azf__runner_storage_join(runner *r);
 /* After the loop: waits for the triggers, frees the step, stops the emulator. */
 void azf__runner_storage_free(runner *r);
 

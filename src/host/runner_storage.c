@@ -136,6 +136,11 @@ void azf__runner_storage_stop(runner *r)
     azf__triggers_stop(r->triggers);
 }
 
+void azf__runner_storage_join(runner *r)
+{
+    azf__triggers_join(r->triggers);
+}
+
 void azf__runner_storage_free(runner *r)
 {
     azf__triggers_free(r->triggers);

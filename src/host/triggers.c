@@ -93,9 +93,25 @@ void azf__triggers_stop(azf__triggers *t)
     if (!t)
         return;
     pthread_mutex_lock(&t->mu);
-    t->stop = 1;
+    if (!t->stop)
+        t->stop = 1;
     pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
+}
+
+void azf__triggers_join(azf__triggers *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->mu);
+    t->stop = 2;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    for (listener *l = t->listeners; l; l = l->next)
+        if (l->started) {
+            pthread_join(l->thread, NULL);
+            l->started = 0;
+        }
 }
 
 void azf__triggers_free(azf__triggers *t)

@@ -17,7 +17,7 @@ struct azf__triggers {
     char *state_dir;
     pthread_mutex_t mu; /* guards every listener's shared state and stop */
     pthread_cond_t cv;  /* signalled on stop and when an invocation settles */
-    int stop;
+    int stop; /* 1: stop polling, settle what runs; 2: leave at once (azf__triggers_join) */
     listener *listeners;
 };
 
