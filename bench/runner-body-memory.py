@@ -11,19 +11,12 @@ once the reply is in; the function also reports the app process's VmRSS while it
 (what stays held while user code works on the body). Prints every run and the medians.
 """
 import http.client
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BUILD = Path(os.environ.get("AZF_BUILD_DIR", ROOT / "build"))
-if not BUILD.is_absolute():
-    BUILD = ROOT / BUILD
+import azfunc_start
 
 APP = '''import azure.functions as func
 
@@ -64,19 +57,8 @@ def post(port, mib):
 
 
 def run(app, mib):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, VIRTUAL_ENV=str(ROOT / ".venv"))
-    proc = subprocess.Popen(
-        [str(BUILD / "bin" / "azfunc"), "start", str(app), "--port", str(port), "--no-watch",
-         "--max-body-size", str((mib + 1) << 20)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc, port = azfunc_start.start(app, "--no-watch", "--max-body-size", (mib + 1) << 20)
     try:
-        for line in proc.stdout:
-            if "Host started" in line:
-                break
-        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
         post(port, 1)  # warm-up
         pids = {"supervisor": proc.pid, "app": children(proc.pid)[0]}
         idle = {k: status_kib(p, "VmRSS") for k, p in pids.items()}

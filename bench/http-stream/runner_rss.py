@@ -6,10 +6,7 @@ and the app's server) is sampled.
     AZF_BUILD_DIR=build .venv/bin/python bench/http-stream/runner_rss.py [MiB] [ms per MiB]
 """
 import http.client
-import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -17,9 +14,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("AZF_BUILD_DIR", ROOT / "build"))
-if not BUILD.is_absolute():
-    BUILD = ROOT / BUILD
+sys.path.insert(0, str(ROOT / "bench"))
+import azfunc_start  # noqa: E402
 
 
 def rss_kib(pid):
@@ -58,19 +54,10 @@ def main():
     mib = int(sys.argv[1]) if len(sys.argv) > 1 else 256
     pause = (int(sys.argv[2]) if len(sys.argv) > 2 else 10) / 1000
     tmp = Path(tempfile.mkdtemp())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     app = tmp / "stream_v2"
     shutil.copytree(ROOT / "tests" / "apps" / "stream_v2", app)
-    env = dict(os.environ, VIRTUAL_ENV=str(ROOT / ".venv"))
-    proc = subprocess.Popen([str(BUILD / "bin" / "azfunc"), "start", str(app), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc, port = azfunc_start.start(app)
     try:
-        for line in proc.stdout:
-            if "Host started" in line:
-                break
-        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
         fetch(port, 16, 0)  # warm-up
         base = rss_kib(proc.pid)
         peak = [base]

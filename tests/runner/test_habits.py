@@ -193,12 +193,16 @@ def wait_quiet(r, text, seconds=1.5):
         r.wait_for(text, count=r.output.count(text) + 1, timeout=seconds)
 
 
-def test_restart_on_change_keeps_the_last_good_index(run, tmp_path):
+def serve_copy(run, tmp_path, *flags):
+    """A copy of the habits app served on a free port; returns (runner, its code file)."""
     app = tmp_path / "app"
     shutil.copytree(APP, app)
-    code = app / "function_app.py"
     port = free_port()
-    r = run([app, "-p", port, "--grace-period", "5"], port)
+    return run([app, "-p", port, *flags], port), app / "function_app.py"
+
+
+def test_restart_on_change_keeps_the_last_good_index(run, tmp_path):
+    r, code = serve_copy(run, tmp_path, "--grace-period", "5")
     assert r.request("/api/good")[:2] == (200, b"good")
 
     # A burst of writes restarts the app once, on the same listening socket.
@@ -211,11 +215,11 @@ def test_restart_on_change_keeps_the_last_good_index(run, tmp_path):
     assert r.request("/api/good")[:2] == (200, b"better")
 
     # Files that are not the app's code, and folders that are not the app, are ignored.
-    (app / "notes.txt").write_text("x")
-    (app / "__pycache__").mkdir(exist_ok=True)
-    (app / "__pycache__" / "x.py").write_text("x")
-    (app / ".venv").mkdir()
-    (app / ".venv" / "y.py").write_text("y")
+    (code.parent / "notes.txt").write_text("x")
+    (code.parent / "__pycache__").mkdir(exist_ok=True)
+    (code.parent / "__pycache__" / "x.py").write_text("x")
+    (code.parent / ".venv").mkdir()
+    (code.parent / ".venv" / "y.py").write_text("y")
     wait_quiet(r, "The app changed")
 
     # A broken edit: the error is printed and the previous version keeps serving.
@@ -255,19 +259,15 @@ def test_handover_answers_the_requests_already_on_their_way(run, tmp_path):
     """A connection the old app process took before the new version was ready gets its
     request answered (not a 503, not a reset); an idle kept-alive one is closed, so the
     client's next request goes to the new version."""
-    app = tmp_path / "app"
-    shutil.copytree(APP, app)
-    code = app / "function_app.py"
-    port = free_port()
-    r = run([app, "-p", port, "--grace-period", "30"], port)
-    kept = socket.create_connection(("127.0.0.1", int(port)), timeout=WAIT)
+    r, code = serve_copy(run, tmp_path, "--grace-period", "30")
+    kept = socket.create_connection(("127.0.0.1", int(r.port)), timeout=WAIT)
     kept.sendall(b"GET /api/good HTTP/1.1\r\nHost: x\r\n\r\n")
     assert read_reply(kept)[::2] == (200, b"good")
     # A request begun, and a connection with nothing sent yet, both on the old process
     # (the listen queue is first in, first out: the probe behind them is answered by it).
-    begun = socket.create_connection(("127.0.0.1", int(port)), timeout=WAIT)
+    begun = socket.create_connection(("127.0.0.1", int(r.port)), timeout=WAIT)
     begun.sendall(b"GET /api/good HTTP/1.1\r\n")
-    fresh = socket.create_connection(("127.0.0.1", int(port)), timeout=WAIT)
+    fresh = socket.create_connection(("127.0.0.1", int(r.port)), timeout=WAIT)
     assert r.request("/api/good")[:2] == (200, b"good")
 
     code.write_text(code.read_text().replace('return "good"', 'return "better"'))
@@ -290,12 +290,8 @@ def test_handover_answers_the_requests_already_on_their_way(run, tmp_path):
 def test_handover_with_a_silent_connection_is_not_an_abandonment(run, tmp_path):
     """A connection that never sends its request holds the old app process no longer
     than the grace period, and nothing was abandoned: it stops with exit code 0."""
-    app = tmp_path / "app"
-    shutil.copytree(APP, app)
-    code = app / "function_app.py"
-    port = free_port()
-    r = run([app, "-p", port, "--grace-period", "1"], port)
-    silent = socket.create_connection(("127.0.0.1", int(port)), timeout=WAIT)
+    r, code = serve_copy(run, tmp_path, "--grace-period", "1")
+    silent = socket.create_connection(("127.0.0.1", int(r.port)), timeout=WAIT)
     assert r.request("/api/good")[:2] == (200, b"good")  # behind it in the listen queue
     code.write_text(code.read_text().replace('return "good"', 'return "better"'))
     r.wait_for("The app's new version is serving")
@@ -308,11 +304,7 @@ def test_handover_with_a_silent_connection_is_not_an_abandonment(run, tmp_path):
 
 
 def test_no_watch(run, tmp_path):
-    app = tmp_path / "app"
-    shutil.copytree(APP, app)
-    port = free_port()
-    r = run([app, "--port", port, "--no-watch"], port)
-    code = app / "function_app.py"
+    r, code = serve_copy(run, tmp_path, "--no-watch")
     code.write_text(code.read_text().replace('return "good"', 'return "better"'))
     wait_quiet(r, "The app changed")
     assert r.request("/api/good")[:2] == (200, b"good")
