@@ -103,7 +103,7 @@ if [ "$mode" = executions ]; then
     echo "fuzz: process $i: ${n:-?} executions, seed $(grep -oE 'Seed: [0-9]+' "$work/p$i.log" | head -1 | cut -d' ' -f2)," \
       "cov $(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$work/p$i.log" | tail -1)"
     sum=$((sum + ${n:-0}))
-    grep -qE '^==[0-9]+==|deadly signal|ERROR: libFuzzer' "$work/p$i.log" && { tail -n 60 "$work/p$i.log"; failed=1; }
+    grep -qE '==[0-9]+==ERROR|deadly signal|ERROR: libFuzzer' "$work/p$i.log" && { tail -n 60 "$work/p$i.log"; failed=1; }
   done
   echo "fuzz: $name: $sum executions in $(($(date +%s) - start)) s, $([ "$failed" = 0 ] && echo "no crash" || echo "FAILED; inputs in $artifacts")"
   exit "$failed"
