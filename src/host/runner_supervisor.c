@@ -324,6 +324,7 @@ static int spawn(super *s, sigset_t *old, int reload)
     kid *k = &s->kids[i];
     memset(k->table, 0, sizeof *k->table);
     fflush(stdout);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         /* The app process: its own process group (a terminal's Ctrl-C reaches the
@@ -340,6 +341,8 @@ static int spawn(super *s, sigset_t *old, int reload)
         azf__watch_close_in_child(s->watch);
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) /* the supervisor died before the prctl: no orphan */
+            _exit(1);
         sigprocmask(SIG_SETMASK, old, NULL);
         channel = sv[1];
         table = k->table;
