@@ -123,9 +123,14 @@ int azf__storage_new(azf__storage **out, const char *cs, azf__errmsg *err)
         for (int i = 0; i < 3; i++) {
             if (endpoints[i])
                 st->endpoint[i] = trim_slash(endpoints[i]);
-            else if (st->account)
-                st->endpoint[i] =
-                    azf__asprintf("%s://%s.%s.%s", proto, st->account, service_names[i], suffix);
+            else if (st->account) {
+                /* EndpointSuffix=core.windows.net/ gives no trailing '/' either */
+                size_t n = strlen(suffix);
+                while (n > 0 && suffix[n - 1] == '/')
+                    n--;
+                st->endpoint[i] = azf__asprintf("%s://%s.%s.%.*s", proto, st->account,
+                                                service_names[i], (int)n, suffix);
+            }
         }
         if (!st->account && !st->sas)
             rc = azf__err(err, AZF_E_PARSE,
