@@ -88,25 +88,18 @@ int azf__triggers_start(azf__triggers **out, azf_app *app, azf__bindings *b, con
     return 0;
 }
 
-void azf__triggers_stop(azf__triggers *t)
+/* Sets how the threads stop (1: settle what runs, 2: leave at once; never back to 1). */
+static void set_stop(azf__triggers *t, int how)
 {
-    if (!t)
-        return;
     pthread_mutex_lock(&t->mu);
-    if (!t->stop)
-        t->stop = 1;
+    if (t->stop < how)
+        t->stop = how;
     pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
 }
 
-void azf__triggers_join(azf__triggers *t)
+static void join_threads(azf__triggers *t)
 {
-    if (!t)
-        return;
-    pthread_mutex_lock(&t->mu);
-    t->stop = 2;
-    pthread_cond_broadcast(&t->cv);
-    pthread_mutex_unlock(&t->mu);
     for (listener *l = t->listeners; l; l = l->next)
         if (l->started) {
             pthread_join(l->thread, NULL);
@@ -114,11 +107,26 @@ void azf__triggers_join(azf__triggers *t)
         }
 }
 
+void azf__triggers_stop(azf__triggers *t)
+{
+    if (t)
+        set_stop(t, 1);
+}
+
+void azf__triggers_join(azf__triggers *t)
+{
+    if (!t)
+        return;
+    set_stop(t, 2);
+    join_threads(t);
+}
+
 void azf__triggers_free(azf__triggers *t)
 {
     if (!t)
         return;
-    azf__triggers_stop(t);
+    set_stop(t, 1);
+    join_threads(t);
     int leaked = 0;
     for (listener *l = t->listeners; l; l = l->next)
         if (l->started)

@@ -79,11 +79,16 @@ struct azf_driver {
     long long poll_ns;    /* see azf__driver_set_poll */
 };
 
-static uint64_t now_ms(void)
+static long long mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static uint64_t now_ms(void)
+{
+    return (uint64_t)mono_ns() / 1000000u;
 }
 
 static const char *ssl_errstr(char *buf, size_t n)
@@ -935,13 +940,6 @@ static void start_drain(azf_driver *d)
 void azf__driver_set_poll(azf_driver *d, uint32_t poll_us)
 {
     d->poll_ns = (long long)poll_us * 1000;
-}
-
-static long long mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /* epoll_wait that polls for up to poll_ns before it blocks without a deadline:
