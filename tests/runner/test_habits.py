@@ -272,6 +272,9 @@ def test_handover_answers_the_requests_already_on_their_way(run, tmp_path):
 
     code.write_text(code.read_text().replace('return "good"', 'return "better"'))
     r.wait_for("The app's new version is serving")
+    # The old process handles its SIGUSR1 in its own time: until it says so, it still
+    # keeps connections alive.
+    r.wait_for("The new version takes over")
     begun.sendall(b"Host: x\r\n\r\n")
     fresh.sendall(b"GET /api/good HTTP/1.1\r\nHost: x\r\n\r\n")
     for sock in (begun, fresh):
