@@ -10,6 +10,8 @@ APT_PACKAGES=(
   libnghttp2-dev libssl-dev libcjson-dev libmicrohttpd-dev
   python3 python3-dev python3-venv python3-pip libpython3-dev
   libevent-dev
+  # llhttp (Node.js's HTTP/1.1 parser) as C sources: the HTTP front of azfunc start
+  node-llhttp
   # the storage client of azfunc start (src/storage): HTTP and XML
   libcurl4-openssl-dev libxml2-dev
   # bench/ only: load generator, the servers compared there
