@@ -321,9 +321,7 @@ int azf__runner_serve(const azf__runner_opts *o)
     r->exit_code = 0;
 out:
     azf__free_timers(r);
-    r->bound = NULL; /* evhttp_free closes it */
-    if (r->http)
-        evhttp_free(r->http);
+    azf__http_free(r);
     azf__runner_storage_join(r);
     /* Whatever Python still has to finish gets what is left of the grace period. */
     azf__app_close(r->app, r->stopping ? azf__grace_left_ms(r) : 10000);
@@ -334,8 +332,6 @@ out:
     azf__free(r->conns);
     if (r->resume)
         event_free(r->resume);
-    if (r->setup)
-        event_free(r->setup);
     azf__runner_storage_free(r);
     if (r->wake)
         event_free(r->wake);

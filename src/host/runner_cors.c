@@ -24,9 +24,9 @@ static int allowed(const char *origins, const char *origin, int *any)
 }
 
 /* The CORS response headers for origin, when it is allowed. */
-static int allow(runner *r, struct evhttp_request *req, const char *origin)
+static int allow(runner *r, azf__http_req *req, const char *origin)
 {
-    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    struct evkeyvalq *out = &req->out_headers;
     int any;
     if (!allowed(r->cors, origin, &any))
         return 0;
@@ -41,21 +41,21 @@ static int allow(runner *r, struct evhttp_request *req, const char *origin)
     return 1;
 }
 
-int azf__cors(runner *r, struct evhttp_request *req)
+int azf__cors(runner *r, azf__http_req *req)
 {
     if (!r->cors || !*r->cors)
         return 0;
-    const struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const struct evkeyvalq *in = &req->in_headers;
     const char *origin = evhttp_find_header(in, "Origin");
     if (!origin)
         return 0;
     const char *method = evhttp_find_header(in, "Access-Control-Request-Method");
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_OPTIONS || !method) {
+    if (req->method != HTTP_OPTIONS || !method) {
         allow(r, req, origin);
         return 0;
     }
     if (allow(r, req, origin)) {
-        struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+        struct evkeyvalq *out = &req->out_headers;
         const char *headers = evhttp_find_header(in, "Access-Control-Request-Headers");
         evhttp_add_header(out, "Access-Control-Allow-Methods", method);
         if (headers)

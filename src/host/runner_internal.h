@@ -1,9 +1,9 @@
 /* Internal interfaces of `azfunc start`, split by concern so each part can change on its
- * own: runner.c (setup, output, the main loop), runner_http.c (the HTTP front: evhttp,
- * its limits, replies), runner_route.c (routing a request to a function or the admin
- * API), runner_invoke.c (starting invocations and answering them), runner_timer.c
- * (timer triggers), runner_shutdown.c (signals and draining). One libevent loop thread
- * owns all of it; only on_complete runs on other threads. */
+ * own: runner.c (setup, output, the main loop), runner_http.c (the HTTP front: llhttp over
+ * libevent bufferevents, its limits, replies), runner_route.c (routing a request to a function or
+ * the admin API), runner_invoke.c (starting invocations and answering them), runner_timer.c (timer
+ * triggers), runner_shutdown.c (signals and draining). One libevent loop thread owns all of it;
+ * only on_complete runs on other threads. */
 #ifndef AZF_HOST_RUNNER_INTERNAL_H
 #define AZF_HOST_RUNNER_INTERNAL_H
 
@@ -13,17 +13,44 @@
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <llhttp.h>
 #include <pthread.h>
 #include <time.h>
 
 typedef struct runner runner;
 typedef struct conn conn; /* a client connection (runner_http.c) */
 
+/* One HTTP request and its reply, made by the HTTP front (runner_http.c), which frees it
+ * once the reply is out or the client has gone. The headers are libevent's evkeyvalq
+ * (evhttp_find_header, evhttp_add_header work on them). */
+typedef struct azf__http_req {
+    conn *conn; /* NULL once the client has gone */
+    llhttp_method_t method;
+    int major, minor;       /* HTTP version */
+    char *target;           /* the request-target as sent */
+    struct evhttp_uri *uri; /* target, parsed */
+    struct evkeyvalq in_headers, out_headers;
+    struct evbuffer *in_body;  /* the body received (all of it, unless streamed) */
+    struct evbuffer *out_body; /* the reply's body */
+    /* the front's own state */
+    int streaming;        /* dispatched at its head: the body is streamed */
+    int replied;          /* the reply's end is queued (or the reply was dropped) */
+    int chunked, no_body; /* the reply streamed in chunks; a reply without content */
+    int body_ended, body_paused;
+    int refs; /* callbacks running: not freed under them */
+    void (*on_piece)(void *, struct evbuffer *);
+    void (*on_end)(void *, int);
+    void *body_ud;
+    void (*on_drained)(void *);
+    void *drained_ud;
+} azf__http_req;
+
 /* One invocation in flight: an HTTP request, an admin call or a timer tick. */
 typedef struct call {
     runner *r;
     azf_invocation *inv;
-    struct evhttp_request *req; /* NULL: no HTTP reply (admin, timer) or client gone */
+    azf__http_req *req; /* NULL: no HTTP reply (admin, timer) or client gone */
     struct timespec started;
     int slot;          /* in the supervisor's table, or -1 */
     struct call *next; /* the completed queue */
@@ -47,8 +74,7 @@ struct runner {
     azf_app *app;
     azf__settings settings;
     struct event_base *base;
-    struct evhttp *http;
-    struct evhttp_bound_socket *bound;
+    struct evconnlistener *listener; /* NULL once stopped accepting */
     struct event *wake, *sigint, *sigterm, *sigusr1, *deadline, *resume;
     pthread_mutex_t mu; /* guards done */
     call *done;         /* completed, for the loop (wake reads done_fd) */
@@ -67,8 +93,6 @@ struct runner {
     long long read_timeout_ms, keep_alive_timeout_ms, function_timeout_ms;
     /* Client connections by socket fd (runner_http.c). */
     conn **conns;
-    conn *pending; /* accepted, not yet set up */
-    struct event *setup;
     int conns_cap, nconns;
     int paused;         /* accepting paused: 1 at max_connections, 2 after an accept error */
     int accept_failing; /* accept errors said, until one succeeds again */
@@ -138,47 +162,78 @@ void azf__on_user_log(azf_invocation *inv, int level, const char *category, cons
 int azf__runner_open_app(runner *r, azf__app_report_fn report);
 
 /* ---- HTTP front (runner_http.c) ---- */
-/* Creates the evhttp server with its limits and binds it; 0 or -1 (printed). */
+/* Listens (host:port or the inherited socket) with the limits; 0 or -1 (printed). */
 int azf__http_start(runner *r);
 void azf__http_stop_accepting(runner *r);
+/* After the loop: closes the connections still open. */
+void azf__http_free(runner *r);
 /* Stopping for a new version: idle connections that have served a request are closed;
  * the others may still send one request (it is answered, with Connection: close). */
 void azf__http_handover(runner *r);
-const char *azf__http_method_name(enum evhttp_cmd_type m);
+const char *azf__http_method_name(const azf__http_req *req);
 /* Every reply goes out here: the status line, the headers and the output buffer already
- * set on req, with the body rules of RFC 9110 applied. */
-void azf__http_send(runner *r, struct evhttp_request *req, int code, const char *reason);
-void azf__http_reply_text(runner *r, struct evhttp_request *req, int code, const char *reason,
+ * set on req, with the body rules of RFC 9110 applied. reason: NULL for the standard one. */
+void azf__http_send(runner *r, azf__http_req *req, int code, const char *reason);
+void azf__http_reply_text(runner *r, azf__http_req *req, int code, const char *reason,
                           const char *text);
-/* A reply streamed in pieces (runner_stream.c): the status line and req's headers now,
- * then evhttp_send_reply_chunk* and evhttp_send_reply_end. */
-void azf__http_send_start(runner *r, struct evhttp_request *req, int code, const char *reason);
+/* A reply streamed in pieces (runner_stream.c): the status line and req's headers now
+ * (chunked), then azf__http_send_piece as often as needed and azf__http_send_end (or
+ * _abort) once. Each piece moves all of piece into the reply; the end finishes it; the
+ * abort cuts it short, so the client sees the reply incomplete (the connection is
+ * reset). On a gone client they do nothing, except that the end or abort (or any
+ * final reply) frees the request. */
+void azf__http_send_start(runner *r, azf__http_req *req, int code, const char *reason);
+void azf__http_send_piece(runner *r, azf__http_req *req, struct evbuffer *piece);
+void azf__http_send_end(runner *r, azf__http_req *req);
+void azf__http_send_abort(runner *r, azf__http_req *req);
+/* 1 once the client has gone (the request stays valid until the reply is ended). */
+int azf__http_client_gone(const azf__http_req *req);
+/* Bytes of the reply not yet written to the client. */
+size_t azf__http_unsent(const azf__http_req *req);
+/* cb(ud) each time everything queued for the client has been written, and once when the
+ * client goes away (flow control for a streamed reply). */
+void azf__http_on_drained(azf__http_req *req, void (*cb)(void *), void *ud);
+/* The request body as it arrives (HTTP streaming), instead of buffered whole: each piece
+ * goes to on_piece (which drains what it takes from `piece`), then on_end once: complete
+ * 1 when the body ended well, 0 when the client went away or the framing was bad. The
+ * pieces already buffered are delivered at once. azf__http_body_pause(req, 1) stops
+ * reading from the client (backpressure) until azf__http_body_pause(req, 0).
+ * (runner_http.c: no piece comes once the reply has ended, but on_end always does,
+ * with 0 when the reply ended before the body: the rest is not read, the connection
+ * closes.) */
+typedef void (*azf__body_piece_fn)(void *ud, struct evbuffer *piece);
+typedef void (*azf__body_end_fn)(void *ud, int complete);
+void azf__http_body_stream(azf__http_req *req, azf__body_piece_fn on_piece, azf__body_end_fn on_end,
+                           void *ud);
+void azf__http_body_pause(azf__http_req *req, int paused);
 /* The fd of req's client connection, or -1. */
-int azf__http_fd(runner *r, struct evhttp_request *req);
-/* Moves the request body out of evhttp's buffer into *out (a bytes value; NULL when the
- * body is empty). */
-int azf__http_take_body(struct evhttp_request *req, azf_value **out);
+int azf__http_fd(runner *r, azf__http_req *req);
+/* Moves the request body into *out (a bytes value; NULL when the body is empty). */
+int azf__http_take_body(azf__http_req *req, azf_value **out);
 /* c answers req: if the client goes away first, azf__call_orphaned(c) is called. */
-void azf__http_attach(runner *r, struct evhttp_request *req, call *c);
+void azf__http_attach(runner *r, azf__http_req *req, call *c);
 
 /* ---- routing (runner_route.c) ---- */
 /* A request that passed the HTTP front's checks. */
-void azf__route_request(runner *r, struct evhttp_request *req);
+void azf__route_request(runner *r, azf__http_req *req);
 int azf__is_http(const azf_function *fn);
+/* 1 when req (its head) goes to a function served through the app's own HTTP server
+ * (HTTP streaming): it is then dispatched before its body arrives. */
+int azf__route_streams(runner *r, azf__http_req *req);
 
 /* ---- CORS (runner_cors.c) ---- */
 /* Adds the CORS headers a request from an allowed origin gets; 1 when it was a
  * preflight, answered here. */
-int azf__cors(runner *r, struct evhttp_request *req);
+int azf__cors(runner *r, azf__http_req *req);
 
 /* ---- invocations (runner_invoke.c) ---- */
 /* Creates and starts an invocation with `input` (owned) for the trigger. NULL when it
  * could not start (the reason is printed). */
 call *azf__start_call(runner *r, const azf_function *fn, azf_value *input, const char *reason,
-                      struct evhttp_request *req);
+                      azf__http_req *req);
 /* The request as the host hands it to a worker: 0, AZF_E_PARSE (a query name or value
  * that is not UTF-8 once decoded: 400) or AZF_E_NOMEM. */
-int azf__request_value(runner *r, struct evhttp_request *req, const char *path, const char *query,
+int azf__request_value(runner *r, azf__http_req *req, const char *path, const char *query,
                        azf_value_map *route, azf_value **out);
 /* Well-formed UTF-8. */
 int azf__utf8_valid(const char *s);
@@ -203,7 +258,7 @@ void azf__drop_done(runner *r);
 /* Serves HTTP functions through the app's own server at uri (its HttpUri); 0 or -1. */
 int azf__stream_set_uri(runner *r, const char *uri);
 /* Starts the invocation and proxies req to the app's server (route: borrowed). */
-void azf__stream_request(runner *r, struct evhttp_request *req, const azf_function *fn,
+void azf__stream_request(runner *r, azf__http_req *req, const azf_function *fn,
                          azf_value_map *route);
 
 /* ---- timers (runner_timer.c) ---- */

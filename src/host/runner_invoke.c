@@ -18,9 +18,9 @@
 
 /* The runner's span for this request, continuing the client's traceparent (and then
  * its tracestate), so context.trace_context is real and OpenTelemetry spans nest. */
-static void trace_context(azf_invocation *inv, struct evhttp_request *req)
+static void trace_context(azf_invocation *inv, azf__http_req *req)
 {
-    const struct evkeyvalq *h = req ? evhttp_request_get_input_headers(req) : NULL;
+    const struct evkeyvalq *h = req ? &req->in_headers : NULL;
     char tp[AZF__TRACE_PARENT_LEN + 1];
     int cont = azf__trace_parent_new(h ? evhttp_find_header(h, "traceparent") : NULL, tp);
     const char *ts = cont ? evhttp_find_header(h, "tracestate") : NULL;
@@ -56,7 +56,7 @@ static void on_bindings_done(azf_invocation *inv, const char *error, void *user_
 }
 
 static call *start_call(runner *r, const azf_function *fn, azf_value *input,
-                        azf_value_map *metadata, const char *reason, struct evhttp_request *req,
+                        azf_value_map *metadata, const char *reason, azf__http_req *req,
                         azf__settled_fn settled, void *settled_arg)
 {
     char id[37];
@@ -104,7 +104,7 @@ static call *start_call(runner *r, const azf_function *fn, azf_value *input,
 /* Creates and starts an invocation with `input` (owned) for the trigger. NULL when it
  * could not start (the reason is printed). */
 call *azf__start_call(runner *r, const azf_function *fn, azf_value *input, const char *reason,
-                      struct evhttp_request *req)
+                      azf__http_req *req)
 {
     return start_call(r, fn, input, NULL, reason, req, NULL, NULL);
 }
@@ -182,7 +182,7 @@ enum { SMALL = 32, SHORT_NAME = 64 };
 
 typedef struct field {
     char *name;        /* lower-cased: in short_name, else allocated */
-    const char *value; /* the first one's (evhttp's) */
+    const char *value; /* the first one's (the request's) */
     azf_buf joined;    /* a repeated field's values, joined */
     size_t next;       /* hash chain, +1 (0: end) */
     char short_name[SHORT_NAME];
@@ -344,20 +344,20 @@ static int add_query(azf_value *v, const char *query)
 }
 
 /* The request as the host hands it to a worker (host-protocol.md §1.6, §10.6-10.7). */
-int azf__request_value(runner *r, struct evhttp_request *req, const char *path, const char *query,
+int azf__request_value(runner *r, azf__http_req *req, const char *path, const char *query,
                        azf_value_map *route, azf_value **out)
 {
     azf_value *v = NULL, *body = NULL;
     *out = NULL;
     if (azf_value_new_http(&v) != 0)
         return AZF_E_NOMEM;
-    int rc = azf_value_http_set_method(v, azf__http_method_name(evhttp_request_get_command(req)));
+    int rc = azf_value_http_set_method(v, azf__http_method_name(req));
     char *url = azf__asprintf("http://%s:%d%s%s%s", r->o->host, r->o->port, path, query ? "?" : "",
                               query ? query : "");
     rc = rc ? rc : url ? azf_value_http_set_url(v, url) : AZF_E_NOMEM;
     azf__free(url);
     if (rc == 0)
-        rc = add_headers(v, evhttp_request_get_input_headers(req));
+        rc = add_headers(v, &req->in_headers);
     if (rc == 0)
         rc = add_query(v, query);
     for (size_t i = 0; rc == 0 && route && i < azf_value_map_count(route); i++) {
@@ -416,11 +416,11 @@ static void add_cookie(struct evkeyvalq *out, const azf_cookie *ck)
     azf_buf_dispose(&b);
 }
 
-static void add_body(struct evhttp_request *req, const azf_value *body, int set_type)
+static void add_body(azf__http_req *req, const azf_value *body, int set_type)
 {
     size_t n = 0;
     const void *d = azf_value_data(body, &n);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    struct evkeyvalq *h = &req->out_headers;
     char num[32];
     if (!d && (azf_value_kind(body) == AZF_VALUE_INT || azf_value_kind(body) == AZF_VALUE_DOUBLE)) {
         if (azf_value_kind(body) == AZF_VALUE_INT)
@@ -437,7 +437,7 @@ static void add_body(struct evhttp_request *req, const azf_value *body, int set_
                               ? "application/octet-stream"
                               : "text/plain; charset=utf-8");
     if (d && n)
-        evbuffer_add(evhttp_request_get_output_buffer(req), d, n);
+        evbuffer_add(req->out_body, d, n);
 }
 
 /* The HTTP output of a completed invocation: $return (or the implicit return), else
@@ -459,7 +459,7 @@ static const azf_value *http_output(azf_invocation *inv)
 
 static void send_response(runner *r, call *c)
 {
-    struct evhttp_request *req = c->req;
+    azf__http_req *req = c->req;
     int st = azf_invocation_status(c->inv);
     if (st != AZF_INVOCATION_SUCCEEDED || c->binding_error) {
         azf__http_send(r, req, 500, "Internal Server Error");
@@ -484,7 +484,7 @@ static void send_response(runner *r, call *c)
         azf__http_send(r, req, 500, "Internal Server Error");
         return;
     }
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    struct evkeyvalq *h = &req->out_headers;
     for (size_t i = 0; i < azf_value_http_count(out, AZF_HTTP_HEADERS); i++) {
         const char *v, *k = azf_value_http_entry(out, AZF_HTTP_HEADERS, i, &v);
         if (v && strcasecmp(k, "content-length") != 0 && strcasecmp(k, "transfer-encoding") != 0)
@@ -498,10 +498,8 @@ static void send_response(runner *r, call *c)
 
 void azf__call_orphaned(call *c)
 {
-    /* A client that left while its request was being served: evhttp detaches that
-     * request from the connection and leaves it to us (it frees the others itself). */
-    if (c->req && !evhttp_request_get_connection(c->req))
-        evhttp_request_free(c->req);
+    /* A client that left while its request was being served: the HTTP front frees the
+     * request. */
     c->req = NULL;
 }
 

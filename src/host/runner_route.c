@@ -89,10 +89,35 @@ int azf__is_http(const azf_function *fn)
     return azf_function_route(fn) != NULL;
 }
 
-static void on_admin(runner *r, struct evhttp_request *req, const char *name)
+/* An HTTP function of an app that serves HTTP itself (HTTP streaming). */
+static int served_by_app(const runner *r, const azf_function *fn)
+{
+    return r->stream_port && azf__is_http(fn);
+}
+
+/* The function whose route matches path under the route prefix: 0, AZF_E_NOTFOUND (or
+ * AZF_E_INVALID) or AZF_E_UNSUPPORTED (the method); *route: its values. */
+static int match(runner *r, const azf__http_req *req, const char *path, const azf_function **fn,
+                 azf_value_map **route)
+{
+    const char *prefix = r->settings.route_prefix ? r->settings.route_prefix : "api";
+    size_t pl = strlen(prefix);
+    const char *rest = path + 1;
+    *fn = NULL;
+    *route = NULL;
+    if (pl) {
+        if (strncmp(rest, prefix, pl) != 0 || (rest[pl] && rest[pl] != '/'))
+            return AZF_E_NOTFOUND;
+        rest += pl;
+    }
+    return azf_registry_match_route(azf_app_registry(r->app), azf__http_method_name(req), rest, fn,
+                                    route);
+}
+
+static void on_admin(runner *r, azf__http_req *req, const char *name)
 {
     const azf_function *fn = azf_app_find(r->app, name);
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+    if (req->method != HTTP_POST) {
         azf__http_reply_text(r, req, 405, "Method Not Allowed", NULL);
         return;
     }
@@ -105,7 +130,7 @@ static void on_admin(runner *r, struct evhttp_request *req, const char *name)
                              "HTTP-triggered functions are invoked on their route\n");
         return;
     }
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    struct evbuffer *in = req->in_body;
     size_t n = evbuffer_get_length(in);
     cJSON *body = n ? cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), n) : NULL;
     const cJSON *input = cJSON_GetObjectItemCaseSensitive(body, "input");
@@ -138,27 +163,15 @@ static void on_admin(runner *r, struct evhttp_request *req, const char *name)
     azf__http_reply_text(r, req, v ? 202 : 500, v ? "Accepted" : "Internal Server Error", NULL);
 }
 
-static void dispatch(runner *r, struct evhttp_request *req, const char *path, const char *query)
+static void dispatch(runner *r, azf__http_req *req, const char *path, const char *query)
 {
     if (strncmp(path, "/admin/functions/", 17) == 0 && path[17] && !strchr(path + 17, '/')) {
         on_admin(r, req, path + 17);
         return;
     }
-    const char *prefix = r->settings.route_prefix ? r->settings.route_prefix : "api";
-    size_t pl = strlen(prefix);
-    const char *rest = path + 1;
-    if (pl) {
-        if (strncmp(rest, prefix, pl) != 0 || (rest[pl] && rest[pl] != '/')) {
-            azf__http_reply_text(r, req, 404, "Not Found", NULL);
-            return;
-        }
-        rest += pl;
-    }
     const azf_function *fn = NULL;
     azf_value_map *route = NULL;
-    int rc = azf_registry_match_route(azf_app_registry(r->app),
-                                      azf__http_method_name(evhttp_request_get_command(req)), rest,
-                                      &fn, &route);
+    int rc = match(r, req, path, &fn, &route);
     if (rc == AZF_E_NOTFOUND || rc == AZF_E_INVALID) {
         azf__http_reply_text(r, req, 404, "Not Found", NULL);
         return;
@@ -167,7 +180,7 @@ static void dispatch(runner *r, struct evhttp_request *req, const char *path, co
         azf__http_reply_text(r, req, 405, "Method Not Allowed", NULL);
         return;
     }
-    if (rc == 0 && r->stream_port && azf__is_http(fn)) {
+    if (rc == 0 && served_by_app(r, fn)) {
         azf__stream_request(r, req, fn, route);
         azf_value_map_free(route);
         return;
@@ -190,9 +203,23 @@ static void dispatch(runner *r, struct evhttp_request *req, const char *path, co
     azf__http_attach(r, req, c);
 }
 
-void azf__route_request(runner *r, struct evhttp_request *req)
+int azf__route_streams(runner *r, azf__http_req *req)
 {
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    if (!r->stream_port)
+        return 0;
+    const char *raw = req->uri ? evhttp_uri_get_path(req->uri) : NULL;
+    char *path = normalize_path(raw && *raw ? raw : "/");
+    const azf_function *fn = NULL;
+    azf_value_map *route = NULL;
+    int rc = path ? match(r, req, path, &fn, &route) : AZF_E_NOTFOUND;
+    azf_value_map_free(route);
+    azf__free(path);
+    return rc == 0 && served_by_app(r, fn);
+}
+
+void azf__route_request(runner *r, azf__http_req *req)
+{
+    const struct evhttp_uri *uri = req->uri;
     const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
     if (azf__cors(r, req))

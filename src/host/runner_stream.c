@@ -5,10 +5,11 @@
  * request to that server with an x-ms-invocation-id header, and passes the response back
  * as it arrives (chunked), reading from the server only as fast as the client takes it.
  *
- * The HTTP front (runner_http.c) owns the client connection. When the client goes away,
- * evhttp detaches the request from it and leaves the request to us: that is how a gone
- * client shows (no connection), checked at each piece and every second; ending the reply
- * then frees the request. */
+ * The HTTP front (runner_http.c) owns the client connection and dispatches the request
+ * as soon as its head is in; the body comes through azf__http_body_stream (collected
+ * here, then sent: evhttp's client sends a request body whole). When the client goes
+ * away the request stays ours (azf__http_client_gone), checked at each piece and every
+ * second; ending the reply then frees it. */
 #include "host/runner_internal.h"
 
 #include <event2/buffer.h>
@@ -23,10 +24,11 @@
 
 typedef struct proxy {
     runner *r;
-    struct evhttp_request *client; /* until the reply ends */
+    azf__http_req *client; /* until the reply ends */
     struct evhttp_connection *up;
     struct evhttp_request *ureq; /* NULL once evhttp has finished with it */
     struct event *watch;         /* notices a gone client while the server is quiet */
+    llhttp_method_t method;
     int started, paused, done;
 } proxy;
 
@@ -44,7 +46,7 @@ int azf__stream_set_uri(runner *r, const char *uri)
 
 static int client_gone(const proxy *p)
 {
-    return !p->client || !evhttp_request_get_connection(p->client);
+    return !p->client || azf__http_client_gone(p->client);
 }
 
 static void free_later(evutil_socket_t fd, short what, void *arg)
@@ -76,7 +78,7 @@ static void finish(proxy *p, int ok)
     }
     if (p->client) {
         if (p->started)
-            evhttp_send_reply_end(p->client);
+            azf__http_send_end(p->r, p->client);
         else
             azf__http_reply_text(p->r, p->client, ok ? 500 : 502,
                                  ok ? "Internal Server Error" : "Bad Gateway", NULL);
@@ -93,10 +95,9 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
         finish(p, 0); /* dropping the upstream request tells the app's server */
 }
 
-static void resume_upstream(struct evhttp_connection *con, void *arg)
+static void resume_upstream(void *arg)
 {
     proxy *p = arg;
-    (void)con;
     if (p->paused && !p->done) {
         p->paused = 0;
         bufferevent_enable(evhttp_connection_get_bufferevent(p->up), EV_READ);
@@ -108,7 +109,7 @@ static int on_headers(struct evhttp_request *ureq, void *arg)
     proxy *p = arg;
     if (p->done || client_gone(p))
         return -1;
-    struct evkeyvalq *out = evhttp_request_get_output_headers(p->client);
+    struct evkeyvalq *out = &p->client->out_headers;
     const struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
     for (struct evkeyval *h = in->tqh_first; h; h = h->next.tqe_next) {
         static const char *const hop[] = {"connection", "content-length", "transfer-encoding",
@@ -135,10 +136,8 @@ static void on_chunk(struct evhttp_request *ureq, void *arg)
             finish(p, 0); /* evhttp allows cancelling from the chunk callback */
         return;
     }
-    evhttp_send_reply_chunk_with_cb(p->client, in, resume_upstream, p);
-    struct evhttp_connection *cc = evhttp_request_get_connection(p->client);
-    struct bufferevent *cb = cc ? evhttp_connection_get_bufferevent(cc) : NULL;
-    if (cb && evbuffer_get_length(bufferevent_get_output(cb)) > CLIENT_BACKLOG && !p->paused) {
+    azf__http_send_piece(p->r, p->client, in);
+    if (azf__http_unsent(p->client) > CLIENT_BACKLOG && !p->paused) {
         p->paused = 1;
         bufferevent_disable(evhttp_connection_get_bufferevent(p->up), EV_READ);
     }
@@ -159,7 +158,55 @@ static void on_error(enum evhttp_request_error err, void *arg)
     finish(p, 0);
 }
 
-void azf__stream_request(runner *r, struct evhttp_request *req, const azf_function *fn,
+/* The client's body, collected for the upstream request. */
+static void on_body_piece(void *arg, struct evbuffer *piece)
+{
+    proxy *p = arg;
+    if (p->ureq)
+        evbuffer_add_buffer(evhttp_request_get_output_buffer(p->ureq), piece);
+    else
+        evbuffer_drain(piece, evbuffer_get_length(piece));
+}
+
+static enum evhttp_cmd_type command(llhttp_method_t m)
+{
+    switch (m) {
+    case HTTP_POST:
+        return EVHTTP_REQ_POST;
+    case HTTP_HEAD:
+        return EVHTTP_REQ_HEAD;
+    case HTTP_PUT:
+        return EVHTTP_REQ_PUT;
+    case HTTP_DELETE:
+        return EVHTTP_REQ_DELETE;
+    case HTTP_OPTIONS:
+        return EVHTTP_REQ_OPTIONS;
+    case HTTP_PATCH:
+        return EVHTTP_REQ_PATCH;
+    default:
+        return EVHTTP_REQ_GET;
+    }
+}
+
+/* The body is in (complete) or will never be: the request goes upstream, or the
+ * exchange ends. */
+static void on_body_end(void *arg, int complete)
+{
+    proxy *p = arg;
+    if (p->done || !p->ureq)
+        return;
+    if (!complete) {
+        finish(p, 0);
+        return;
+    }
+    struct evhttp_request *u = p->ureq;
+    if (evhttp_make_request(p->up, u, command(p->method), p->client->target)) {
+        p->ureq = NULL; /* evhttp has freed it */
+        finish(p, 0);
+    }
+}
+
+void azf__stream_request(runner *r, azf__http_req *req, const azf_function *fn,
                          azf_value_map *route)
 {
     /* The invocation first: RpcHttp with only the route parameters (RequiresRouteParameters). */
@@ -200,17 +247,12 @@ void azf__stream_request(runner *r, struct evhttp_request *req, const azf_functi
     evhttp_request_set_chunked_cb(p->ureq, on_chunk);
     evhttp_request_set_error_cb(p->ureq, on_error);
     struct evkeyvalq *uh = evhttp_request_get_output_headers(p->ureq);
-    const struct evkeyvalq *ch = evhttp_request_get_input_headers(req);
-    for (struct evkeyval *h = ch->tqh_first; h; h = h->next.tqe_next)
-        if (strcasecmp(h->key, "connection") != 0 && strcasecmp(h->key, "keep-alive") != 0)
+    for (struct evkeyval *h = req->in_headers.tqh_first; h; h = h->next.tqe_next)
+        if (strcasecmp(h->key, "connection") != 0 && strcasecmp(h->key, "keep-alive") != 0 &&
+            strcasecmp(h->key, "transfer-encoding") != 0 && strcasecmp(h->key, "expect") != 0)
             evhttp_add_header(uh, h->key, h->value);
     evhttp_add_header(uh, "x-ms-invocation-id", azf_invocation_id(c->inv));
-    evbuffer_add_buffer(evhttp_request_get_output_buffer(p->ureq),
-                        evhttp_request_get_input_buffer(req));
-    struct evhttp_request *u = p->ureq;
-    if (evhttp_make_request(p->up, u, evhttp_request_get_command(req),
-                            evhttp_request_get_uri(req))) {
-        p->ureq = NULL; /* evhttp has freed it */
-        finish(p, 0);
-    }
+    azf__http_on_drained(req, resume_upstream, p);
+    p->method = req->method;
+    azf__http_body_stream(req, on_body_piece, on_body_end, p);
 }
