@@ -28,9 +28,11 @@ struct conn {
     struct event *deadline;
     call *active; /* the invocation answering this connection's request */
     int fd, phase;
-    int requests;  /* read so far */
-    int admit;     /* counted in r->admitted: may send one more request while stopping */
-    conn *pending; /* next one waiting for set_up_pending */
+    int requests;            /* read so far */
+    int admit;               /* counted in r->admitted: may send one more request while stopping */
+    conn *pending;           /* next one waiting for set_up_pending */
+    void (*drained)(void *); /* azf__http_on_drained, until the reply ends */
+    void *drained_ud;
 };
 
 /* ---- accepting ------------------------------------------------------------------- */
@@ -324,6 +326,7 @@ static conn *begin_reply(runner *r, struct evhttp_request *req)
         evhttp_add_header(out, "Connection", "close");
     if (k) {
         k->active = NULL;
+        k->drained = NULL;
         if (k->phase != WRITING)
             r->replying++;
         k->phase = WRITING;
@@ -336,6 +339,76 @@ void azf__http_send_start(runner *r, struct evhttp_request *req, int code, const
 {
     begin_reply(r, req);
     evhttp_send_reply_start(req, code, reason);
+}
+
+static void on_piece_written(struct evhttp_connection *evcon, void *arg)
+{
+    conn *k = arg;
+    (void)evcon;
+    if (k->drained)
+        k->drained(k->drained_ud);
+}
+
+void azf__http_send_piece(runner *r, struct evhttp_request *req, struct evbuffer *piece)
+{
+    conn *k = conn_of(r, req);
+    if (k)
+        evhttp_send_reply_chunk_with_cb(req, piece, on_piece_written, k);
+    evbuffer_drain(piece, evbuffer_get_length(piece)); /* what evhttp left: HEAD, no client */
+}
+
+void azf__http_send_end(runner *r, struct evhttp_request *req)
+{
+    conn *k = conn_of(r, req);
+    if (k)
+        k->drained = NULL;
+    evhttp_send_reply_end(req); /* frees req when the client has gone */
+}
+
+void azf__http_send_abort(runner *r, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (!evcon) {
+        evhttp_request_free(req); /* evhttp left it to us when the client went */
+        return;
+    }
+    (void)r;
+    evhttp_connection_free(evcon); /* on_conn_close resets it; frees req */
+}
+
+int azf__http_client_gone(struct evhttp_request *req)
+{
+    return !evhttp_request_get_connection(req); /* evhttp detaches it when the client goes */
+}
+
+size_t azf__http_unsent(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    return evcon ? evbuffer_get_length(
+                       bufferevent_get_output(evhttp_connection_get_bufferevent(evcon)))
+                 : 0;
+}
+
+void azf__http_on_drained(struct evhttp_request *req, void (*cb)(void *), void *ud)
+{
+    conn *k = conn_of(the_runner, req);
+    if (k)
+        k->drained = cb, k->drained_ud = ud;
+}
+
+/* evhttp has read the whole body before the request is routed: it is one piece. */
+void azf__http_body_stream(struct evhttp_request *req, azf__body_piece_fn on_piece,
+                           azf__body_end_fn on_end, void *ud)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    if (evbuffer_get_length(in))
+        on_piece(ud, in);
+    on_end(ud, 1);
+}
+
+void azf__http_body_pause(struct evhttp_request *req, int paused)
+{
+    (void)req, (void)paused; /* nothing left to read */
 }
 
 void azf__http_send(runner *r, struct evhttp_request *req, int code, const char *reason)

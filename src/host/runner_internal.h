@@ -151,8 +151,31 @@ void azf__http_send(runner *r, struct evhttp_request *req, int code, const char 
 void azf__http_reply_text(runner *r, struct evhttp_request *req, int code, const char *reason,
                           const char *text);
 /* A reply streamed in pieces (runner_stream.c): the status line and req's headers now,
- * then evhttp_send_reply_chunk* and evhttp_send_reply_end. */
+ * then azf__http_send_piece as often as needed and azf__http_send_end (or _abort) once. */
 void azf__http_send_start(runner *r, struct evhttp_request *req, int code, const char *reason);
+/* The pieces of a streamed reply (runner_stream.c): each moves all of piece into the
+ * reply; the end finishes it; the abort cuts it short, so the client sees the reply
+ * incomplete (the connection closes). Each frees the request once the client has gone. */
+void azf__http_send_piece(runner *r, struct evhttp_request *req, struct evbuffer *piece);
+void azf__http_send_end(runner *r, struct evhttp_request *req);
+void azf__http_send_abort(runner *r, struct evhttp_request *req);
+/* 1 once the client has gone (the request stays valid until the reply is ended). */
+int azf__http_client_gone(struct evhttp_request *req);
+/* Bytes of the reply not yet written to the client. */
+size_t azf__http_unsent(struct evhttp_request *req);
+/* cb(ud) each time everything queued for the client has been written, until the reply
+ * ends (flow control for a streamed reply); set after azf__http_send_start. */
+void azf__http_on_drained(struct evhttp_request *req, void (*cb)(void *), void *ud);
+/* The request body as it arrives (HTTP streaming), instead of buffered whole: each piece
+ * goes to on_piece (which drains what it takes from `piece`), then on_end once: complete
+ * 1 when the body ended well, 0 when the client went away or the framing was bad. The
+ * pieces already buffered are delivered at once. azf__http_body_pause(req, 1) stops
+ * reading from the client (backpressure) until azf__http_body_pause(req, 0). */
+typedef void (*azf__body_piece_fn)(void *ud, struct evbuffer *piece);
+typedef void (*azf__body_end_fn)(void *ud, int complete);
+void azf__http_body_stream(struct evhttp_request *req, azf__body_piece_fn on_piece,
+                           azf__body_end_fn on_end, void *ud);
+void azf__http_body_pause(struct evhttp_request *req, int paused);
 /* The fd of req's client connection, or -1. */
 int azf__http_fd(runner *r, struct evhttp_request *req);
 /* Moves the request body out of evhttp's buffer into *out (a bytes value; NULL when the
