@@ -39,6 +39,7 @@ typedef struct proxy {
     struct evbuffer *held;         /* the request written so far, between connect attempts */
     struct event *retry, *idle, *watch;
     struct sockaddr_storage addr;
+    char where[300]; /* host:port */
     int addrlen, attempts, connected;
     int body;                /* BODY_* */
     unsigned long long left; /* BODY_LENGTH: bytes still to come */
@@ -103,6 +104,8 @@ static void finish(proxy *p, int code)
     p->up = NULL;
     struct evhttp_request *c = p->client;
     p->client = NULL;
+    if (p->client_paused) /* the front reads the rest of the body (and ends it) itself */
+        azf__http_body_pause(c, 0);
     if (code == 0)
         azf__http_send_end(p->r, c);
     else if (p->started)
@@ -334,11 +337,19 @@ static struct evbuffer *upstream(proxy *p)
     return p->up ? bufferevent_get_output(p->up) : p->held;
 }
 
+/* The server took some of the request. */
+static void on_up_drain(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)out;
+    if (info->n_deleted)
+        active(arg);
+}
+
+/* It is low again (the write watermark). */
 static void on_up_written(struct bufferevent *bev, void *arg)
 {
     proxy *p = arg;
     (void)bev;
-    active(p);
     if (p->client_paused && !p->done) { /* the server caught up: read the client again */
         p->client_paused = 0;
         azf__http_body_pause(p->client, 0);
@@ -399,7 +410,7 @@ static void write_head(proxy *p, struct evhttp_request *req, const char *invocat
         if (!hop_by_hop(h->key, connection) && strcasecmp(h->key, "x-ms-invocation-id") != 0)
             evbuffer_add_printf(out, "%s: %s\r\n", h->key, h->value);
     if (!evhttp_find_header(in, "Host"))
-        evbuffer_add_printf(out, "Host: %s:%d\r\n", p->r->stream_host, p->r->stream_port);
+        evbuffer_add_printf(out, "Host: %s\r\n", p->where);
     evbuffer_add_printf(out, "x-ms-invocation-id: %s\r\nConnection: close\r\n", invocation_id);
     if (evhttp_find_header(in, "Transfer-Encoding")) { /* the front allows only chunked */
         p->body = BODY_CHUNKED;
@@ -431,9 +442,8 @@ static void connect_failed(proxy *p, int err)
     }
     if (++p->attempts >= CONNECT_ATTEMPTS) {
         say(C_YELLOW,
-            "HTTP streaming: cannot connect to the app's server at %s:%d after %d "
-            "attempts (%s)",
-            p->r->stream_host, p->r->stream_port, p->attempts, strerror(err));
+            "HTTP streaming: cannot connect to the app's server at %s after %d attempts (%s)",
+            p->where, p->attempts, strerror(err));
         finish(p, 502);
         return;
     }
@@ -487,6 +497,7 @@ static void connect_up(proxy *p)
     bufferevent_setcb(p->up, on_up_read, on_up_written, on_up_event, p);
     bufferevent_setwatermark(p->up, EV_WRITE, UPSTREAM_BACKLOG / 2, 0);
     evbuffer_add_buffer(bufferevent_get_output(p->up), p->held);
+    evbuffer_add_cb(bufferevent_get_output(p->up), on_up_drain, p);
     bufferevent_enable(p->up, p->up_paused ? EV_WRITE : EV_READ | EV_WRITE);
     /* A failure, even an immediate one, comes to on_up_event. */
     bufferevent_socket_connect(p->up, (struct sockaddr *)&p->addr, p->addrlen);
@@ -503,8 +514,7 @@ static proxy *proxy_new(runner *r, struct evhttp_request *req)
     p->client = req;
     p->head.tqh_first = NULL;
     p->head.tqh_last = &p->head.tqh_first;
-    char where[300];
-    snprintf(where, sizeof where,
+    snprintf(p->where, sizeof p->where,
              strchr(r->stream_host, ':') && *r->stream_host != '[' ? "[%s]:%d" : "%s:%d",
              r->stream_host, r->stream_port);
     p->addrlen = (int)sizeof p->addr;
@@ -514,7 +524,8 @@ static proxy *proxy_new(runner *r, struct evhttp_request *req)
     p->idle = evtimer_new(r->base, on_idle, p);
     p->watch = event_new(r->base, -1, EV_PERSIST, on_watch, p);
     if (!p->held || !p->name || !p->value || !p->reason || !p->piece || !p->retry || !p->idle ||
-        !p->watch || evutil_parse_sockaddr_port(where, (struct sockaddr *)&p->addr, &p->addrlen)) {
+        !p->watch ||
+        evutil_parse_sockaddr_port(p->where, (struct sockaddr *)&p->addr, &p->addrlen)) {
         /* finish() frees the events; the buffers go with free_later */
         p->body_ended = 1;
         return p;
