@@ -9,9 +9,8 @@
  * response from, parsed by llhttp and passed to the client piece by piece. Each side is
  * read only as fast as the other takes it. The front owns the client connection; a gone
  * client shows through azf__http_client_gone, checked at each piece, when the client
- * has drained, and every second. The proxy lives until both its exchange has finished
- * and the front has ended the body (on_end is called exactly once, even after the reply
- * has ended). */
+ * has drained, and every second. Once the reply has ended, the front calls none of the
+ * proxy's callbacks any more: it is freed then, on the next loop turn. */
 #include "host/runner_internal.h"
 
 #include <event2/buffer.h>
@@ -50,7 +49,7 @@ typedef struct proxy {
     size_t head_bytes;
     int started;   /* the client's reply has begun */
     int completed; /* the server's response is complete */
-    int up_paused, client_paused, done, body_ended;
+    int up_paused, client_paused, done;
 } proxy;
 
 int azf__stream_set_uri(runner *r, const char *uri)
@@ -79,12 +78,6 @@ static void free_later(evutil_socket_t fd, short what, void *arg)
     p->r->replying--;
     azf__maybe_exit(p->r);
     azf__free(p);
-}
-
-static void maybe_free(proxy *p)
-{
-    if (p->done && p->body_ended) /* outside the callbacks that may still hold p */
-        event_base_once(p->r->base, -1, EV_TIMEOUT, free_later, p, NULL);
 }
 
 /* Ends the exchange once. code 0: the server's response is complete, the reply ends;
@@ -116,7 +109,7 @@ static void finish(proxy *p, int code)
                              : code == 500 ? "Internal Server Error"
                                            : "Bad Gateway",
                              NULL);
-    maybe_free(p);
+    event_base_once(p->r->base, -1, EV_TIMEOUT, free_later, p, NULL); /* out of callbacks */
 }
 
 static void on_watch(evutil_socket_t fd, short what, void *arg)
@@ -385,9 +378,8 @@ static void on_piece(void *ud, struct evbuffer *piece)
 static void on_body_end(void *ud, int complete)
 {
     proxy *p = ud;
-    p->body_ended = 1;
     if (p->done) {
-        maybe_free(p);
+        return;
     } else if (!complete) { /* the app's server sees the body cut short */
         finish(p, azf__http_client_gone(p->client) ? 502 : 400);
     } else if (p->body == BODY_CHUNKED) {
@@ -526,9 +518,7 @@ static proxy *proxy_new(runner *r, struct evhttp_request *req)
     if (!p->held || !p->name || !p->value || !p->reason || !p->piece || !p->retry || !p->idle ||
         !p->watch ||
         evutil_parse_sockaddr_port(p->where, (struct sockaddr *)&p->addr, &p->addrlen)) {
-        /* finish() frees the events; the buffers go with free_later */
-        p->body_ended = 1;
-        return p;
+        return p; /* not set up (parser.data NULL): finish() frees what was made */
     }
     llhttp_init(&p->parser, HTTP_RESPONSE, &parse);
     p->parser.data = p;
@@ -560,7 +550,7 @@ void azf__stream_request(runner *r, struct evhttp_request *req, const azf_functi
         return;
     }
     r->replying++;
-    if (p->body_ended) { /* proxy_new could not set it up */
+    if (!p->parser.data) {
         finish(p, 500);
         return;
     }
