@@ -113,14 +113,14 @@ static void req_release_gone(azf__http_req *q)
     req_unref(q);
 }
 
-/* A streamed body's end, told its reader exactly once (even after the reply has ended,
- * so the reader knows when it may let go). */
+/* A streamed body's end, told its reader once, unless the reply has ended: its holder
+ * has let the request go then. */
 static void end_body(azf__http_req *q, int complete)
 {
     if (q->body_ended)
         return;
     q->body_ended = 1;
-    if (q->on_end) {
+    if (q->on_end && !q->replied) {
         q->refs++;
         q->on_end(q->body_ud, complete);
         req_unref(q);
@@ -279,11 +279,6 @@ static void reply_written(conn *k)
     runner *r = k->r;
     azf__http_req *q = k->req;
     int streamed_unread = q->streaming && !k->msg_done; /* the rest of its body: unread */
-    if (q->streaming) {
-        q->refs++;
-        end_body(q, 0); /* no more of it will be read */
-        q->refs--;
-    }
     k->req = NULL;
     r->replying--;
     k->phase = BUSY;
@@ -704,7 +699,7 @@ void azf__http_send_abort(runner *r, azf__http_req *req)
     }
     req->replied = 1;
     req->on_piece = NULL, req->on_drained = NULL;
-    conn_close(k, 1);
+    conn_close(k, 0); /* what is written stays: the client sees where it was cut */
 }
 
 void azf__http_reply_text(runner *r, azf__http_req *req, int code, const char *reason,

@@ -198,9 +198,8 @@ void azf__http_on_drained(azf__http_req *req, void (*cb)(void *), void *ud);
  * 1 when the body ended well, 0 when the client went away or the framing was bad. The
  * pieces already buffered are delivered at once. azf__http_body_pause(req, 1) stops
  * reading from the client (backpressure) until azf__http_body_pause(req, 0).
- * (runner_http.c: no piece comes once the reply has ended, but on_end always does,
- * with 0 when the reply ended before the body: the rest is not read, the connection
- * closes.) */
+ * Once the reply has ended (azf__http_send*, _end, _abort) no callback comes any more;
+ * the rest of a body not read by then is not read (the connection closes). */
 typedef void (*azf__body_piece_fn)(void *ud, struct evbuffer *piece);
 typedef void (*azf__body_end_fn)(void *ud, int complete);
 void azf__http_body_stream(azf__http_req *req, azf__body_piece_fn on_piece, azf__body_end_fn on_end,

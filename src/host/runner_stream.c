@@ -1,35 +1,55 @@
 /* `azfunc start`, HTTP streaming (docs/http-streaming.md): when the app serves HTTP itself
  * (it imports an HTTP extension, so the Python adapter runs the extension's server and
  * reports its HttpUri), the runner does what the Functions host does (host-protocol.md
- * §9): it starts the invocation with only the route parameters, forwards the client's
- * request to that server with an x-ms-invocation-id header, and passes the response back
- * as it arrives (chunked), reading from the server only as fast as the client takes it.
+ * §9): it starts the invocation with only the route parameters and forwards the client's
+ * request to that server with an x-ms-invocation-id header, both ways as it arrives.
  *
- * The HTTP front (runner_http.c) owns the client connection and dispatches the request
- * as soon as its head is in; the body comes through azf__http_body_stream (collected
- * here, then sent: evhttp's client sends a request body whole). When the client goes
- * away the request stays ours (azf__http_client_gone), checked at each piece and every
- * second; ending the reply then frees it. */
+ * One exchange is a `proxy`: a bufferevent to the app's server that we write the request
+ * to (the body as the HTTP front hands it over: azf__http_body_stream) and read the
+ * response from, parsed by llhttp and passed to the client piece by piece. Each side is
+ * read only as fast as the other takes it. The front owns the client connection; a gone
+ * client shows through azf__http_client_gone, checked at each piece, when the client
+ * has drained, and every second. Once the reply has ended, the front calls none of the
+ * proxy's callbacks any more: it is freed then, on the next loop turn. */
 #include "host/runner_internal.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
+#include <llhttp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
-#define CLIENT_BACKLOG (1u << 20) /* pause the server beyond this much unsent to the client */
-#define UPSTREAM_TIMEOUT_S 240    /* the host's forwarding activity timeout */
+#define CLIENT_BACKLOG (1u << 20)   /* stop reading the server beyond this much unsent */
+#define UPSTREAM_BACKLOG (1u << 20) /* stop reading the client beyond this much unsent */
+#define UPSTREAM_TIMEOUT_S 240      /* the host's forwarding activity timeout */
+#define CONNECT_ATTEMPTS 10         /* the host's, with its delays: 50 ms doubling to 250 */
+#define MAX_HEAD (64u << 10)        /* the server's status line and headers */
+
+enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED }; /* how the request body goes upstream */
 
 typedef struct proxy {
     runner *r;
-    azf__http_req *client; /* until the reply ends */
-    struct evhttp_connection *up;
-    struct evhttp_request *ureq; /* NULL once evhttp has finished with it */
-    struct event *watch;         /* notices a gone client while the server is quiet */
-    llhttp_method_t method;
-    int started, paused, done;
+    azf__http_req *client;  /* until the reply ends */
+    struct bufferevent *up; /* the connection to the app's server, while open */
+    struct evbuffer *held;  /* the request written so far, between connect attempts */
+    struct event *retry, *idle, *watch;
+    struct sockaddr_storage addr;
+    char where[300]; /* host:port */
+    int addrlen, attempts, connected;
+    int body;                /* BODY_* */
+    unsigned long long left; /* BODY_LENGTH: bytes still to come */
+    llhttp_t parser;
+    struct evkeyvalq head;                  /* the server's headers, until complete */
+    struct evbuffer *name, *value, *reason; /* the header and status line being parsed */
+    struct evbuffer *piece;                 /* response body parsed, for the client */
+    size_t head_bytes;
+    int started;   /* the client's reply has begun */
+    int completed; /* the server's response is complete */
+    int up_paused, client_paused, done;
 } proxy;
 
 int azf__stream_set_uri(runner *r, const char *uri)
@@ -44,166 +64,463 @@ int azf__stream_set_uri(runner *r, const char *uri)
     return r->stream_port > 0 ? 0 : -1;
 }
 
-static int client_gone(const proxy *p)
-{
-    return !p->client || azf__http_client_gone(p->client);
-}
+/* ---- ending ---------------------------------------------------------------------- */
 
 static void free_later(evutil_socket_t fd, short what, void *arg)
 {
     proxy *p = arg;
     (void)fd, (void)what;
-    if (p->up)
-        evhttp_connection_free(p->up);
+    evhttp_clear_headers(&p->head);
+    struct evbuffer *bufs[] = {p->held, p->name, p->value, p->reason, p->piece};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i])
+            evbuffer_free(bufs[i]);
     p->r->replying--;
     azf__maybe_exit(p->r);
     azf__free(p);
 }
 
-/* Ends the exchange once: the client's reply, then the upstream connection (freed outside
- * evhttp's callbacks). ok: the server answered (else 502 when nothing was sent yet). */
-static void finish(proxy *p, int ok)
+/* Ends the exchange once. code 0: the server's response is complete, the reply ends;
+ * otherwise the reply is cut short, or answered with code when nothing was sent yet.
+ * Closing the upstream connection tells the app's server. */
+static void finish(proxy *p, int code)
 {
     if (p->done)
         return;
     p->done = 1;
-    if (p->watch)
-        event_free(p->watch);
-    p->watch = NULL;
-    if (p->ureq) {
-        struct evhttp_request *u = p->ureq;
-        p->ureq = NULL;
-        evhttp_request_set_error_cb(u, NULL);
-        evhttp_cancel_request(u);
-    }
-    if (p->client) {
-        if (p->started)
-            azf__http_send_end(p->r, p->client);
-        else
-            azf__http_reply_text(p->r, p->client, ok ? 500 : 502,
-                                 ok ? "Internal Server Error" : "Bad Gateway", NULL);
-        p->client = NULL;
-    }
-    event_base_once(p->r->base, -1, EV_TIMEOUT, free_later, p, NULL);
+    struct event *evs[] = {p->retry, p->idle, p->watch};
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+        if (evs[i])
+            event_free(evs[i]);
+    if (p->up)
+        bufferevent_free(p->up);
+    p->up = NULL;
+    azf__http_req *c = p->client;
+    p->client = NULL;
+    if (p->client_paused) /* the front reads the rest of the body (and ends it) itself */
+        azf__http_body_pause(c, 0);
+    if (code == 0)
+        azf__http_send_end(p->r, c);
+    else if (p->started)
+        azf__http_send_abort(p->r, c);
+    else
+        azf__http_reply_text(p->r, c, code,
+                             code == 400   ? "Bad Request"
+                             : code == 500 ? "Internal Server Error"
+                                           : "Bad Gateway",
+                             NULL);
+    event_base_once(p->r->base, -1, EV_TIMEOUT, free_later, p, NULL); /* out of callbacks */
 }
 
 static void on_watch(evutil_socket_t fd, short what, void *arg)
 {
     proxy *p = arg;
     (void)fd, (void)what;
-    if (client_gone(p))
-        finish(p, 0); /* dropping the upstream request tells the app's server */
+    if (azf__http_client_gone(p->client))
+        finish(p, 502);
 }
 
-static void resume_upstream(void *arg)
+static void on_idle(evutil_socket_t fd, short what, void *arg)
 {
     proxy *p = arg;
-    if (p->paused && !p->done) {
-        p->paused = 0;
-        bufferevent_enable(evhttp_connection_get_bufferevent(p->up), EV_READ);
+    (void)fd, (void)what;
+    say(C_YELLOW, "HTTP streaming: the app's server was idle for %d s: exchange dropped",
+        UPSTREAM_TIMEOUT_S);
+    finish(p, 502);
+}
+
+/* Activity in either direction restarts the upstream timeout. */
+static void active(proxy *p)
+{
+    if (!p->done && !p->up_paused)
+        event_add(p->idle, &(struct timeval){UPSTREAM_TIMEOUT_S, 0});
+}
+
+static void on_client_drained(void *arg)
+{
+    proxy *p = arg;
+    if (p->done)
+        return;
+    if (azf__http_client_gone(p->client)) {
+        finish(p, 502);
+    } else if (p->up_paused) {
+        p->up_paused = 0;
+        bufferevent_enable(p->up, EV_READ);
+        active(p);
     }
 }
 
-static int on_headers(struct evhttp_request *ureq, void *arg)
+/* ---- the response: llhttp's callbacks ----------------------------------------------- */
+
+static int add_head(llhttp_t *h, struct evbuffer *to, const char *at, size_t n)
 {
-    proxy *p = arg;
-    if (p->done || client_gone(p))
-        return -1;
-    struct evkeyvalq *out = &p->client->out_headers;
-    const struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
-    for (struct evkeyval *h = in->tqh_first; h; h = h->next.tqe_next) {
-        static const char *const hop[] = {"connection", "content-length", "transfer-encoding",
-                                          "keep-alive", "date",           "server"};
-        int skip = 0;
-        for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
-            skip |= strcasecmp(h->key, hop[i]) == 0;
-        if (!skip)
-            evhttp_add_header(out, h->key, h->value);
+    proxy *p = h->data;
+    p->head_bytes += n;
+    if (p->head_bytes > MAX_HEAD) {
+        llhttp_set_error_reason(h, "response head too large");
+        return HPE_USER;
     }
-    azf__http_send_start(p->r, p->client, evhttp_request_get_response_code(ureq),
-                         evhttp_request_get_response_code_line(ureq));
-    p->started = 1;
+    return evbuffer_add(to, at, n) == 0 ? HPE_OK : HPE_USER;
+}
+
+static int on_status(llhttp_t *h, const char *at, size_t n)
+{
+    return add_head(h, ((proxy *)h->data)->reason, at, n);
+}
+
+static int on_header_field(llhttp_t *h, const char *at, size_t n)
+{
+    return add_head(h, ((proxy *)h->data)->name, at, n);
+}
+
+static int on_header_value(llhttp_t *h, const char *at, size_t n)
+{
+    return add_head(h, ((proxy *)h->data)->value, at, n);
+}
+
+/* A NUL-terminated copy of what b holds, emptying it. */
+static char *take_string(struct evbuffer *b)
+{
+    size_t n = evbuffer_get_length(b);
+    char *s = azf__malloc(n + 1);
+    if (s) {
+        evbuffer_remove(b, s, n);
+        s[n] = '\0';
+    }
+    evbuffer_drain(b, evbuffer_get_length(b));
+    return s;
+}
+
+static int on_header_value_complete(llhttp_t *h)
+{
+    proxy *p = h->data;
+    char *k = take_string(p->name), *v = take_string(p->value);
+    int rc = k && v ? evhttp_add_header(&p->head, k, v) : -1;
+    azf__free(k);
+    azf__free(v);
+    return rc == 0 ? HPE_OK : HPE_USER;
+}
+
+/* Hop-by-hop headers (RFC 9110 7.6.1), the ones the Connection header names, and what
+ * each side sets for itself: the framing, and an Expect the front has dealt with. */
+static int hop_by_hop(const char *name, const char *connection)
+{
+    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
+                                      "te",         "trailer",    "transfer-encoding",
+                                      "upgrade",    "expect",     "content-length"};
+    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
+        if (strcasecmp(name, hop[i]) == 0)
+            return 1;
+    size_t n = strlen(name);
+    for (const char *c = connection; c && *c;) { /* a comma-separated list of names */
+        c += strspn(c, " \t,");
+        size_t len = strcspn(c, " \t,");
+        if (len == n && strncasecmp(c, name, n) == 0)
+            return 1;
+        c += len;
+    }
     return 0;
 }
 
-static void on_chunk(struct evhttp_request *ureq, void *arg)
+static int on_headers_complete(llhttp_t *h)
 {
-    proxy *p = arg;
-    struct evbuffer *in = evhttp_request_get_input_buffer(ureq);
-    if (p->done || !p->started || client_gone(p)) {
-        evbuffer_drain(in, evbuffer_get_length(in));
-        if (!p->done && client_gone(p))
-            finish(p, 0); /* evhttp allows cancelling from the chunk callback */
+    proxy *p = h->data;
+    int code = h->status_code;
+    if (code < 200) { /* an interim response (100, 103): not passed on */
+        evhttp_clear_headers(&p->head);
+        evbuffer_drain(p->reason, evbuffer_get_length(p->reason));
+        if (code != 101)
+            return HPE_OK;
+        llhttp_set_error_reason(h, "unexpected protocol switch");
+        return HPE_USER;
+    }
+    struct evkeyvalq *out = &p->client->out_headers;
+    const char *connection = evhttp_find_header(&p->head, "Connection");
+    for (struct evkeyval *e = p->head.tqh_first; e; e = e->next.tqe_next)
+        if (!hop_by_hop(e->key, connection) && strcasecmp(e->key, "server") != 0 &&
+            strcasecmp(e->key, "date") != 0) /* the front's own */
+            evhttp_add_header(out, e->key, e->value);
+    evhttp_clear_headers(&p->head);
+    char *reason = take_string(p->reason);
+    azf__http_send_start(p->r, p->client, code, reason && *reason ? reason : NULL);
+    azf__free(reason);
+    p->started = 1;
+    azf__http_on_drained(p->client, on_client_drained, p);
+    /* A reply to HEAD has no content, whatever its Content-Length says: 1 tells llhttp. */
+    return p->client->method == HTTP_HEAD ? 1 : HPE_OK;
+}
+
+static int on_body(llhttp_t *h, const char *at, size_t n)
+{
+    return evbuffer_add(((proxy *)h->data)->piece, at, n) == 0 ? HPE_OK : HPE_USER;
+}
+
+static int on_message_complete(llhttp_t *h)
+{
+    proxy *p = h->data;
+    if (h->status_code < 200)
+        return HPE_OK; /* the real response follows */
+    p->completed = 1;
+    return HPE_PAUSED; /* nothing after it is ours to read */
+}
+
+static const llhttp_settings_t parse = {
+    .on_status = on_status,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- the response: reading it, passing it on --------------------------------------- */
+
+/* The body parsed so far goes to the client; beyond CLIENT_BACKLOG unsent, the server
+ * waits until the client has taken it. */
+static void relay(proxy *p)
+{
+    if (!p->started || evbuffer_get_length(p->piece) == 0)
+        return;
+    if (azf__http_client_gone(p->client)) {
+        finish(p, 502);
         return;
     }
-    azf__http_send_piece(p->r, p->client, in);
-    if (azf__http_unsent(p->client) > CLIENT_BACKLOG && !p->paused) {
-        p->paused = 1;
-        bufferevent_disable(evhttp_connection_get_bufferevent(p->up), EV_READ);
+    azf__http_send_piece(p->r, p->client, p->piece);
+    if (azf__http_unsent(p->client) > CLIENT_BACKLOG && !p->up_paused) {
+        p->up_paused = 1;
+        bufferevent_disable(p->up, EV_READ);
+        evtimer_del(p->idle); /* waiting for the client, not for the server */
     }
 }
 
-static void on_done(struct evhttp_request *ureq, void *arg)
+static void fail_response(proxy *p)
 {
-    proxy *p = arg;
-    p->ureq = NULL; /* evhttp frees it after this callback */
-    finish(p, ureq != NULL && evhttp_request_get_response_code(ureq) != 0 && !client_gone(p));
+    say(C_YELLOW, "HTTP streaming: bad response from the app's server: %s",
+        llhttp_get_error_reason(&p->parser) ? llhttp_get_error_reason(&p->parser)
+                                            : llhttp_errno_name(llhttp_get_errno(&p->parser)));
+    finish(p, 502);
 }
 
-static void on_error(enum evhttp_request_error err, void *arg)
+static void on_up_read(struct bufferevent *bev, void *arg)
 {
     proxy *p = arg;
-    (void)err;
-    p->ureq = NULL;
-    finish(p, 0);
-}
-
-/* The client's body, collected for the upstream request. */
-static void on_body_piece(void *arg, struct evbuffer *piece)
-{
-    proxy *p = arg;
-    if (p->ureq)
-        evbuffer_add_buffer(evhttp_request_get_output_buffer(p->ureq), piece);
-    else
-        evbuffer_drain(piece, evbuffer_get_length(piece));
-}
-
-static enum evhttp_cmd_type command(llhttp_method_t m)
-{
-    switch (m) {
-    case HTTP_POST:
-        return EVHTTP_REQ_POST;
-    case HTTP_HEAD:
-        return EVHTTP_REQ_HEAD;
-    case HTTP_PUT:
-        return EVHTTP_REQ_PUT;
-    case HTTP_DELETE:
-        return EVHTTP_REQ_DELETE;
-    case HTTP_OPTIONS:
-        return EVHTTP_REQ_OPTIONS;
-    case HTTP_PATCH:
-        return EVHTTP_REQ_PATCH;
-    default:
-        return EVHTTP_REQ_GET;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    llhttp_errno_t err = HPE_OK;
+    active(p);
+    size_t n;
+    while (err == HPE_OK && (n = evbuffer_get_contiguous_space(in)) > 0) {
+        err = llhttp_execute(&p->parser, (const char *)evbuffer_pullup(in, (ev_ssize_t)n), n);
+        evbuffer_drain(in, n);
     }
-}
-
-/* The body is in (complete) or will never be: the request goes upstream, or the
- * exchange ends. */
-static void on_body_end(void *arg, int complete)
-{
-    proxy *p = arg;
-    if (p->done || !p->ureq)
+    relay(p);
+    if (p->done)
         return;
-    if (!complete) {
+    if (p->completed)
         finish(p, 0);
+    else if (err != HPE_OK)
+        fail_response(p);
+}
+
+/* ---- the request ----------------------------------------------------------------- */
+
+/* Where the request goes: the connection's output, or held between attempts. */
+static struct evbuffer *upstream(proxy *p)
+{
+    return p->up ? bufferevent_get_output(p->up) : p->held;
+}
+
+/* The server took some of the request. */
+static void on_up_drain(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)out;
+    if (info->n_deleted)
+        active(arg);
+}
+
+/* It is low again (the write watermark). */
+static void on_up_written(struct bufferevent *bev, void *arg)
+{
+    proxy *p = arg;
+    (void)bev;
+    if (p->client_paused && !p->done) { /* the server caught up: read the client again */
+        p->client_paused = 0;
+        azf__http_body_pause(p->client, 0);
+    }
+}
+
+static void on_piece(void *ud, struct evbuffer *piece)
+{
+    proxy *p = ud;
+    size_t n = evbuffer_get_length(piece);
+    if (p->done || p->body == BODY_NONE) {
+        evbuffer_drain(piece, n);
         return;
     }
-    struct evhttp_request *u = p->ureq;
-    if (evhttp_make_request(p->up, u, command(p->method), p->client->target)) {
-        p->ureq = NULL; /* evhttp has freed it */
-        finish(p, 0);
+    struct evbuffer *out = upstream(p);
+    if (p->body == BODY_LENGTH) {
+        if (n > p->left) /* the front checks the framing; never more than announced */
+            evbuffer_drain(piece, n - (size_t)p->left), n = (size_t)p->left;
+        p->left -= n;
+        evbuffer_add_buffer(out, piece);
+    } else if (n) {
+        evbuffer_add_printf(out, "%zx\r\n", n);
+        evbuffer_add_buffer(out, piece);
+        evbuffer_add(out, "\r\n", 2);
     }
+    active(p);
+    if (evbuffer_get_length(out) > UPSTREAM_BACKLOG && !p->client_paused) {
+        p->client_paused = 1;
+        azf__http_body_pause(p->client, 1);
+    }
+}
+
+static void on_body_end(void *ud, int complete)
+{
+    proxy *p = ud;
+    if (p->done) {
+        return;
+    } else if (!complete) { /* the app's server sees the body cut short */
+        finish(p, azf__http_client_gone(p->client) ? 502 : 400);
+    } else if (p->body == BODY_CHUNKED) {
+        evbuffer_add(upstream(p), "0\r\n\r\n", 5);
+    }
+}
+
+/* The request line and the client's headers, minus the hop-by-hop ones, with the
+ * invocation id; the body framing the client chose (Content-Length passes through). */
+static void write_head(proxy *p, azf__http_req *req, const char *invocation_id)
+{
+    struct evbuffer *out = p->held;
+    const struct evkeyvalq *in = &req->in_headers;
+    const char *connection = evhttp_find_header(in, "Connection");
+    const char *length = evhttp_find_header(in, "Content-Length");
+    evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", azf__http_method_name(req), req->target);
+    for (const struct evkeyval *h = in->tqh_first; h; h = h->next.tqe_next)
+        if (!hop_by_hop(h->key, connection) && strcasecmp(h->key, "x-ms-invocation-id") != 0)
+            evbuffer_add_printf(out, "%s: %s\r\n", h->key, h->value);
+    if (!evhttp_find_header(in, "Host"))
+        evbuffer_add_printf(out, "Host: %s\r\n", p->where);
+    evbuffer_add_printf(out, "x-ms-invocation-id: %s\r\nConnection: close\r\n", invocation_id);
+    if (evhttp_find_header(in, "Transfer-Encoding")) { /* the front allows only chunked */
+        p->body = BODY_CHUNKED;
+        evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+    } else if (length) {
+        p->body = BODY_LENGTH;
+        p->left = strtoull(length, NULL, 10);
+        evbuffer_add_printf(out, "Content-Length: %llu\r\n", p->left);
+    }
+    evbuffer_add(out, "\r\n", 2);
+}
+
+/* ---- connecting, with the host's retries -------------------------------------------- */
+
+static void connect_up(proxy *p);
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    connect_up(arg);
+}
+
+static void connect_failed(proxy *p, int err)
+{
+    if (p->up) { /* keep what was written for the next attempt */
+        evbuffer_add_buffer(p->held, bufferevent_get_output(p->up));
+        bufferevent_free(p->up);
+        p->up = NULL;
+    }
+    if (++p->attempts >= CONNECT_ATTEMPTS) {
+        say(C_YELLOW,
+            "HTTP streaming: cannot connect to the app's server at %s after %d attempts (%s)",
+            p->where, p->attempts, strerror(err));
+        finish(p, 502);
+        return;
+    }
+    int ms = 50 << (p->attempts - 1);
+    ms = ms < 250 ? ms : 250;
+    event_add(p->retry, &(struct timeval){0, ms * 1000});
+}
+
+static void on_up_event(struct bufferevent *bev, short what, void *arg)
+{
+    proxy *p = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        p->connected = 1;
+        return;
+    }
+    if (!p->connected) {
+        int err = 0, fd = (int)bufferevent_getfd(bev);
+        socklen_t len = sizeof err;
+        if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err == 0)
+            err = EVUTIL_SOCKET_ERROR(); /* a refusal reported at once leaves SO_ERROR 0 */
+        connect_failed(p, err);
+        return;
+    }
+    if ((what & BEV_EVENT_EOF) && !p->completed) { /* a response that ends with the connection */
+        llhttp_finish(&p->parser);
+        relay(p);
+    }
+    if (p->done)
+        return;
+    if (p->completed) {
+        finish(p, 0);
+    } else if (llhttp_get_errno(&p->parser) != HPE_OK) {
+        fail_response(p);
+    } else {
+        say(C_YELLOW, "HTTP streaming: the app's server %s before %s",
+            what & BEV_EVENT_EOF ? "closed the connection" : "failed",
+            p->started ? "the response was complete" : "answering");
+        finish(p, 502);
+    }
+}
+
+static void connect_up(proxy *p)
+{
+    if (p->done)
+        return;
+    p->up = bufferevent_socket_new(p->r->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!p->up) {
+        finish(p, 502);
+        return;
+    }
+    bufferevent_setcb(p->up, on_up_read, on_up_written, on_up_event, p);
+    bufferevent_setwatermark(p->up, EV_WRITE, UPSTREAM_BACKLOG / 2, 0);
+    evbuffer_add_buffer(bufferevent_get_output(p->up), p->held);
+    evbuffer_add_cb(bufferevent_get_output(p->up), on_up_drain, p);
+    bufferevent_enable(p->up, p->up_paused ? EV_WRITE : EV_READ | EV_WRITE);
+    /* A failure, even an immediate one, comes to on_up_event. */
+    bufferevent_socket_connect(p->up, (struct sockaddr *)&p->addr, p->addrlen);
+}
+
+/* ---- a request ------------------------------------------------------------------- */
+
+static proxy *proxy_new(runner *r, azf__http_req *req)
+{
+    proxy *p = azf__calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->r = r;
+    p->client = req;
+    p->head.tqh_first = NULL;
+    p->head.tqh_last = &p->head.tqh_first;
+    snprintf(p->where, sizeof p->where,
+             strchr(r->stream_host, ':') && *r->stream_host != '[' ? "[%s]:%d" : "%s:%d",
+             r->stream_host, r->stream_port);
+    p->addrlen = (int)sizeof p->addr;
+    p->held = evbuffer_new(), p->name = evbuffer_new(), p->value = evbuffer_new();
+    p->reason = evbuffer_new(), p->piece = evbuffer_new();
+    p->retry = evtimer_new(r->base, on_retry, p);
+    p->idle = evtimer_new(r->base, on_idle, p);
+    p->watch = event_new(r->base, -1, EV_PERSIST, on_watch, p);
+    if (!p->held || !p->name || !p->value || !p->reason || !p->piece || !p->retry || !p->idle ||
+        !p->watch ||
+        evutil_parse_sockaddr_port(p->where, (struct sockaddr *)&p->addr, &p->addrlen)) {
+        return p; /* not set up (parser.data NULL): finish() frees what was made */
+    }
+    llhttp_init(&p->parser, HTTP_RESPONSE, &parse);
+    p->parser.data = p;
+    return p;
 }
 
 void azf__stream_request(runner *r, azf__http_req *req, const azf_function *fn,
@@ -225,34 +542,19 @@ void azf__stream_request(runner *r, azf__http_req *req, const azf_function *fn,
         azf_value_free(v);
     if (c)
         c->req = NULL; /* answered by the proxy below, not by the invocation */
-    proxy *p = c ? azf__calloc(1, sizeof *p) : NULL;
+    proxy *p = c ? proxy_new(r, req) : NULL;
     if (!p) {
         azf__http_reply_text(r, req, 500, "Internal Server Error", NULL);
         return;
     }
-    p->r = r;
-    p->client = req;
     r->replying++;
-    p->up = evhttp_connection_base_new(r->base, NULL, r->stream_host, (ev_uint16_t)r->stream_port);
-    if (p->up)
-        evhttp_connection_set_timeout_tv(p->up, &(struct timeval){UPSTREAM_TIMEOUT_S, 0});
-    p->watch = event_new(r->base, -1, EV_PERSIST, on_watch, p);
-    p->ureq = p->up && p->watch ? evhttp_request_new(on_done, p) : NULL;
-    if (!p->ureq) {
-        finish(p, 0);
+    if (!p->parser.data) {
+        finish(p, 500);
         return;
     }
+    write_head(p, req, azf_invocation_id(c->inv));
     event_add(p->watch, &(struct timeval){1, 0});
-    evhttp_request_set_header_cb(p->ureq, on_headers);
-    evhttp_request_set_chunked_cb(p->ureq, on_chunk);
-    evhttp_request_set_error_cb(p->ureq, on_error);
-    struct evkeyvalq *uh = evhttp_request_get_output_headers(p->ureq);
-    for (struct evkeyval *h = req->in_headers.tqh_first; h; h = h->next.tqe_next)
-        if (strcasecmp(h->key, "connection") != 0 && strcasecmp(h->key, "keep-alive") != 0 &&
-            strcasecmp(h->key, "transfer-encoding") != 0 && strcasecmp(h->key, "expect") != 0)
-            evhttp_add_header(uh, h->key, h->value);
-    evhttp_add_header(uh, "x-ms-invocation-id", azf_invocation_id(c->inv));
-    azf__http_on_drained(req, resume_upstream, p);
-    p->method = req->method;
-    azf__http_body_stream(req, on_body_piece, on_body_end, p);
+    active(p);
+    connect_up(p);
+    azf__http_body_stream(req, on_piece, on_body_end, p);
 }

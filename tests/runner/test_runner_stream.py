@@ -10,7 +10,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,232 @@ def test_client_goes_away(streaming):
     r.wait_for("went away")
     assert r.request("/api/chunks/1")[:2] == (200, b"chunk 0\n")  # still serving
     assert r.stop() == 0, r.output
+
+
+# ---- request bodies: to the function as they arrive -----------------------------------
+
+def test_upload_echoed(streaming):
+    """The body reaches the app's server whole, with Content-Length or chunked."""
+    r = streaming
+    body = bytes(range(256)) * 4096 * 4  # 4 MiB
+    status, got, _ = r.request("/api/echo", "POST", body)
+    assert (status, len(got), got == body) == (200, len(body), True)
+    pieces = [bytes([i]) * 65536 for i in range(64)]
+    conn = http.client.HTTPConnection("127.0.0.1", r.port, timeout=WAIT)
+    conn.request("POST", "/api/echo", body=iter(pieces), encode_chunked=True)
+    resp = conn.getresponse()
+    assert (resp.status, resp.read()) == (200, b"".join(pieces))
+    conn.close()
+    r.wait_for("Executed 'Functions.echo' (Succeeded", 2)
+
+
+def send_chunk(sock, data):
+    sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+def test_upload_streams_to_the_function(streaming):
+    """Piece N of a chunked upload comes back (echoed by the function as it reads it)
+    before the client sends piece N+1."""
+    r = streaming
+    with socket.create_connection(("127.0.0.1", r.port), timeout=WAIT) as s:
+        s.sendall(b"POST /api/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        resp = http.client.HTTPResponse(s, method="POST")
+        s.settimeout(10)  # each piece's echo: on the way at once when bodies stream
+        echoed = b""
+        for i in range(5):
+            piece = b"piece %d " % i * 100
+            send_chunk(s, piece)
+            if i == 0:
+                resp.begin()  # the function answers once it has started reading
+                assert resp.status == 200
+            while len(echoed) < 100 * len(b"piece 0 ") * (i + 1):
+                echoed += resp.read1(65536)
+            assert echoed.endswith(piece)
+        s.sendall(b"0\r\n\r\n")
+        s.settimeout(WAIT)
+        assert resp.read() == b""
+    r.wait_for("Executed 'Functions.echo' (Succeeded")
+
+
+# ---- the exchange with the app's server, seen from the server's side -------------------
+
+class Upstream:
+    """The stand-in for the app's HTTP server (tests/runner/apps/stream_upstream)."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(WAIT)
+        self.port = self.sock.getsockname()[1]
+
+    def accept(self):
+        """The next forwarded request: (connection, request line, headers, bytes after
+        the head). The worker's start-up check (a connection without a request) is
+        skipped."""
+        while True:
+            c, _ = self.sock.accept()
+            c.settimeout(WAIT)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                got = c.recv(65536)
+                if not got:
+                    break
+                data += got
+            if b"\r\n\r\n" in data:
+                head, rest = data.split(b"\r\n\r\n", 1)
+                line, *fields = head.decode("latin-1").split("\r\n")
+                headers = [tuple(x.strip() for x in f.split(":", 1)) for f in fields]
+                return c, line, headers, rest
+            c.close()
+
+
+def header(headers, name):
+    got = [v for k, v in headers if k.lower() == name.lower()]
+    assert len(got) <= 1, headers
+    return got[0] if got else None
+
+
+def read_chunked(c, buf):
+    """A chunked body from buf and then c, to its last chunk."""
+    body = b""
+    while True:
+        while b"\r\n" not in buf:
+            buf += c.recv(65536)
+        size, buf = buf.split(b"\r\n", 1)
+        n = int(size, 16)
+        while len(buf) < n + 2:
+            buf += c.recv(65536)
+        body, buf = body + buf[:n], buf[n + 2:]
+        if n == 0:
+            return body
+
+
+@pytest.fixture
+def upstream(start, tmp_path):
+    if not has_app_package("azurefunctions.extensions.http.fastapi"):
+        pytest.skip("azurefunctions-extensions-http-fastapi (requirements-dev.txt)")
+    up = Upstream()
+    dst = tmp_path / "stream_upstream"
+    shutil.copytree(Path(__file__).resolve().parent / "apps" / "stream_upstream", dst)
+    r = started(start, dst, env={"AZF_TEST_UPSTREAM_PORT": str(up.port),
+                                 "AZF_HTTP_PROXY_TIMEOUT_SECONDS": "2"})
+    r.wait_for(f"HTTP streaming: HTTP functions are served by the app at "
+               f"http://127.0.0.1:{up.port}")
+    yield r, up
+    up.sock.close()
+
+
+def client(r, raw):
+    """A raw request to the runner; its response, not yet begun."""
+    s = socket.create_connection(("127.0.0.1", r.port), timeout=WAIT)
+    s.sendall(raw)
+    return s, http.client.HTTPResponse(s, method=raw.split(b" ", 1)[0].decode())
+
+
+def test_forwarded_request_and_streamed_response(upstream):
+    r, up = upstream
+    s, resp = client(r, b"POST /api/up/a%20b?q=1 HTTP/1.1\r\nHost: front\r\n"
+                        b"Connection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nX-Hop: 1\r\n"
+                        b"TE: trailers\r\nX-Custom: kept\r\nx-ms-invocation-id: forged\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    c, line, headers, rest = up.accept()
+    assert line == "POST /api/up/a%20b?q=1 HTTP/1.1"
+    assert header(headers, "Host") == "front" and header(headers, "X-Custom") == "kept"
+    for hop in ("Keep-Alive", "X-Hop", "TE"):  # hop-by-hop, and what Connection names
+        assert header(headers, hop) is None, headers
+    assert re.fullmatch(r"[0-9a-f-]{36}", header(headers, "x-ms-invocation-id"))
+    assert header(headers, "Transfer-Encoding") == "chunked"
+    assert header(headers, "Content-Length") is None
+    assert read_chunked(c, rest) == b"hello world"
+    r.wait_for(f"Id={header(headers, 'x-ms-invocation-id')})")  # the invocation's
+
+    # The response: its headers minus the hop-by-hop ones, its body as it comes.
+    c.sendall(b"HTTP/1.1 201 Made\r\nContent-Type: text/plain\r\nX-Up: 1\r\n"
+              b"Connection: close\r\nContent-Length: 12\r\n\r\nfirst\n")
+    resp.begin()
+    assert (resp.status, resp.reason, resp.getheader("X-Up")) == (201, "Made", "1")
+    assert resp.getheader("Transfer-Encoding") == "chunked"
+    assert resp.readline() == b"first\n"  # while the server still holds the rest
+    c.sendall(b"second")
+    assert resp.read() == b"second"
+    c.close()
+    s.close()
+
+
+def test_content_length_passes_through(upstream):
+    r, up = upstream
+    s, resp = client(r, b"PUT /api/up/x HTTP/1.1\r\nHost: front\r\nContent-Length: 11\r\n\r\n"
+                        b"hello world")
+    c, line, headers, rest = up.accept()
+    assert line == "PUT /api/up/x HTTP/1.1"
+    assert (header(headers, "Content-Length"), header(headers, "Transfer-Encoding")) == ("11", None)
+    while len(rest) < 11:
+        rest += c.recv(65536)
+    assert rest == b"hello world"
+    c.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+    resp.begin()
+    assert (resp.status, resp.read()) == (204, b"")
+    c.close()
+    s.close()
+
+
+@pytest.mark.parametrize("answer", [b"", b"garbage\r\n\r\n"])
+def test_server_fails_before_answering(upstream, answer):
+    r, up = upstream
+    s, resp = client(r, b"GET /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    c.sendall(answer)
+    c.close()
+    resp.begin()
+    assert resp.status == 502
+    s.close()
+    r.wait_for("HTTP streaming: bad response from the app's server" if answer else
+               "HTTP streaming: the app's server closed the connection before answering")
+
+
+def test_server_fails_while_answering(upstream):
+    """A response cut short reaches the client cut short, not as a complete one."""
+    r, up = upstream
+    s, resp = client(r, b"GET /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nfirst\n\r\n")
+    resp.begin()
+    assert resp.readline() == b"first\n"
+    c.close()
+    with pytest.raises(http.client.IncompleteRead):
+        resp.read()
+    s.close()
+    r.wait_for("the app's server closed the connection before the response was complete")
+
+
+def refusing(port):
+    """A socket bound to port and not listening: connections to it are refused."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    return s
+
+
+def test_connect_retries(upstream):
+    """As the host: a refused connection is tried again (10 attempts in all, 50 ms apart
+    doubling to 250 ms); then 502."""
+    r, up = upstream
+    up.sock.close()
+    with refusing(up.port) as s:
+        began = time.monotonic()
+        assert r.request("/api/up/x")[0] == 502
+        assert time.monotonic() - began >= 1.7  # 50+100+200+6*250 ms between attempts
+        r.wait_for(f"HTTP streaming: cannot connect to the app's server at 127.0.0.1:{up.port}"
+                   f" after 10 attempts (Connection refused)")
+
+        # A server that starts listening while the runner retries gets the request.
+        cl, resp = client(r, b"GET /api/up/y HTTP/1.1\r\nHost: front\r\n\r\n")
+        time.sleep(0.3)  # not synchronisation: the attempts go on for 1.85 s
+        s.listen()
+        s.settimeout(WAIT)
+        c, _ = s.accept()
+        assert c.recv(65536).startswith(b"GET /api/up/y HTTP/1.1\r\n")
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        resp.begin()
+        assert (resp.status, resp.read()) == (200, b"ok")
+        c.close()
+        cl.close()

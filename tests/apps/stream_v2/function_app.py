@@ -91,3 +91,22 @@ async def endless(req: Request) -> StreamingResponse:
 @app.timer_trigger(schedule="0 0 0 1 1 *", arg_name="timer", run_on_startup=False)
 def yearly(timer: func.TimerRequest) -> None:
     logging.info("timer %s", os.getpid())
+
+
+class EchoResponse(StreamingResponse):
+    """Streams only. Starlette's StreamingResponse also waits for the client to go away
+    by reading the request's messages (under uvicorn's ASGI spec 2.3), and so takes the
+    upload's pieces from a body iterator that reads the request while responding."""
+
+    async def __call__(self, scope, receive, send):
+        await self.stream_response(send)
+
+
+@app.route(route="echo", methods=["POST"])
+async def echo(req: Request) -> StreamingResponse:
+    """Each piece of the upload back as soon as it arrives."""
+    async def gen():
+        async for piece in req.stream():
+            if piece:
+                yield piece
+    return EchoResponse(gen(), media_type="application/octet-stream")
