@@ -24,8 +24,14 @@
 
 /* One client connection. IDLE: waiting for a request (keep-alive deadline); READING: a
  * request has begun to arrive (request deadline); BUSY: dispatched, no deadline;
- * WRITING: a reply is being written. */
-enum { IDLE, READING, BUSY, WRITING };
+ * WRITING: a reply is being written; LINGER: the last reply is out and our side closed,
+ * what the client still sends is read and dropped for a while (RFC 9112 9.6: closing at
+ * once with its bytes unread would reset the connection, and the client could lose the
+ * reply). */
+enum { IDLE, READING, BUSY, WRITING, LINGER };
+
+#define LINGER_MS 2000
+#define LINGER_MAX (4u << 20) /* bytes dropped at most */
 
 struct conn {
     runner *r;
@@ -197,7 +203,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     conn *k = arg;
     (void)fd, (void)what;
-    if (k->phase == IDLE || k->phase == READING)
+    if (k->phase == IDLE || k->phase == READING || k->phase == LINGER)
         conn_close(k, 0);
 }
 
@@ -273,6 +279,44 @@ static void await_request(conn *k)
     arm(k, evbuffer_get_length(bufferevent_get_input(k->bev)) ? READING : IDLE);
 }
 
+static void on_linger_read(struct bufferevent *bev, void *arg)
+{
+    conn *k = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    k->body_bytes += evbuffer_get_length(in);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    if (k->body_bytes > LINGER_MAX)
+        conn_close(k, 0);
+}
+
+static void on_linger_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev, (void)what;
+    conn_close(arg, 0); /* the client has closed too (or failed) */
+}
+
+/* The connection ends after its last reply: our side now, the client's when it has
+ * read the reply and closed (or after LINGER_MS). */
+static void linger(conn *k)
+{
+    if (k->eof) {
+        conn_close(k, 0);
+        return;
+    }
+    shutdown(k->fd, SHUT_WR);
+    k->phase = LINGER;
+    k->broken = 1; /* no more requests */
+    k->body_bytes = 0;
+    struct evbuffer *in = bufferevent_get_input(k->bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    bufferevent_setcb(k->bev, on_linger_read, NULL, on_linger_event, k);
+    bufferevent_setwatermark(k->bev, EV_READ, 0, 0);
+    bufferevent_set_timeouts(k->bev, NULL, NULL);
+    bufferevent_enable(k->bev, EV_READ);
+    struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+    evtimer_add(k->deadline, &tv);
+}
+
 /* The reply has been written whole: the request is done with. */
 static void reply_written(conn *k)
 {
@@ -287,7 +331,7 @@ static void reply_written(conn *k)
     else
         req_free(q);
     if (!k->keep_alive || k->broken || streamed_unread) {
-        conn_close(k, 0);
+        linger(k);
         return;
     }
     await_request(k);
@@ -990,6 +1034,8 @@ static void pump(conn *k)
         conn_close(k, k->closing == 2);
         return;
     }
+    if (k->phase == LINGER) /* its last reply went out meanwhile */
+        return;
     azf__http_req *q = k->req;
     /* Reading: a request's head and body; and while a streamed request is answered,
      * to notice a client that leaves (what it sends next waits in the input buffer,
@@ -1065,7 +1111,7 @@ void azf__http_handover(runner *r)
     for (int fd = 0; fd < r->conns_cap; fd++) {
         conn *k = r->conns[fd];
         if (!k || k->phase == BUSY || k->phase == WRITING || /* closed after the reply */
-            (k->phase == IDLE && k->requests > 0))
+            k->phase == LINGER || (k->phase == IDLE && k->requests > 0))
             continue;
         k->admit = 1;
         r->admitted++;

@@ -284,6 +284,18 @@ def test_chunk_extensions_and_trailers(start):
         assert reader.next()[::2] == (200, b"f")
 
 
+def test_refused_client_still_reads_its_answer(start):
+    # The runner closes after a 413 while the client is still sending its body: it reads
+    # and drops what comes for a while, so the client gets the 413, not a reset.
+    r = start(HOSTILE, "--max-body-size", "1000")
+    with connect(r) as s:
+        s.sendall(b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+        s.sendall(b"x" * 300000)
+        status, headers, _ = Responses(s).next()
+        assert (status, headers.get("Connection")) == (413, "close")
+        assert closed_within(s, WAIT)
+
+
 def test_half_closed_clients_get_whole_responses(start):
     r = start(HOSTILE)
     status, _, body = exchange(r, b"GET /api/big HTTP/1.1\r\nHost: x\r\n\r\n", shut=True)

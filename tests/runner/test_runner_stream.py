@@ -363,3 +363,63 @@ def test_connect_retries(upstream):
         assert (resp.status, resp.read()) == (200, b"ok")
         c.close()
         cl.close()
+
+
+# ---- the request body as the HTTP front streams it ---------------------------------------
+
+def upstream_closed(c):
+    """True when the runner closes the upstream connection (EOF or reset) in time."""
+    try:
+        while c.recv(65536):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_body_pieces_arrive_before_the_body_ends(upstream):
+    """The front dispatches at the head: the server gets the head and the first piece
+    while the client has not sent the rest."""
+    r, up = upstream
+    s, resp = client(r, b"POST /api/up/x HTTP/1.1\r\nHost: front\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+    c, line, headers, rest = up.accept()
+    assert line == "POST /api/up/x HTTP/1.1"
+    while b"first" not in rest:
+        rest += c.recv(65536)
+    s.sendall(b"4;ext=1\r\nlast\r\n0\r\nX-Trailer: t\r\n\r\n")
+    assert read_chunked(c, rest) == b"firstlast"
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    resp.begin()
+    assert (resp.status, resp.read()) == (200, b"ok")
+    c.close()
+    s.close()
+
+
+def test_malformed_chunk_in_a_streamed_body(upstream):
+    """A bad chunk size after the body has begun to stream: the client gets 400 and the
+    connection closes; the app's server sees the exchange end."""
+    r, up = upstream
+    s, resp = client(r, b"POST /api/up/x HTTP/1.1\r\nHost: front\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+    c = up.accept()[0]
+    s.sendall(b"zz\r\nabc\r\n")
+    resp.begin()
+    assert (resp.status, resp.getheader("Connection")) == (400, "close")
+    assert upstream_closed(c)
+    c.close()
+    s.close()
+
+
+def test_client_leaves_during_a_streamed_body(upstream):
+    r, up = upstream
+    s, resp = client(r, b"PUT /api/up/x HTTP/1.1\r\nHost: front\r\nContent-Length: 100\r\n\r\n"
+                        b"0123456789")
+    c = up.accept()[0]
+    resp.close()
+    s.close()
+    assert upstream_closed(c)
+    c.close()
+    assert r.request("/api/hello-not-there")[0] == 404  # still serving
