@@ -15,9 +15,12 @@ wait_up() {
   echo "server did not come up" >&2; return 1
 }
 
-# Requests per second of one wrk run against $port: wrk_rps SECONDS CONNECTIONS
+# Requests per second of one wrk run against $port: wrk_rps SECONDS CONNECTIONS.
+# WRK_PATH=/nothing loads another path (a 404 the runner answers without Python: the cost
+# of its HTTP front alone).
 wrk_rps() {
-  wrk -t1 -c"$2" -d"$1s" "http://127.0.0.1:$port$URL_PATH" | awk '/Requests\/sec/ {print $2}'
+  wrk -t1 -c"$2" -d"$1s" "http://127.0.0.1:$port${WRK_PATH:-$URL_PATH}" |
+    awk '/Requests\/sec/ {print $2}'
 }
 
 # The median of the numbers on stdin (separated by spaces or newlines).
