@@ -12,6 +12,7 @@ import re
 import shutil
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -366,3 +367,74 @@ def test_connect_retries(upstream):
         assert (resp.status, resp.read()) == (200, b"ok")
         c.close()
         cl.close()
+
+
+def test_client_gone_ends_the_exchange(upstream):
+    r, up = upstream
+    s, resp = client(r, b"GET /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nfirst\n\r\n")
+    resp.begin()
+    assert resp.readline() == b"first\n"
+    s.shutdown(socket.SHUT_RDWR)
+    s.close()
+    try:  # the runner closes its connection to the server
+        assert c.recv(65536) == b""
+    except ConnectionResetError:
+        pass
+    c.close()
+
+
+def test_slow_client_holds_the_server_back(upstream):
+    """The runner stops reading from the app's server while the client is behind (its
+    backlog is 1 MiB), and passes everything on once the client reads."""
+    r, up = upstream
+    s, resp = client(r, b"GET /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    total, block = 64 << 20, bytes(1 << 16)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % total)
+    c.settimeout(2)  # stalled this long: the runner has stopped reading
+    sent = 0
+    try:
+        while sent < total:
+            sent += c.send(block)
+    except TimeoutError:
+        pass
+    assert sent < total / 2  # socket buffers and the runner's backlog hold far less
+    c.settimeout(WAIT)
+    rest = threading.Thread(target=lambda: c.sendall(bytes(total - sent)), daemon=True)
+    rest.start()
+    resp.begin()
+    got = 0
+    while chunk := resp.read1(1 << 20):
+        got += len(chunk)
+    assert got == total
+    rest.join(WAIT)
+    c.close()
+    s.close()
+
+
+@pytest.mark.xfail(strict=True, raises=TimeoutError,
+                   reason="evhttp, today's HTTP front, reads the whole body before routing; "
+                          "remove this mark once the llhttp front (branch front) is in")
+def test_upload_forwarded_piece_by_piece(upstream):
+    """Piece N of a chunked upload reaches the app's server before the client sends N+1."""
+    r, up = upstream
+    s, resp = client(r, b"POST /api/up/x HTTP/1.1\r\nHost: front\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n")
+    send_chunk(s, b"piece 0")
+    up.sock.settimeout(10)  # the head, then each piece: on the way at once when bodies stream
+    c, line, headers, got = up.accept()
+    c.settimeout(10)
+    for i in range(1, 4):
+        while b"piece %d" % (i - 1) not in got:
+            got += c.recv(65536)
+        send_chunk(s, b"piece %d" % i)
+    s.sendall(b"0\r\n\r\n")
+    c.settimeout(WAIT)
+    assert read_chunked(c, got) == b"piece 0piece 1piece 2piece 3"
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    resp.begin()
+    assert (resp.status, resp.read()) == (200, b"ok")
+    c.close()
+    s.close()
