@@ -307,6 +307,10 @@ static void on_up_read(struct bufferevent *bev, void *arg)
     proxy *p = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     llhttp_errno_t err = HPE_OK;
+    if (azf__http_client_gone(p->client)) {
+        finish(p, 502);
+        return;
+    }
     active(p);
     size_t n;
     while (err == HPE_OK && (n = evbuffer_get_contiguous_space(in)) > 0) {
@@ -358,11 +362,11 @@ static void on_piece(void *ud, struct evbuffer *piece)
         return;
     }
     struct evbuffer *out = upstream(p);
-    if (p->body == BODY_LENGTH) {
-        if (n > p->left) /* the front checks the framing; never more than announced */
-            evbuffer_drain(piece, n - (size_t)p->left), n = (size_t)p->left;
-        p->left -= n;
-        evbuffer_add_buffer(out, piece);
+    if (p->body == BODY_LENGTH) { /* the front checks the framing: never more than announced */
+        size_t take = n < p->left ? n : (size_t)p->left;
+        evbuffer_remove_buffer(piece, out, take);
+        evbuffer_drain(piece, evbuffer_get_length(piece));
+        p->left -= take;
     } else if (n) {
         evbuffer_add_printf(out, "%zx\r\n", n);
         evbuffer_add_buffer(out, piece);
