@@ -438,3 +438,38 @@ def test_upload_forwarded_piece_by_piece(upstream):
     assert (resp.status, resp.read()) == (200, b"ok")
     c.close()
     s.close()
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="evhttp, today's HTTP front, reads the whole body before routing; "
+                          "remove this mark once the llhttp front (branch front) is in")
+def test_slow_server_holds_the_client_back(upstream):
+    """The runner stops reading an upload while the app's server is behind (its backlog
+    is 1 MiB), and passes all of it on once the server reads."""
+    r, up = upstream
+    total, block = 64 << 20, bytes(1 << 16)
+    s = socket.create_connection(("127.0.0.1", r.port), timeout=WAIT)
+    s.sendall(b"POST /api/up/x HTTP/1.1\r\nHost: front\r\nContent-Length: %d\r\n\r\n" % total)
+    s.settimeout(2)  # stalled this long: the runner has stopped reading
+    sent = 0
+    try:
+        while sent < total:
+            sent += s.send(block[:total - sent])
+    except TimeoutError:
+        pass
+    assert sent < total / 2  # socket buffers and the runner's backlog hold far less
+    s.settimeout(WAIT)
+    rest = threading.Thread(target=lambda: s.sendall(bytes(total - sent)), daemon=True)
+    rest.start()
+    c, line, headers, got = up.accept()
+    assert header(headers, "Content-Length") == str(total)
+    n = len(got)
+    while n < total:
+        n += len(c.recv(1 << 20))
+    rest.join(WAIT)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    resp = http.client.HTTPResponse(s, method="POST")
+    resp.begin()
+    assert (resp.status, resp.read()) == (200, b"ok")
+    c.close()
+    s.close()
