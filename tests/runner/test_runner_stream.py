@@ -306,6 +306,27 @@ def test_content_length_passes_through(upstream):
     s.close()
 
 
+def test_head_and_interim_responses(upstream):
+    """A reply to HEAD ends at its head, whatever Content-Length it announces; an interim
+    (1xx) response is not passed on."""
+    r, up = upstream
+    s, resp = client(r, b"HEAD /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Up: 1\r\n\r\n")
+    resp.begin()
+    assert (resp.status, resp.getheader("X-Up"), resp.read()) == (200, "1", b"")
+    c.close()
+    s.close()
+    s, resp = client(r, b"GET /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    c.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+              b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    resp.begin()
+    assert (resp.status, resp.getheader("Link"), resp.read()) == (200, None, b"ok")
+    c.close()
+    s.close()
+
+
 @pytest.mark.parametrize("answer", [b"", b"garbage\r\n\r\n"])
 def test_server_fails_before_answering(upstream, answer):
     r, up = upstream
