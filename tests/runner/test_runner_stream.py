@@ -237,17 +237,24 @@ def read_chunked(c, buf):
             return body
 
 
-@pytest.fixture
-def upstream(start, tmp_path):
+def serve_upstream(start, tmp_path, timeout):
+    """azfunc start on stream_upstream and its stand-in server; timeout: the invocation's
+    wait for its request and the proxy's activity timeout (AZF_HTTP_PROXY_TIMEOUT_SECONDS)."""
     if not has_app_package("azurefunctions.extensions.http.fastapi"):
         pytest.skip("azurefunctions-extensions-http-fastapi (requirements-dev.txt)")
     up = Upstream()
     dst = tmp_path / "stream_upstream"
     shutil.copytree(Path(__file__).resolve().parent / "apps" / "stream_upstream", dst)
     r = started(start, dst, env={"AZF_TEST_UPSTREAM_PORT": str(up.port),
-                                 "AZF_HTTP_PROXY_TIMEOUT_SECONDS": "2"})
+                                 "AZF_HTTP_PROXY_TIMEOUT_SECONDS": str(timeout)})
     r.wait_for(f"HTTP streaming: HTTP functions are served by the app at "
                f"http://127.0.0.1:{up.port}")
+    return r, up
+
+
+@pytest.fixture
+def upstream(start, tmp_path):
+    r, up = serve_upstream(start, tmp_path, 10)
     yield r, up
     up.sock.close()
 
@@ -339,6 +346,28 @@ def test_server_fails_before_answering(upstream, answer):
     s.close()
     r.wait_for("HTTP streaming: bad response from the app's server" if answer else
                "HTTP streaming: the app's server closed the connection before answering")
+
+
+def test_silent_server_times_out(start, tmp_path):
+    """No progress with the app's server for AZF_HTTP_PROXY_TIMEOUT_SECONDS (the host's
+    240 s by default): 502, or the reply cut short once it has begun."""
+    r, up = serve_upstream(start, tmp_path, 1)
+    s, resp = client(r, b"GET /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    resp.begin()
+    assert resp.status == 502
+    r.wait_for("HTTP streaming: no progress with the app's server for 1 s: exchange dropped")
+    c.close()
+    s.close()
+    s, resp = client(r, b"GET /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst")
+    resp.begin()
+    with pytest.raises(http.client.IncompleteRead):
+        resp.read()
+    c.close()
+    s.close()
+    up.sock.close()
 
 
 def test_server_fails_while_answering(upstream):
