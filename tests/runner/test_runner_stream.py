@@ -315,7 +315,7 @@ def test_content_length_passes_through(upstream):
 
 def test_head_and_interim_responses(upstream):
     """A reply to HEAD ends at its head, whatever Content-Length it announces; an interim
-    (1xx) response is not passed on."""
+    (1xx) response is not passed on; a body delimited by the connection's end is whole."""
     r, up = upstream
     s, resp = client(r, b"HEAD /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
     c = up.accept()[0]
@@ -331,6 +331,14 @@ def test_head_and_interim_responses(upstream):
     resp.begin()
     assert (resp.status, resp.getheader("Link"), resp.read()) == (200, None, b"ok")
     c.close()
+    s.close()
+    # A body that ends with the connection is complete for the client too.
+    s, resp = client(r, b"GET /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    c.sendall(b"HTTP/1.1 200 OK\r\n\r\nto the end")
+    c.close()
+    resp.begin()
+    assert (resp.status, resp.read()) == (200, b"to the end")
     s.close()
 
 
