@@ -25,7 +25,7 @@
 
 #define CLIENT_BACKLOG (1u << 20)   /* stop reading the server beyond this much unsent */
 #define UPSTREAM_BACKLOG (1u << 20) /* stop reading the client beyond this much unsent */
-#define UPSTREAM_TIMEOUT_S 240      /* the host's forwarding activity timeout */
+#define UPSTREAM_TIMEOUT_S 240.0    /* the host's forwarding activity timeout */
 #define CONNECT_ATTEMPTS 10         /* the host's, with its delays: 50 ms doubling to 250 */
 #define MAX_HEAD (64u << 10)        /* the server's status line and headers */
 
@@ -37,6 +37,7 @@ typedef struct proxy {
     struct bufferevent *up; /* the connection to the app's server, while open */
     struct evbuffer *held;  /* the request written so far, between connect attempts */
     struct event *retry, *idle, *watch;
+    struct timeval idle_for; /* the activity timeout */
     struct sockaddr_storage addr;
     char where[300]; /* host:port */
     int addrlen, attempts, connected;
@@ -124,16 +125,28 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
 {
     proxy *p = arg;
     (void)fd, (void)what;
-    say(C_YELLOW, "HTTP streaming: the app's server was idle for %d s: exchange dropped",
-        UPSTREAM_TIMEOUT_S);
+    say(C_YELLOW, "HTTP streaming: no progress with the app's server for %g s: exchange dropped",
+        (double)p->idle_for.tv_sec + p->idle_for.tv_usec / 1e6);
     finish(p, 502);
 }
 
-/* Activity in either direction restarts the upstream timeout. */
+/* Activity in either direction restarts the upstream timeout, which runs while connected
+ * (connecting is bounded by its attempts) and not waiting for the client. */
 static void active(proxy *p)
 {
-    if (!p->done && !p->up_paused)
-        event_add(p->idle, &(struct timeval){UPSTREAM_TIMEOUT_S, 0});
+    if (!p->done && p->connected && !p->up_paused)
+        event_add(p->idle, &p->idle_for);
+}
+
+/* AZF_HTTP_PROXY_TIMEOUT_SECONDS, as the worker reads it (docs/http-streaming.md). */
+static struct timeval idle_timeout(void)
+{
+    const char *raw = getenv("AZF_HTTP_PROXY_TIMEOUT_SECONDS");
+    char *end = NULL;
+    double s = raw && *raw ? strtod(raw, &end) : 0;
+    if (!end || *end || !(s > 0 && s < 1e9))
+        s = UPSTREAM_TIMEOUT_S;
+    return (struct timeval){(time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6)};
 }
 
 static void on_client_drained(void *arg)
@@ -307,6 +320,10 @@ static void on_up_read(struct bufferevent *bev, void *arg)
     proxy *p = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     llhttp_errno_t err = HPE_OK;
+    if (azf__http_client_gone(p->client)) {
+        finish(p, 502);
+        return;
+    }
     active(p);
     size_t n;
     while (err == HPE_OK && (n = evbuffer_get_contiguous_space(in)) > 0) {
@@ -358,11 +375,11 @@ static void on_piece(void *ud, struct evbuffer *piece)
         return;
     }
     struct evbuffer *out = upstream(p);
-    if (p->body == BODY_LENGTH) {
-        if (n > p->left) /* the front checks the framing; never more than announced */
-            evbuffer_drain(piece, n - (size_t)p->left), n = (size_t)p->left;
-        p->left -= n;
-        evbuffer_add_buffer(out, piece);
+    if (p->body == BODY_LENGTH) { /* the front checks the framing: never more than announced */
+        size_t take = n < p->left ? n : (size_t)p->left;
+        evbuffer_remove_buffer(piece, out, take);
+        evbuffer_drain(piece, evbuffer_get_length(piece));
+        p->left -= take;
     } else if (n) {
         evbuffer_add_printf(out, "%zx\r\n", n);
         evbuffer_add_buffer(out, piece);
@@ -447,6 +464,7 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     proxy *p = arg;
     if (what & BEV_EVENT_CONNECTED) {
         p->connected = 1;
+        active(p);
         return;
     }
     if (!p->connected) {
@@ -554,7 +572,7 @@ void azf__stream_request(runner *r, azf__http_req *req, const azf_function *fn,
     }
     write_head(p, req, azf_invocation_id(c->inv));
     event_add(p->watch, &(struct timeval){1, 0});
-    active(p);
+    p->idle_for = idle_timeout();
     connect_up(p);
     azf__http_body_stream(req, on_piece, on_body_end, p);
 }

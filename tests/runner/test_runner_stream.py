@@ -12,6 +12,7 @@ import re
 import shutil
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -233,17 +234,24 @@ def read_chunked(c, buf):
             return body
 
 
-@pytest.fixture
-def upstream(start, tmp_path):
+def serve_upstream(start, tmp_path, timeout):
+    """azfunc start on stream_upstream and its stand-in server; timeout: the invocation's
+    wait for its request and the proxy's activity timeout (AZF_HTTP_PROXY_TIMEOUT_SECONDS)."""
     if not has_app_package("azurefunctions.extensions.http.fastapi"):
         pytest.skip("azurefunctions-extensions-http-fastapi (requirements-dev.txt)")
     up = Upstream()
     dst = tmp_path / "stream_upstream"
     shutil.copytree(Path(__file__).resolve().parent / "apps" / "stream_upstream", dst)
     r = started(start, dst, env={"AZF_TEST_UPSTREAM_PORT": str(up.port),
-                                 "AZF_HTTP_PROXY_TIMEOUT_SECONDS": "2"})
+                                 "AZF_HTTP_PROXY_TIMEOUT_SECONDS": str(timeout)})
     r.wait_for(f"HTTP streaming: HTTP functions are served by the app at "
                f"http://127.0.0.1:{up.port}")
+    return r, up
+
+
+@pytest.fixture
+def upstream(start, tmp_path):
+    r, up = serve_upstream(start, tmp_path, 10)
     yield r, up
     up.sock.close()
 
@@ -302,6 +310,35 @@ def test_content_length_passes_through(upstream):
     s.close()
 
 
+def test_head_and_interim_responses(upstream):
+    """A reply to HEAD ends at its head, whatever Content-Length it announces; an interim
+    (1xx) response is not passed on; a body delimited by the connection's end is whole."""
+    r, up = upstream
+    s, resp = client(r, b"HEAD /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Up: 1\r\n\r\n")
+    resp.begin()
+    assert (resp.status, resp.getheader("X-Up"), resp.read()) == (200, "1", b"")
+    c.close()
+    s.close()
+    s, resp = client(r, b"GET /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    c.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+              b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    resp.begin()
+    assert (resp.status, resp.getheader("Link"), resp.read()) == (200, None, b"ok")
+    c.close()
+    s.close()
+    # A body that ends with the connection is complete for the client too.
+    s, resp = client(r, b"GET /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    c.sendall(b"HTTP/1.1 200 OK\r\n\r\nto the end")
+    c.close()
+    resp.begin()
+    assert (resp.status, resp.read()) == (200, b"to the end")
+    s.close()
+
+
 @pytest.mark.parametrize("answer", [b"", b"garbage\r\n\r\n"])
 def test_server_fails_before_answering(upstream, answer):
     r, up = upstream
@@ -314,6 +351,28 @@ def test_server_fails_before_answering(upstream, answer):
     s.close()
     r.wait_for("HTTP streaming: bad response from the app's server" if answer else
                "HTTP streaming: the app's server closed the connection before answering")
+
+
+def test_silent_server_times_out(start, tmp_path):
+    """No progress with the app's server for AZF_HTTP_PROXY_TIMEOUT_SECONDS (the host's
+    240 s by default): 502, or the reply cut short once it has begun."""
+    r, up = serve_upstream(start, tmp_path, 1)
+    s, resp = client(r, b"GET /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    resp.begin()
+    assert resp.status == 502
+    r.wait_for("HTTP streaming: no progress with the app's server for 1 s: exchange dropped")
+    c.close()
+    s.close()
+    s, resp = client(r, b"GET /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst")
+    resp.begin()
+    with pytest.raises(http.client.IncompleteRead):
+        resp.read()
+    c.close()
+    s.close()
+    up.sock.close()
 
 
 def test_server_fails_while_answering(upstream):
@@ -365,6 +424,108 @@ def test_connect_retries(upstream):
         cl.close()
 
 
+def test_client_gone_ends_the_exchange(upstream):
+    r, up = upstream
+    s, resp = client(r, b"GET /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nfirst\n\r\n")
+    resp.begin()
+    assert resp.readline() == b"first\n"
+    s.shutdown(socket.SHUT_RDWR)
+    s.close()
+    try:  # the runner closes its connection to the server
+        assert c.recv(65536) == b""
+    except ConnectionResetError:
+        pass
+    c.close()
+
+
+def test_slow_client_holds_the_server_back(upstream):
+    """The runner stops reading from the app's server while the client is behind (its
+    backlog is 1 MiB), and passes everything on once the client reads."""
+    r, up = upstream
+    s, resp = client(r, b"GET /api/up/x HTTP/1.1\r\nHost: front\r\n\r\n")
+    c = up.accept()[0]
+    total, block = 64 << 20, bytes(1 << 16)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % total)
+    c.settimeout(2)  # stalled this long: the runner has stopped reading
+    sent = 0
+    try:
+        while sent < total:
+            sent += c.send(block)
+    except TimeoutError:
+        pass
+    assert sent < total / 2  # socket buffers and the runner's backlog hold far less
+    c.settimeout(WAIT)
+    rest = threading.Thread(target=lambda: c.sendall(bytes(total - sent)), daemon=True)
+    rest.start()
+    resp.begin()
+    got = 0
+    while chunk := resp.read1(1 << 20):
+        got += len(chunk)
+    assert got == total
+    rest.join(WAIT)
+    c.close()
+    s.close()
+
+
+def test_upload_forwarded_piece_by_piece(upstream):
+    """Piece N of a chunked upload reaches the app's server before the client sends N+1."""
+    r, up = upstream
+    s, resp = client(r, b"POST /api/up/x HTTP/1.1\r\nHost: front\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n")
+    send_chunk(s, b"piece 0")
+    up.sock.settimeout(10)  # the head, then each piece: on the way at once when bodies stream
+    c, line, headers, got = up.accept()
+    c.settimeout(10)
+    for i in range(1, 4):
+        while b"piece %d" % (i - 1) not in got:
+            got += c.recv(65536)
+        send_chunk(s, b"piece %d" % i)
+    s.sendall(b"0\r\n\r\n")
+    c.settimeout(WAIT)
+    assert read_chunked(c, got) == b"piece 0piece 1piece 2piece 3"
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    resp.begin()
+    assert (resp.status, resp.read()) == (200, b"ok")
+    c.close()
+    s.close()
+
+
+
+
+def test_slow_server_holds_the_client_back(upstream):
+    """The runner stops reading an upload while the app's server is behind (its backlog
+    is 1 MiB), and passes all of it on once the server reads."""
+    r, up = upstream
+    total, block = 64 << 20, bytes(1 << 16)
+    s = socket.create_connection(("127.0.0.1", r.port), timeout=WAIT)
+    s.sendall(b"POST /api/up/x HTTP/1.1\r\nHost: front\r\nContent-Length: %d\r\n\r\n" % total)
+    s.settimeout(2)  # stalled this long: the runner has stopped reading
+    sent = 0
+    try:
+        while sent < total:
+            sent += s.send(block[:total - sent])
+    except TimeoutError:
+        pass
+    assert sent < total / 2  # socket buffers and the runner's backlog hold far less
+    s.settimeout(WAIT)
+    rest = threading.Thread(target=lambda: s.sendall(bytes(total - sent)), daemon=True)
+    rest.start()
+    c, line, headers, got = up.accept()
+    assert header(headers, "Content-Length") == str(total)
+    n = len(got)
+    while n < total:
+        n += len(c.recv(1 << 20))
+    rest.join(WAIT)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    resp = http.client.HTTPResponse(s, method="POST")
+    resp.begin()
+    assert (resp.status, resp.read()) == (200, b"ok")
+    c.close()
+    s.close()
+
+
 # ---- the request body as the HTTP front streams it ---------------------------------------
 
 def upstream_closed(c):
@@ -396,6 +557,8 @@ def test_body_pieces_arrive_before_the_body_ends(upstream):
     assert (resp.status, resp.read()) == (200, b"ok")
     c.close()
     s.close()
+
+
 
 
 def test_malformed_chunk_in_a_streamed_body(upstream):
