@@ -8,7 +8,6 @@
  * body streamed as it arrives to functions served by the app's own HTTP server. */
 #include "host/runner_internal.h"
 
-#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
@@ -32,6 +31,9 @@ enum { IDLE, READING, BUSY, WRITING, LINGER };
 
 #define LINGER_MS 2000
 #define LINGER_MAX (4u << 20) /* bytes dropped at most */
+/* At most this much is read ahead of the parser (pipelined requests while one is
+ * answered). */
+#define READ_AHEAD (64u << 10)
 
 struct conn {
     runner *r;
@@ -60,12 +62,21 @@ struct conn {
 
 static llhttp_settings_t settings;
 
-/* At most this much is read ahead of the parser (pipelined requests while one is
- * answered). */
-#define READ_AHEAD (64u << 10)
-
 static void pump(conn *k);
 static void conn_close(conn *k, int abort);
+
+static struct timeval tv_ms(long long ms)
+{
+    return (struct timeval){(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+}
+
+/* How long a reply (or a streamed body) may make no progress: the longer of the two
+ * connection timeouts, the backstop behind our own deadlines. */
+static struct timeval stall_limit(const runner *r)
+{
+    return tv_ms(r->read_timeout_ms > r->keep_alive_timeout_ms ? r->read_timeout_ms
+                                                               : r->keep_alive_timeout_ms);
+}
 
 /* ---- requests ---------------------------------------------------------------------- */
 
@@ -189,13 +200,12 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 
 static void arm(conn *k, int phase)
 {
-    long long ms = phase == IDLE ? k->r->keep_alive_timeout_ms : k->r->read_timeout_ms;
     k->phase = phase;
     if (phase == BUSY || phase == WRITING) {
         evtimer_del(k->deadline);
         return;
     }
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = tv_ms(phase == IDLE ? k->r->keep_alive_timeout_ms : k->r->read_timeout_ms);
     evtimer_add(k->deadline, &tv);
 }
 
@@ -313,7 +323,7 @@ static void linger(conn *k)
     bufferevent_setwatermark(k->bev, EV_READ, 0, 0);
     bufferevent_set_timeouts(k->bev, NULL, NULL);
     bufferevent_enable(k->bev, EV_READ);
-    struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+    struct timeval tv = tv_ms(LINGER_MS);
     evtimer_add(k->deadline, &tv);
 }
 
@@ -341,6 +351,7 @@ static void reply_written(conn *k)
 static void on_write(struct bufferevent *bev, void *arg)
 {
     conn *k = arg;
+    runner *r = k->r; /* k may be gone below */
     azf__http_req *q = k->req;
     (void)bev;
     if (q && q->replied && k->phase == WRITING) {
@@ -350,7 +361,7 @@ static void on_write(struct bufferevent *bev, void *arg)
         q->on_drained(q->drained_ud);
         req_unref(q);
     }
-    azf__maybe_exit(k->r);
+    azf__maybe_exit(r);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -427,12 +438,10 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     }
     azf__supervised_conn(fd, 1);
     bufferevent_setcb(k->bev, on_read, on_write, on_event, k);
-    /* A reply that makes no progress for the longer of the two connection timeouts is
-     * cut: the backstop behind our own deadlines, which end when a reply starts. */
-    long long idle = r->read_timeout_ms > r->keep_alive_timeout_ms ? r->read_timeout_ms
-                                                                   : r->keep_alive_timeout_ms;
-    struct timeval tv = {(time_t)(idle / 1000), (suseconds_t)(idle % 1000) * 1000};
-    bufferevent_set_timeouts(k->bev, NULL, &tv);
+    /* A reply that makes no progress for too long is cut (our deadlines end when a
+     * reply starts). */
+    struct timeval stall = stall_limit(r);
+    bufferevent_set_timeouts(k->bev, NULL, &stall);
     bufferevent_setwatermark(k->bev, EV_READ, 0, READ_AHEAD);
     bufferevent_enable(k->bev, EV_READ);
     await_request(k);
@@ -471,9 +480,14 @@ int azf__http_take_body(azf__http_req *req, azf_value **out)
     char *data = azf__malloc(n);
     if (!data)
         return AZF_E_NOMEM;
-    if (evbuffer_remove(in, data, n) != (int)n) {
-        azf__free(data);
-        return AZF_E_IO;
+    for (size_t at = 0; at < n;) { /* evbuffer_remove counts in int */
+        size_t piece = n - at < (1u << 20) ? n - at : (1u << 20);
+        int got = evbuffer_remove(in, data + at, piece);
+        if (got <= 0) {
+            azf__free(data);
+            return AZF_E_IO;
+        }
+        at += (size_t)got;
     }
     int rc = azf_value_adopt_data(out, AZF_VALUE_BYTES, data, n, release_body, NULL);
     if (rc != 0)
@@ -786,7 +800,7 @@ static int on_message_begin(llhttp_t *p)
     conn *k = p->data;
     if (!(k->req = req_new(k)))
         return HPE_USER;
-    k->url.size = 0;
+    k->url.size = k->field.size = k->value.size = 0;
     return 0;
 }
 
@@ -934,11 +948,7 @@ static void on_head(conn *k)
         q->streaming = 1;
         /* No request deadline for a body that may take long: an inactivity timeout
          * while it is read. */
-        long long ms = r->read_timeout_ms;
-        struct timeval rt = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-        long long idle = r->read_timeout_ms > r->keep_alive_timeout_ms ? r->read_timeout_ms
-                                                                       : r->keep_alive_timeout_ms;
-        struct timeval wt = {(time_t)(idle / 1000), (suseconds_t)(idle % 1000) * 1000};
+        struct timeval rt = tv_ms(r->read_timeout_ms), wt = stall_limit(r);
         bufferevent_set_timeouts(k->bev, &rt, &wt);
     }
 }
@@ -964,10 +974,7 @@ static void on_message(conn *k)
 {
     azf__http_req *q = k->req;
     if (q->streaming) {
-        long long idle = k->r->read_timeout_ms > k->r->keep_alive_timeout_ms
-                             ? k->r->read_timeout_ms
-                             : k->r->keep_alive_timeout_ms;
-        struct timeval wt = {(time_t)(idle / 1000), (suseconds_t)(idle % 1000) * 1000};
+        struct timeval wt = stall_limit(k->r);
         bufferevent_set_timeouts(k->bev, NULL, &wt);
         deliver_body(q, 1);
         return;
@@ -996,8 +1003,11 @@ static void pump(conn *k)
         if (q && (k->msg_done || (q->streaming && q->body_paused)))
             break; /* answering it, or its reader wants no more for now */
         struct evbuffer_iovec v = {(void *)"", 0};
-        if ((evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) && !k->kick)
+        if ((evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) && !k->kick) {
+            if (k->eof && q && q->streaming && k->dispatched && !q->body_ended)
+                refuse(k, 400, NULL); /* the client closed before its body ended */
             break;
+        }
         /* After a pause at the end of a head, a message without a body completes with
          * no more bytes: an empty execute says so. */
         k->kick = 0;
@@ -1047,15 +1057,8 @@ static void pump(conn *k)
         bufferevent_enable(k->bev, EV_READ);
     else
         bufferevent_disable(k->bev, EV_READ);
-    if (k->eof && !evbuffer_get_length(in) && (!q || !k->dispatched)) {
+    if (k->eof && !evbuffer_get_length(in) && (!q || !k->dispatched))
         conn_close(k, 0); /* nothing more will come: an unfinished request is dropped */
-        return;
-    }
-    if (k->eof && q && q->streaming && !k->msg_done && !q->body_ended) {
-        refuse(k, 400, NULL); /* the body was cut short */
-        if (k->closing)
-            conn_close(k, k->closing == 2);
-    }
 }
 
 /* ---- listening --------------------------------------------------------------------- */
@@ -1116,7 +1119,7 @@ void azf__http_handover(runner *r)
         k->admit = 1;
         r->admitted++;
         if (k->phase == IDLE) {
-            struct timeval tv = {HANDOVER_WAIT_MS / 1000, (HANDOVER_WAIT_MS % 1000) * 1000};
+            struct timeval tv = tv_ms(HANDOVER_WAIT_MS);
             evtimer_add(k->deadline, &tv);
         }
     }
