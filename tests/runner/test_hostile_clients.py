@@ -298,6 +298,23 @@ def test_refused_client_may_go_on_sending(start):
         assert closed_within(s, WAIT)
 
 
+def test_requests_split_anywhere(start):
+    # The parser keeps its place across reads: pipelined requests sent a byte at a time
+    # (each byte its own segment, as far as the kernel keeps them apart).
+    r = start(HOSTILE)
+    raw = (b"POST /api/echo?x=1 HTTP/1.1\r\nHost: x\r\nX-Long-Name: some value \r\n"
+           b"Transfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n0\r\nT: 1\r\n\r\n"
+           b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\ndefg"
+           b"GET /api/hello?name=split HTTP/1.1\r\nHost: x\r\n\r\n")
+    with connect(r) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(raw)):
+            s.sendall(raw[i:i + 1])
+        reader = Responses(s)
+        assert [reader.next()[::2] for _ in range(3)] == [(200, b"abc"), (200, b"defg"),
+                                                          (200, b"Hello, split!")]
+
+
 def test_half_closed_clients_get_whole_responses(start):
     r = start(HOSTILE)
     status, _, body = exchange(r, b"GET /api/big HTTP/1.1\r\nHost: x\r\n\r\n", shut=True)
