@@ -163,9 +163,14 @@ static void on_admin(runner *r, azf__http_req *req, const char *name)
     azf__http_reply_text(r, req, v ? 202 : 500, v ? "Accepted" : "Internal Server Error", NULL);
 }
 
+static int is_admin(const char *path)
+{
+    return strncmp(path, "/admin/functions/", 17) == 0 && path[17] && !strchr(path + 17, '/');
+}
+
 static void dispatch(runner *r, azf__http_req *req, const char *path, const char *query)
 {
-    if (strncmp(path, "/admin/functions/", 17) == 0 && path[17] && !strchr(path + 17, '/')) {
+    if (is_admin(path)) {
         on_admin(r, req, path + 17);
         return;
     }
@@ -211,7 +216,7 @@ int azf__route_streams(runner *r, azf__http_req *req)
     char *path = normalize_path(raw && *raw ? raw : "/");
     const azf_function *fn = NULL;
     azf_value_map *route = NULL;
-    int rc = path ? match(r, req, path, &fn, &route) : AZF_E_NOTFOUND;
+    int rc = path && !is_admin(path) ? match(r, req, path, &fn, &route) : AZF_E_NOTFOUND;
     azf_value_map_free(route);
     azf__free(path);
     return rc == 0 && served_by_app(r, fn);
