@@ -33,6 +33,27 @@ def rss_kib(pid):
     return total + sum(rss_kib(c) for c in children)
 
 
+def peak_rss_during(pid, work):
+    """Runs work(); returns its result, the seconds it took, and pid's RSS (KiB) before
+    and at its peak while it ran (sampled every 20 ms)."""
+    base = rss_kib(pid)
+    peak = [base]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], rss_kib(pid))
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    t0 = time.monotonic()
+    try:
+        result = work()
+    finally:
+        done.set()
+        t.join()
+    return result, time.monotonic() - t0, base, peak[0]
+
+
 def fetch(port, mib, pause):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     conn.request("GET", f"/api/bytes/{mib}")
@@ -59,23 +80,10 @@ def main():
     proc, port = azfunc_start.start(app)
     try:
         fetch(port, 16, 0)  # warm-up
-        base = rss_kib(proc.pid)
-        peak = [base]
-        done = threading.Event()
-
-        def sample():
-            while not done.wait(0.02):
-                peak[0] = max(peak[0], rss_kib(proc.pid))
-        t = threading.Thread(target=sample, daemon=True)
-        t.start()
-        t0 = time.monotonic()
-        total = fetch(port, mib, pause)
-        secs = time.monotonic() - t0
-        done.set()
-        t.join()
+        total, secs, base, peak = peak_rss_during(proc.pid, lambda: fetch(port, mib, pause))
         print(f"{total >> 20} MiB to a client pausing {pause * 1000:.0f} ms per MiB in {secs:.1f} s; "
-              f"azfunc start processes' RSS baseline {base / 1024:.1f} MiB, peak {peak[0] / 1024:.1f} MiB, "
-              f"peak extra {(peak[0] - base) / 1024:.1f} MiB")
+              f"azfunc start processes' RSS baseline {base / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB, "
+              f"peak extra {(peak - base) / 1024:.1f} MiB")
     finally:
         proc.terminate()
         proc.wait(60)

@@ -13,14 +13,12 @@ import json
 import shutil
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 import azfunc_start  # noqa: E402
-from runner_rss import rss_kib  # noqa: E402
+from runner_rss import peak_rss_during  # noqa: E402
 
 
 PIECE = bytes(range(256)) * 4096  # 1 MiB
@@ -55,23 +53,10 @@ def main():
     try:
         upload(port, 16, expected(16))  # warm-up
         want = expected(mib)
-        base = rss_kib(proc.pid)
-        peak = [base]
-        done = threading.Event()
-
-        def sample():
-            while not done.wait(0.02):
-                peak[0] = max(peak[0], rss_kib(proc.pid))
-        t = threading.Thread(target=sample, daemon=True)
-        t.start()
-        t0 = time.monotonic()
-        got = upload(port, mib, want)
-        secs = time.monotonic() - t0
-        done.set()
-        t.join()
+        got, secs, base, peak = peak_rss_during(proc.pid, lambda: upload(port, mib, want))
         print(f"{mib} MiB uploaded in {secs:.1f} s ({got['pieces']} pieces read by the function); "
               f"azfunc start processes' RSS baseline {base / 1024:.1f} MiB, peak "
-              f"{peak[0] / 1024:.1f} MiB, peak extra {(peak[0] - base) / 1024:.1f} MiB")
+              f"{peak / 1024:.1f} MiB, peak extra {(peak - base) / 1024:.1f} MiB")
     finally:
         proc.terminate()
         proc.wait(60)
