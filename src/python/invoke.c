@@ -24,6 +24,7 @@
 #include "python/plugin_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -76,7 +77,9 @@ struct azf__py_thread {
     int spinning;     /* watching `woken` before it waits: needs no signal (pool_run) */
     int counted;      /* woken by pool_dispatch: counted in rt->waking */
     int standby;      /* rt->standby: watching the queue (see pool_dispatch) */
+    pid_t tid;        /* for its scheduler state (thread_runnable) */
     azf__py_thread *next;
+    azf__py_thread *busy_next; /* in rt->busy_threads while it runs a job */
 };
 
 /* Wakes an idle thread taken off rt->idle_threads (rt->lock held). */
@@ -354,16 +357,28 @@ static azf__py_job *pop_job(azf__py_job **head, azf__py_job **tail)
 static void *pool_main(void *arg);
 static void *pool_main_standby(void *arg);
 
-/* How the pool grows. A sync function may block (its thread then waits
+/* How the pool grows. A sync function may block (its thread then sleeps
  * without the GIL) or keep the GIL busy; only the first kind needs more
  * threads, and more threads for the second only convoy on the GIL. So while
- * the busy threads make progress (a job started or finished within
- * SERVING_NS), a queued job waits for them and one idle thread stands by
- * instead: it checks every SERVING_NS and takes a job when the queue stopped
- * moving. Otherwise the job wakes the most recently idle thread at once; at
- * most one thread is on its way at a time, and each one that takes a job
- * with more queued may wake the next. */
+ * a thread is busy, a queued job waits for it and one idle thread stands by
+ * instead, checking every SERVING_NS. It takes a job when the queue has not
+ * moved (no job started or finished) for SERVING_NS and no busy thread is on
+ * a CPU or waiting for one, or, whatever their state, for SWITCH_NS: what
+ * CPython's switch interval would give a second thread anyway. The state
+ * matters on a loaded machine: a busy thread preempted for a few hundred
+ * microseconds is not stuck, and a second thread would only take the GIL
+ * from it when it runs again. Without a busy thread, a job wakes the most
+ * recently idle thread at once; at most one thread is on its way at a time,
+ * and each one that takes a job with more queued may wake the next. */
 #define SERVING_NS 250000LL
+#define SWITCH_NS 5000000LL /* sys.getswitchinterval()'s default */
+
+/* Once two threads take turns with the GIL, both would go on taking jobs from
+ * a full queue, each job then a GIL hand-over (a futex wake-up and a context
+ * switch). A thread that waited this long for the GIL while another was busy
+ * steps back after its job: it leaves the queue to the busy threads and
+ * stands by (or goes idle when another already does). */
+#define CONVOY_NS 20000LL
 
 static long long now_ns(void)
 {
@@ -380,7 +395,7 @@ static int pool_dispatch(azf__py_runtime *rt)
     if (!rt->head || rt->waking)
         return 0;
     azf__py_thread *t = rt->idle_threads;
-    if (rt->busy && now_ns() - rt->progress_ns < SERVING_NS) {
+    if (rt->busy) {
         if (rt->standby || rt->standby_starting)
             return 0;
         if (t) { /* someone to check on the queue */
@@ -448,7 +463,7 @@ static void pool_spawn(azf__py_runtime *rt, int how)
     }
 }
 
-static void run_job(azf__py_runtime *rt, azf__py_entry *e, PyThreadState **ts);
+static long long run_job(azf__py_runtime *rt, azf__py_entry *e, PyThreadState **ts);
 
 /* invoke (here = 0) and run (here = 1: a sync function runs on this thread). */
 static int entry_start(azf__py_runtime *rt, azf_invocation *inv, int here)
@@ -1174,13 +1189,16 @@ static void describe_error(outcome *o, const char *what)
 typedef struct gil_hold {
     PyThreadState **ts;
     PyGILState_STATE state;
+    long long waited_ns; /* a pool thread's wait for the GIL */
 } gil_hold;
 
 static void gil_take(gil_hold *g)
 {
-    if (g->ts)
+    if (g->ts) {
+        long long t0 = now_ns();
         PyEval_RestoreThread(*g->ts);
-    else
+        g->waited_ns = now_ns() - t0;
+    } else
         g->state = PyGILState_Ensure();
 }
 
@@ -1192,20 +1210,21 @@ static void gil_drop(gil_hold *g)
         PyGILState_Release(g->state);
 }
 
-/* One sync invocation: the one GIL take. ts: the pool thread's state, or NULL. */
-static void run_job(azf__py_runtime *rt, azf__py_entry *e, PyThreadState **ts)
+/* One sync invocation: the one GIL take. ts: the pool thread's state, or NULL.
+ * Returns how long the pool thread waited for the GIL. */
+static long long run_job(azf__py_runtime *rt, azf__py_entry *e, PyThreadState **ts)
 {
     outcome o = {.how = END_FAIL};
     gil_hold gil = {.ts = ts};
     pthread_mutex_lock(&e->lock);
     if (e->done) {
         pthread_mutex_unlock(&e->lock);
-        return;
+        return 0;
     }
     if (API->azf_invocation_cancel_requested(e->inv)) {
         pthread_mutex_unlock(&e->lock);
         entry_end(rt, e, END_CANCEL, NULL);
-        return;
+        return 0;
     }
     gil_take(&gil);
     if (!e->func) { /* not known when it was queued */
@@ -1222,7 +1241,7 @@ static void run_job(azf__py_runtime *rt, azf__py_entry *e, PyThreadState **ts)
                 wake_loop(rt);
             else
                 entry_end(rt, e, END_FAIL, "MemoryError: out of memory");
-            return;
+            return gil.waited_ns;
         }
         if (!f)
             describe_error(&o, "the function is not loaded");
@@ -1247,6 +1266,7 @@ static void run_job(azf__py_runtime *rt, azf__py_entry *e, PyThreadState **ts)
     }
     gil_drop(&gil);
     entry_finish(rt, e, &o);
+    return gil.waited_ns;
 }
 
 /* A thread that just finished a job watches for the next one this long before
@@ -1264,11 +1284,54 @@ static void spin_until_woken(azf__py_thread *self)
         sched_yield();
 }
 
+/* 1 when the thread is on a CPU or waiting for one (state R in
+ * /proc/self/task/TID/stat); 0 when it sleeps (on I/O, a lock, the GIL) or its
+ * state cannot be read. */
+static int thread_runnable(pid_t tid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* after "TID (name)"; a name may hold ')' */
+    return p && p[1] == ' ' && p[2] == 'R';
+}
+
+/* The standby's question (pool_dispatch's comment), rt->lock held; the lock
+ * is dropped while the busy threads' states are read. */
+static int standby_steps_in(azf__py_runtime *rt)
+{
+    if (!rt->busy && !rt->waking)
+        return 1;
+    long long seen = rt->progress_ns, still = now_ns() - seen;
+    if (still < SERVING_NS)
+        return 0;
+    if (still >= SWITCH_NS)
+        return 1;
+    pid_t tids[64];
+    int n = 0;
+    for (azf__py_thread *t = rt->busy_threads; t && n < 64; t = t->busy_next)
+        tids[n++] = t->tid;
+    int runs = rt->waking > 0; /* one on its way takes the job when it runs */
+    pthread_mutex_unlock(&rt->lock);
+    for (int i = 0; i < n && !runs; i++)
+        runs = thread_runnable(tids[i]);
+    pthread_mutex_lock(&rt->lock);
+    return !runs && rt->progress_ns == seen;
+}
+
 static void *pool_run(azf__py_runtime *rt, int standby)
 {
-    azf__py_thread self = {.counted = 1}; /* counted when it was started */
+    azf__py_thread self = {.counted = 1, .tid = gettid()}; /* counted when it was started */
     pthread_cond_init(&self.wake, NULL);
-    int ran = 0; /* a job since this thread last went idle */
+    int ran = 0;       /* a job since this thread last went idle */
+    int step_back = 0; /* leave the queue to the busy threads (CONVOY_NS) */
     pthread_mutex_lock(&rt->lock);
     int stopping = rt->stopping;
     pthread_mutex_unlock(&rt->lock);
@@ -1292,23 +1355,30 @@ static void *pool_run(azf__py_runtime *rt, int standby)
             rt->waking--;
             self.counted = 0;
         }
+        if (step_back && rt->head && !rt->standby && !rt->standby_starting) {
+            self.standby = 1; /* someone must watch them */
+            rt->standby = &self;
+        }
         if (self.standby) { /* watch the queue (pool_dispatch) */
-            long long seen = rt->progress_ns;
-            struct timespec until;
-            deadline_after_ns(&until, SERVING_NS);
-            while (!rt->stopping && rt->head &&
-                   pthread_cond_timedwait(&self.wake, &rt->lock, &until) != ETIMEDOUT)
-                ;
+            while (!rt->stopping && rt->head && !standby_steps_in(rt)) {
+                struct timespec until;
+                deadline_after_ns(&until, SERVING_NS);
+                while (!rt->stopping && rt->head &&
+                       pthread_cond_timedwait(&self.wake, &rt->lock, &until) != ETIMEDOUT)
+                    ;
+            }
             if (rt->stopping)
                 break;
-            if (rt->head && rt->busy && rt->progress_ns != seen)
-                continue; /* still served: watch on */
             self.standby = 0;
             rt->standby = NULL;
+            step_back = 0;
         }
-        azf__py_job *j = pop_job(&rt->head, &rt->tail);
+        azf__py_job *j = step_back ? NULL : pop_job(&rt->head, &rt->tail);
+        step_back = 0;
         if (j) {
             rt->busy++;
+            self.busy_next = rt->busy_threads;
+            rt->busy_threads = &self;
             rt->progress_ns = now_ns();
             int spawn = pool_dispatch(rt); /* more queued: maybe one more thread */
             pthread_mutex_unlock(&rt->lock);
@@ -1316,12 +1386,18 @@ static void *pool_run(azf__py_runtime *rt, int standby)
                 pool_spawn(rt, spawn);
             azf__py_entry *e = j->entry;
             host->free(j);
-            run_job(rt, e, &ts);
+            long long waited = run_job(rt, e, &ts);
             entry_unref(e);
             ran = 1;
             pthread_mutex_lock(&rt->lock);
             rt->busy--;
+            for (azf__py_thread **p = &rt->busy_threads; *p; p = &(*p)->busy_next)
+                if (*p == &self) {
+                    *p = self.busy_next;
+                    break;
+                }
             rt->progress_ns = now_ns();
+            step_back = rt->busy && waited >= CONVOY_NS;
             continue;
         }
         if (rt->threads > rt->max_threads) /* the pool shrank */

@@ -41,6 +41,7 @@ struct azf__py_runtime {
     azf__py_entry *inflight;
     size_t inflight_count;
     azf__py_thread *idle_threads; /* most recently idle first */
+    azf__py_thread *busy_threads; /* running a job (their scheduler state: invoke.c) */
     int threads, busy, max_threads;
     int waking;              /* pool threads signalled or started, not running yet */
     azf__py_thread *standby; /* the idle thread watching the queue, or NULL */

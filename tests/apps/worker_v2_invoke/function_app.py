@@ -51,3 +51,13 @@ def block(req: func.HttpRequest) -> str:
     while not os.path.exists(marker):
         time.sleep(0.02)
     return "done"
+
+
+@app.route(route="spin")
+def spin(req: func.HttpRequest) -> str:
+    """Keeps the GIL busy (sync, on the pool) for ?seconds=."""
+    logging.info("spinning")
+    end = time.monotonic() + float(req.params["seconds"])
+    while time.monotonic() < end:
+        pass
+    return "spun"
