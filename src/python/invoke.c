@@ -1403,8 +1403,13 @@ static void *pool_run(azf__py_runtime *rt, int standby)
         if (rt->threads > rt->max_threads) /* the pool shrank */
             break;
         atomic_store(&self.woken, 0);
-        self.next = rt->idle_threads;
-        rt->idle_threads = &self;
+        /* Most recently idle first; a thread that ran no job since it last went
+         * idle (it stood by) goes last: the next job is the hot thread's. */
+        azf__py_thread **at = &rt->idle_threads;
+        while (!ran && *at)
+            at = &(*at)->next;
+        self.next = *at;
+        *at = &self;
         if (ran && !rt->spinning) {
             ran = 0;
             rt->spinning = self.spinning = 1;
