@@ -1275,7 +1275,7 @@ static long long run_job(azf__py_runtime *rt, azf__py_entry *e, PyThreadState **
  * thread on an idle core costs about as much as the whole call). It yields
  * between looks, so it takes the core from no one. Bounded, and only after a
  * job, so an idle pool uses no CPU; one thread at a time (rt->spinning). */
-#define SPIN_NS 50000LL
+#define SPIN_NS 100000LL
 
 static void spin_until_woken(azf__py_thread *self)
 {

@@ -11,7 +11,7 @@
 
 /* The I/O thread polls this long before it sleeps: the host's next request
  * usually comes within it at one in flight (azf__driver_set_poll). */
-#define IO_POLL_US 50u
+#define IO_POLL_US 100u
 
 int azf__worker_send(azf_worker *w, azf__msg *m)
 {
