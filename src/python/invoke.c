@@ -1314,7 +1314,7 @@ static int standby_steps_in(azf__py_runtime *rt)
         return 0;
     if (still >= SWITCH_NS)
         return 1;
-    pid_t tids[64];
+    pid_t tids[64]; /* the first 64 busy threads: one seen running is enough */
     int n = 0;
     for (azf__py_thread *t = rt->busy_threads; t && n < 64; t = t->busy_next)
         tids[n++] = t->tid;
@@ -1405,13 +1405,14 @@ static void *pool_run(azf__py_runtime *rt, int standby)
         atomic_store(&self.woken, 0);
         /* Most recently idle first; a thread that ran no job since it last went
          * idle (it stood by) goes last: the next job is the hot thread's. */
+        int hot = ran;
+        ran = 0;
         azf__py_thread **at = &rt->idle_threads;
-        while (!ran && *at)
+        while (!hot && *at)
             at = &(*at)->next;
         self.next = *at;
         *at = &self;
-        if (ran && !rt->spinning) {
-            ran = 0;
+        if (hot && !rt->spinning) {
             rt->spinning = self.spinning = 1;
             pthread_mutex_unlock(&rt->lock);
             spin_until_woken(&self);
